@@ -1,0 +1,116 @@
+"""The ``dfu-search`` command line.
+
+Start-up stays light: TensorFlow, Keras and Optuna load inside the commands that need them, so
+``dfu-search --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search._console import console, report_error, setup_logging
+from trainer.errors import UserError
+
+app = typer.Typer(
+    help="Hyperparameter search for the three-stage DFU healing-phase classifier (Optuna + Keras).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+DataOption = Annotated[
+    Path,
+    typer.Option("--data", help="A metadata CSV (metadata only) or a data folder in the DFU study's layout."),
+]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Preprocessing cache [default: $DFU_SEARCH_CACHE or ~/.cache/dfu-search]."),
+]
+
+
+@app.command()
+def train(
+    data: DataOption,
+    modalities: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: metadata, depth_rgb, depth_map, thermal_rgb, thermal_map "
+                          "[default: metadata,depth_rgb,thermal_map when the data has images]."),
+    ] = None,
+    folds: Annotated[int | None, typer.Option(help="Patient-grouped folds [default: 5, or the config's].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of folds, RF and networks [default: 0, or the config's].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder for result.json [default: runs/train-TIME].")] = None,
+    preset: Annotated[str | None, typer.Option(help="Preset name (default, quick, degenerate) or TOML file.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file, applied after the preset.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value (repeatable).")] = None,
+    save_models: Annotated[bool, typer.Option(help="Save each fold's fusion model (.keras) into --out.")] = False,
+    cache_dir: CacheOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train and cross-validate the classifier once; writes OUT/result.json."""
+    setup_logging(verbose)
+    from trainer import RunCallbacks, load_config
+    from trainer import train as run_training
+    from trainer.cache import default_cache_dir
+    from trainer.config import apply
+
+    overrides = list(set_ or [])
+    settings = load_config(preset, config, overrides)
+    cli_values = {"modalities": modalities, "folds": folds, "seed": seed}
+    settings = apply(settings, {k: v for k, v in cli_values.items() if v is not None}, "command line")
+    out = out or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+    cache = cache_dir or default_cache_dir()
+
+    from search._display import TrainingDisplay, results_table
+
+    with TrainingDisplay(console, settings.folds, settings.steps_per_fold) as display:
+        callbacks = RunCallbacks(on_epoch=display.on_epoch, on_fold=display.on_fold, on_images=display.on_images)
+        summary = run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models)
+    console.print(results_table(summary))
+    console.print(f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}")
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path, typer.Argument(help="New folder to write (must not exist or be empty).")],
+    from_metadata: Annotated[
+        Path | None, typer.Option(help="Keep this metadata CSV's rows and labels; draw images for them.")
+    ] = None,
+    patients: Annotated[int, typer.Option(help="Synthetic patients (ignored with --from-metadata).")] = 40,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    shots: Annotated[int, typer.Option(help="Shots (image rows) per visit, 1-4.")] = 3,
+    image_noise: Annotated[float, typer.Option(help="Share of visits whose images show a random phase.")] = 0.4,
+) -> None:
+    """Write a synthetic data folder in the DFU study's layout (metadata CSV, box CSVs, four image folders)."""
+    setup_logging()
+    from rich.progress import Progress
+
+    from trainer.synthetic import write_demo_data
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("drawing images", total=None)
+        summary = write_demo_data(
+            out, from_metadata, patients, seed, shots, image_noise,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.items())
+    console.print(f"wrote {summary.folder}: {summary.visits} visits of {summary.patients} patients ({counts}), {summary.shots} shots")
+
+
+def main() -> None:
+    """Console entry point: user errors become one ``error:`` line and exit code 2."""
+    try:
+        app()
+    except UserError as exc:
+        report_error(str(exc))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        report_error("interrupted")
+        sys.exit(130)
+
+
+__all__ = ["app", "main"]

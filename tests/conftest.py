@@ -1,0 +1,56 @@
+"""Shared fixtures: the real DFU metadata (read from ../shared/data, never copied) and small demo folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DFU_SHARED_DATA", REPO.parent / "shared" / "data"))
+REAL_CSV = SHARED_DATA / "DataMaster_Processed_V12_WithMissing.csv"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow (EfficientNet, long studies)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def real_csv() -> Path:
+    if not REAL_CSV.is_file():
+        pytest.fail(f"real DFU metadata not found at {REAL_CSV} (set DFU_SHARED_DATA)")
+    return REAL_CSV
+
+
+@pytest.fixture(scope="session")
+def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic data folder (30 patients, 2 shots a visit), shared by the session; treat as read-only."""
+    from trainer.synthetic import write_demo_data
+
+    folder = tmp_path_factory.mktemp("demo") / "data"
+    write_demo_data(folder, patients=30, seed=0, shots_per_visit=2)
+    return folder
+
+
+@pytest.fixture
+def demo_copy(demo_folder: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo folder that a test may damage."""
+    target = tmp_path / "data"
+    shutil.copytree(demo_folder, target)
+    return target
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"

@@ -1,0 +1,104 @@
+"""The command line end to end, as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "search"]
+
+
+def run(*args: str | Path, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd, env={**os.environ, **(env or {})}
+    )
+
+
+def test_help_does_not_load_tensorflow_keras_or_optuna() -> None:
+    code = "import sys, search.cli, storage, search; print(sorted(m for m in ('tensorflow', 'keras', 'optuna', 'sklearn') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    result = run("--help")
+    assert result.returncode == 0 and "train" in result.stdout and "demo-data" in result.stdout
+
+
+def test_train_metadata_only_on_real_csv_writes_result_json(real_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run("train", "--data", real_csv, "--modalities", "metadata", "--folds", "3", "--seed", "1",
+                 "--set", "rf_trees=60", "--out", out, "--cache-dir", tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "result.json").read_text())
+    assert {"qwk", "kappa", "accuracy", "macro_f1", "folds", "config"} <= set(summary)
+    assert summary["config"]["rf_trees"] == 60 and summary["config"]["seed"] == 1 and summary["config"]["folds"] == 3
+    assert [f["fold"] for f in summary["folds"]] == [0, 1, 2]
+    assert sum(f["n_val_visits"] for f in summary["folds"]) == 890
+    for fold in summary["folds"]:
+        assert {"qwk", "kappa", "n_val_visits", "pred_histogram"} <= set(fold)
+        assert sum(fold["pred_histogram"]) == fold["n_val_visits"]
+    assert 0.25 < summary["qwk"] < 0.6  # a real signal, far from a leak
+    assert "mean QWK" in result.stdout
+
+
+def _broken_inputs(tmp_path: Path, real_csv: Path, demo_folder: Path) -> dict[str, tuple[list, str]]:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    binary = tmp_path / "image.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    no_label = tmp_path / "nolabel.csv"
+    no_label.write_text("Patient#,Appt#,DFU#\n1,0,1\n")
+    bad_label = tmp_path / "badlabel.csv"
+    bad_label.write_text("Patient#,Appt#,DFU#,Healing Phase Abs\n1,0,1,I\n2,0,1,Q\n")
+    few = tmp_path / "few.csv"
+    few.write_text("Patient#,Appt#,DFU#,Healing Phase Abs,Age\n1,0,1,I,50\n2,0,1,P,60\n3,0,1,R,70\n")
+    return {
+        "missing": ([tmp_path / "nope.csv"], "nope.csv: no such file"),
+        "empty": ([empty], "empty.csv: file is empty"),
+        "binary": ([binary], "image.csv: not a readable CSV"),
+        "no label": ([no_label], "no column 'Healing Phase Abs'"),
+        "unknown label": ([bad_label], "badlabel.csv: line 3: unknown label 'Q'"),
+        "few patients": ([few], "3 patients cannot fill 5"),
+        "bad set": ([real_csv, "--set", "gamma=lots"], "gamma = 'lots' is not a valid float"),
+        "unknown setting": ([real_csv, "--set", "colour=blue"], "unknown setting 'colour'"),
+        "unknown preset": ([real_csv, "--preset", "turbo"], "turbo: no such preset or file"),
+        "image modalities on a bare csv": ([real_csv, "--modalities", "metadata,depth_rgb"], "bare metadata CSV has no images"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "binary", "no label", "unknown label", "few patients",
+                                  "bad set", "unknown setting", "unknown preset", "image modalities on a bare csv"])
+def test_bad_input_is_one_error_line_exit_2(case: str, tmp_path: Path, real_csv: Path, demo_folder: Path) -> None:
+    args, message = _broken_inputs(tmp_path, real_csv, demo_folder)[case]
+    data, *rest = args
+    result = run("train", "--data", data, *rest, "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_missing_image_through_the_cli_leaves_the_cache_untouched(demo_copy: Path, tmp_path: Path) -> None:
+    victim = sorted((demo_copy / "Depth_RGB").iterdir())[0]
+    victim.unlink()
+    result = run("train", "--data", demo_copy, "--preset", "quick", "--folds", "2", "--out", tmp_path / "out",
+                 "--cache-dir", tmp_path / "cache")
+    assert result.returncode == 2
+    assert f"image {victim.name} not found in Depth_RGB/" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))
+
+
+def test_demo_data_writes_the_study_layout(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run("demo-data", out, "--patients", "6", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    for name in ("DataMaster_Processed_V12_WithMissing.csv", "bounding_box_depth.csv", "bounding_box_thermal.csv"):
+        assert (out / name).is_file()
+    for folder in ("Depth_RGB", "Depth_Map_IMG", "Thermal_RGB", "Thermal_Map_IMG"):
+        assert len(list((out / folder).glob("*.png"))) > 0
+    again = run("demo-data", out)
+    assert again.returncode == 2 and "not empty" in again.stderr

@@ -1,0 +1,236 @@
+"""The trainer's configuration: one dataclass naming every knob, loaded from TOML.
+
+Layers, later wins: the defaults below → a preset (shipped name or TOML file) → ``--config`` file
+→ ``--set key=value`` overrides. The search samples some of these fields per trial.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import ConfigError
+from trainer.schema import MODALITIES
+
+BACKBONES = ("small", "efficientnetb0", "efficientnetb3", "densenet121")
+FUSIONS = ("learnable", "fixed", "concat")
+STAGES = ("pretrain", "stage1", "stage2")
+
+
+@dataclass(frozen=True)
+class RFSettings:
+    """The RandomForest of the metadata branch. Not searched by default: its output is cached per fold."""
+
+    trees: int = 300
+    max_depth: int | None = 10
+    min_leaf: int = 5
+    alpha_cap: float | str | None = "none"  # class weights: inverse frequency, uncapped ≈ "balanced"
+    oof_folds: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run. ``"none"`` stands for "no value" where TOML has no null."""
+
+    # What to train on
+    modalities: tuple[str, ...] = ()  # empty: metadata + depth_rgb + thermal_map when the data has images
+    folds: int = 5
+    seed: int = 0
+    # Image branch
+    backbone: str = "small"
+    weights: str = "none"  # none | imagenet | path to a .weights.h5 file for the backbone
+    image_size: int = 64
+    head_units: int = 64
+    dropout: float = 0.3
+    # Loss and class weights
+    gamma: float = 2.0
+    alpha_cap: float | str = 3.0  # cap on max/min alpha for the fusion stages; "none" uncapped
+    pretrain_alpha: float | str = "equal"  # alpha of image pre-training: "equal", "none" (frequency) or a cap
+    # Optimisation, per stage
+    batch_size: int = 32
+    lr_pretrain: float = 1e-3
+    lr_stage1: float = 1e-3
+    lr_stage2: float = 1e-4
+    epochs_pretrain: int = 30
+    epochs_stage1: int = 20
+    epochs_stage2: int = 10
+    patience_pretrain: int = 8
+    patience_stage1: int = 6
+    patience_stage2: int = 4
+    lr_reduce_factor: float = 0.5
+    lr_reduce_patience: int = 3
+    unfreeze_fraction: float = 0.3  # top share of each backbone's layers trained in stage 2 (BatchNorm stays frozen)
+    # Fusion of the RF and image probabilities
+    fusion: str = "learnable"  # learnable: w = sigmoid(logit); fixed: constant w; concat: features → Dense
+    fusion_init: float = 0.7  # initial (or fixed) weight of the RF probabilities
+    # Metadata branch (cached per fold; not searched by default)
+    rf_trees: int = 300
+    rf_max_depth: int = 10
+    rf_min_leaf: int = 5
+    rf_alpha_cap: float | str = "none"
+    rf_oof_folds: int = 5
+
+    @property
+    def rf_settings(self) -> RFSettings:
+        return RFSettings(self.rf_trees, self.rf_max_depth, self.rf_min_leaf, self.rf_alpha_cap, self.rf_oof_folds, self.seed)
+
+    def epochs(self, stage: str) -> int:
+        return getattr(self, f"epochs_{stage}")
+
+    def step_offset(self, stage: str) -> int:
+        """First global step of ``stage`` within a fold; fixed by the configured maxima (DESIGN §5)."""
+        return sum(self.epochs(s) for s in STAGES[: STAGES.index(stage)])
+
+    @property
+    def steps_per_fold(self) -> int:
+        return sum(self.epochs(s) for s in STAGES)
+
+    def global_step(self, fold: int, stage: str, epoch: int) -> int:
+        """``fold · E + stage offset + epoch − 1``: the same (fold, stage, epoch) is the same step in every trial."""
+        return fold * self.steps_per_fold + self.step_offset(stage) + epoch - 1
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["modalities"] = list(self.modalities)
+        return data
+
+    def to_toml(self) -> str:
+        """A TOML file that :func:`load_config` reads back to an equal config."""
+        lines = ["# dfu-search trainer config"]
+        for key, value in self.as_dict().items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name.removesuffix(".toml") for p in resources.files("trainer.presets").iterdir() if p.name.endswith(".toml"))
+
+
+def read_toml(source: str | Path) -> tuple[dict[str, Any], str]:
+    """Read a preset name or TOML file; returns the table and a label for error messages."""
+    text_source = str(source)
+    if text_source in preset_names():
+        return tomllib.loads(resources.files("trainer.presets").joinpath(f"{text_source}.toml").read_text()), f"preset {text_source}"
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"{source}: no such preset or file (presets: {', '.join(preset_names())})")
+    try:
+        return tomllib.loads(path.read_text()), str(path)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_config(
+    preset: str | Path | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults → preset → config file → overrides (``["key=value", ...]`` or a dict)."""
+    config = TrainConfig()
+    for source in (preset, config_file):
+        if source is not None:
+            table, label = read_toml(source)
+            config = apply(config, table, label)
+    if isinstance(overrides, dict):
+        config = apply(config, overrides, "overrides")
+    elif overrides:
+        config = apply(config, dict(parse_assignment(o) for o in overrides), "--set")
+    return config
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``key=value`` with a TOML value (``lr_stage2=1e-6``, ``modalities=["metadata"]``); bare words are strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected key=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value
+
+
+def apply(config: TrainConfig, values: dict[str, Any], label: str) -> TrainConfig:
+    """Return ``config`` with ``values`` applied, each checked against the field's type and range."""
+    known = {f.name: f for f in fields(TrainConfig)}
+    changes = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{label}: unknown setting {key!r}")
+        changes[key] = _coerce(key, value, getattr(config, key), label)
+    return validate(replace(config, **changes), label)
+
+
+def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
+    def fail(message: str) -> None:
+        raise ConfigError(f"{label}: {message}")
+
+    bad = [m for m in config.modalities if m not in MODALITIES]
+    if bad:
+        fail(f"unknown modality {bad[0]!r} (choose from {', '.join(MODALITIES)})")
+    if config.backbone not in BACKBONES:
+        fail(f"backbone must be one of {', '.join(BACKBONES)}, got {config.backbone!r}")
+    if config.fusion not in FUSIONS:
+        fail(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
+    if config.weights not in ("none", "imagenet") and not Path(config.weights).is_file():
+        fail(f"weights must be 'none', 'imagenet' or an existing weights file; {config.weights!r} not found")
+    if config.weights != "none" and config.backbone == "small":
+        fail("the 'small' backbone has no pretrained weights; use weights = 'none'")
+    for name in ("lr_pretrain", "lr_stage1", "lr_stage2", "lr_reduce_factor"):
+        if not getattr(config, name) > 0:
+            fail(f"{name} must be positive, got {getattr(config, name)}")
+    if config.gamma < 0:
+        fail(f"gamma must be >= 0, got {config.gamma}")
+    for name in ("folds", "image_size", "batch_size", "head_units", "rf_trees", "rf_max_depth", "rf_min_leaf", "rf_oof_folds", "lr_reduce_patience"):
+        if getattr(config, name) < 1:
+            fail(f"{name} must be at least 1, got {getattr(config, name)}")
+    for stage in STAGES:
+        if config.epochs(stage) < 0 or getattr(config, f"patience_{stage}") < 1:
+            fail(f"epochs_{stage} must be >= 0 and patience_{stage} >= 1")
+    if not 0 < config.fusion_init < 1:
+        fail(f"fusion_init must lie strictly between 0 and 1, got {config.fusion_init}")
+    if not 0 <= config.unfreeze_fraction <= 1 or not 0 <= config.dropout < 1:
+        fail("unfreeze_fraction must lie in [0, 1] and dropout in [0, 1)")
+    for name in ("alpha_cap", "pretrain_alpha", "rf_alpha_cap"):
+        value = getattr(config, name)
+        if isinstance(value, str) and value not in ("none", "equal") or not isinstance(value, str) and value < 1:
+            fail(f"{name} must be a number >= 1, 'none' or 'equal', got {value!r}")
+    return config
+
+
+def _coerce(key: str, value: Any, current: Any, label: str) -> Any:
+    template = TrainConfig.__dataclass_fields__[key]
+    try:
+        if key == "modalities":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(m).strip() for m in items if str(m).strip())
+        if key in ("alpha_cap", "pretrain_alpha", "rf_alpha_cap"):
+            return value.lower() if isinstance(value, str) and value.lower() in ("none", "equal") else float(value)
+        if isinstance(template.default, bool):
+            return bool(value)
+        if isinstance(template.default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(template.default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{label}: {key} = {value!r} is not a valid {type(current).__name__}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+__all__ = ["STAGES", "TrainConfig", "load_config", "preset_names"]

@@ -1,0 +1,25 @@
+"""What the trainer reports after every epoch (Keras-free, so the search can import it cheaply)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What the trainer tells the ``on_epoch`` hook after every epoch of every stage."""
+
+    fold: int
+    stage: str
+    epoch: int  # 1-based within the stage
+    step: int  # global step: fold · E + stage offset + epoch − 1
+    val_qwk: float
+    val_kappa: float
+    val_accuracy: float
+    val_macro_f1: float
+    train_loss: float
+    lr: float
+    pred_histogram: list[int]  # validation visits predicted I, P, R
+
+    def as_dict(self) -> dict:
+        return asdict(self)

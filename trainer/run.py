@@ -1,0 +1,87 @@
+"""A training run over all folds: data → images (cached) → folds → per-fold training → result.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainer.config import TrainConfig
+from trainer.data import Dataset, load_dataset
+from trainer.folds import patient_folds
+from trainer.training import FoldResult, train_fold
+
+log = logging.getLogger(__name__)
+
+_MEANS = ("qwk", "kappa", "accuracy", "macro_f1")
+
+
+@dataclass(frozen=True)
+class RunCallbacks:
+    """Optional progress hooks: the CLI draws its display from these, the search reports to Optuna."""
+
+    on_epoch: Callable | None = None  # EpochReport → None; may raise to stop the run
+    on_fold: Callable[[FoldResult], None] | None = None
+    on_images: Callable[[str, int, int], None] | None = None  # modality, done, total (cache build)
+
+
+def prepare(data: Path, config: TrainConfig, cache_dir: Path, on_images=None) -> tuple[Dataset, dict[str, np.ndarray]]:
+    """Load the data and its preprocessed images (built into the cache on first use)."""
+    dataset = load_dataset(Path(data), config.modalities or None)
+    images = {}
+    if dataset.image_modalities:
+        from trainer.images import load_images
+
+        images = load_images(dataset, config.image_size, cache_dir, on_images)
+    return dataset, images
+
+
+def train(
+    data: Path,
+    config: TrainConfig,
+    cache_dir: Path,
+    out: Path | None = None,
+    callbacks: RunCallbacks = RunCallbacks(),
+    save_models: bool = False,
+    prepared: tuple[Dataset, dict[str, np.ndarray]] | None = None,
+) -> dict:
+    """Train every fold; returns (and with ``out`` writes to ``out/result.json``) the run's summary."""
+    started = time.perf_counter()
+    dataset, images = prepared or prepare(data, config, cache_dir, callbacks.on_images)
+    folds = patient_folds(dataset.metadata.labels, dataset.metadata.patients, config.folds, config.seed)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    results = []
+    for fold in folds:
+        result = train_fold(
+            dataset, images, fold, config, cache_dir, callbacks.on_epoch, save_to=Path(out) if save_models and out else None
+        )
+        results.append(result)
+        if callbacks.on_fold:
+            callbacks.on_fold(result)
+    summary = summarize(results, dataset, config, time.perf_counter() - started)
+    if out is not None:
+        (Path(out) / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def summarize(results: list[FoldResult], dataset: Dataset, config: TrainConfig, seconds: float) -> dict:
+    """The result.json document: fold means first (the objective is the mean fold QWK), then per fold."""
+    folds = [r.summary() for r in results]
+    summary = {key: float(np.mean([f[key] for f in folds])) for key in _MEANS}
+    summary["metadata_qwk"] = float(np.mean([r.metadata_scores.qwk for r in results]))
+    summary["folds"] = folds
+    summary["config"] = {**config.as_dict(), "modalities": list(dataset.modalities)}
+    summary["data"] = {
+        "source": str(dataset.source),
+        "visits": len(dataset.metadata),
+        "patients": int(len(np.unique(dataset.metadata.patients))),
+        "image_rows": 0 if dataset.image_rows is None else len(dataset.image_rows),
+    }
+    summary["wall_seconds"] = round(seconds, 2)
+    return summary

@@ -1,0 +1,147 @@
+"""One training stage: Adam at the stage's LR, focal loss, and per-epoch validation on visits.
+
+Early stopping, LR reduction and best-weight restoring all follow validation QWK (weighted F1
+lets a one-class model look fine; its kappa is 0). After every epoch the stage calls the
+``on_epoch`` hook with an :class:`EpochReport`; if the hook raises, training stops and the
+exception propagates to the caller, which frees the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+from keras import ops
+
+from trainer.losses import FocalLoss
+from trainer.metrics import score_visits, visit_probabilities
+from trainer.reports import EpochReport
+
+_MIN_IMPROVEMENT = 1e-4
+_PREDICT_BATCH = 256
+
+
+OnEpoch = Callable[[EpochReport], None]
+
+
+@dataclass
+class StageResult:
+    name: str
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_qwk: float = float("-inf")
+    kept: bool = True
+    history: list[EpochReport] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "best_qwk": self.best_qwk, "kept": self.kept}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Model inputs of one side of a fold, one row per image row, plus how rows map to visits."""
+
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray  # per row
+    row_visits: np.ndarray  # 0..n_visits-1
+    visit_labels: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    lr: float
+    epochs: int
+    patience: int
+    alpha: np.ndarray
+    gamma: float
+    batch_size: int
+    lr_reduce_factor: float
+    lr_reduce_patience: int
+    fold: int
+    first_step: int  # global step of this stage's epoch 1
+
+
+def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
+    """Train ``model`` for one stage and leave it at its best validation-QWK weights."""
+    model.compile(optimizer=keras.optimizers.Adam(plan.lr), loss=FocalLoss(plan.alpha, plan.gamma))
+    monitor = _StageMonitor(plan, val, on_epoch)
+    # No steps_per_epoch: Keras derives it from this very data set, and a batch never exceeds it.
+    model.fit(
+        _inputs_for(model, train),
+        keras.utils.to_categorical(train.labels, 3),
+        batch_size=min(plan.batch_size, train.size),
+        epochs=plan.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[monitor],
+    )
+    if monitor.best_weights is not None:
+        model.set_weights(monitor.best_weights)
+    return monitor.result
+
+
+def predict_visits(model: keras.Model, split: Split) -> np.ndarray:
+    """Per-visit probabilities: the mean over each visit's rows."""
+    row_probs = model.predict(_inputs_for(model, split), batch_size=_PREDICT_BATCH, verbose=0)
+    return visit_probabilities(np.asarray(row_probs), split.row_visits, len(split.visit_labels))
+
+
+def _inputs_for(model: keras.Model, split: Split) -> dict[str, np.ndarray]:
+    """The arrays this model takes: the image-only model has no RF input."""
+    return {name: split.inputs[name] for name in model.input}
+
+
+class _StageMonitor(keras.callbacks.Callback):
+    """Validation per visit, best-weight tracking, early stopping and LR reduction on QWK, and the hook."""
+
+    def __init__(self, plan: StagePlan, val: Split, on_epoch: OnEpoch | None) -> None:
+        super().__init__()
+        self.plan, self.val, self.on_epoch = plan, val, on_epoch
+        self.result = StageResult(plan.name)
+        self.best_weights: list[np.ndarray] | None = None
+        self._since_best = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row_probs = self.model.predict(_inputs_for(self.model, self.val), batch_size=_PREDICT_BATCH, verbose=0)
+        scores = score_visits(np.asarray(row_probs), self.val.row_visits, self.val.visit_labels)
+        learning_rate = self.model.optimizer.learning_rate
+        lr = float(ops.convert_to_numpy(learning_rate))
+        loss = float((logs or {}).get("loss", math.nan))
+        report = EpochReport(
+            fold=self.plan.fold,
+            stage=self.plan.name,
+            epoch=epoch + 1,
+            step=self.plan.first_step + epoch,
+            val_qwk=scores.qwk,
+            val_kappa=scores.kappa,
+            val_accuracy=scores.accuracy,
+            val_macro_f1=scores.macro_f1,
+            train_loss=loss,
+            lr=lr,
+            pred_histogram=scores.pred_histogram,
+        )
+        result = self.result
+        result.history.append(report)
+        result.epochs_run = epoch + 1
+        if result.best_epoch == 0 or scores.qwk > result.best_qwk + _MIN_IMPROVEMENT:
+            result.best_qwk, result.best_epoch = scores.qwk, epoch + 1
+            self.best_weights = self.model.get_weights()
+            self._since_best = 0
+        else:
+            self._since_best += 1
+            if self._since_best % self.plan.lr_reduce_patience == 0:
+                learning_rate.assign(lr * self.plan.lr_reduce_factor)
+            if self._since_best >= self.plan.patience:
+                self.model.stop_training = True
+        if not math.isfinite(loss):
+            self.model.stop_training = True  # a NaN loss never recovers; the best weights are restored
+        if self.on_epoch is not None:
+            self.on_epoch(report)

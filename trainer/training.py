@@ -1,0 +1,147 @@
+"""One fold of the three-stage trainer, top to bottom (DESIGN §4).
+
+metadata branch (cached RF probabilities) → stage 0 ``pretrain`` (image-only, alpha equal by
+default) → stage 1 ``stage1`` (fusion, backbones frozen) → stage 2 ``stage2`` (top of the
+backbones unfrozen, BatchNorm frozen; kept only if it beats stage 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from trainer.alpha import class_alpha
+from trainer.config import TrainConfig
+from trainer.data import Dataset
+from trainer.folds import Fold
+from trainer.metadata import MetadataProbabilities, cached_fold_probabilities
+from trainer.metrics import Scores, score
+from trainer.schema import METADATA
+
+# Keras-dependent modules load lazily: a metadata-only run never imports TensorFlow.
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    scores: Scores
+    metadata_scores: Scores
+    n_val_visits: int
+    fusion_weight: float | None = None
+    stages: dict = field(default_factory=dict)  # name → StageResult
+    val_probabilities: np.ndarray | None = None
+
+    def summary(self) -> dict:
+        return {
+            "fold": self.fold,
+            **self.scores.as_dict(),
+            "n_val_visits": self.n_val_visits,
+            "metadata_qwk": self.metadata_scores.qwk,
+            "fusion_weight": self.fusion_weight,
+            "stages": {name: stage.summary() for name, stage in self.stages.items()},
+        }
+
+
+def train_fold(
+    dataset: Dataset,
+    images: dict[str, np.ndarray],
+    fold: Fold,
+    config: TrainConfig,
+    cache_dir: Path,
+    on_epoch=None,
+    save_to: Path | None = None,
+) -> FoldResult:
+    """Train and validate one fold; ``on_epoch`` may raise to stop it (the model is freed either way)."""
+    metadata = dataset.metadata
+    rf = cached_fold_probabilities(metadata, fold, config.rf_settings, cache_dir) if METADATA in dataset.modalities else None
+    val_labels = metadata.labels[fold.val]
+    metadata_scores = score(val_labels, rf.val.argmax(axis=1)) if rf is not None else score(val_labels, np.ones_like(val_labels))
+    if not dataset.image_modalities:
+        return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val), val_probabilities=rf.val)
+
+    from trainer import _backend
+
+    _backend.configure(config.seed + fold.index)
+    try:
+        return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to)
+    finally:
+        _backend.free_memory()
+
+
+def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to) -> FoldResult:
+    from trainer import models
+    from trainer.stages import StagePlan, predict_visits, run_stage
+
+    train, val = _split(dataset, images, fold, rf)
+    branches = models.build_image_branches(config, dataset.image_modalities)
+
+    def plan(stage: str, alpha_spec) -> StagePlan:
+        return StagePlan(
+            name=stage,
+            lr=getattr(config, f"lr_{stage}"),
+            epochs=config.epochs(stage),
+            patience=getattr(config, f"patience_{stage}"),
+            alpha=class_alpha(train.labels, alpha_spec),
+            gamma=config.gamma,
+            batch_size=config.batch_size,
+            lr_reduce_factor=config.lr_reduce_factor,
+            lr_reduce_patience=config.lr_reduce_patience,
+            fold=fold.index,
+            first_step=config.global_step(fold.index, stage, 1),
+        )
+
+    stages = {}
+    model = models.build_pretrain_model(branches)
+    if config.epochs_pretrain > 0:
+        stages["pretrain"] = run_stage(model, plan("pretrain", config.pretrain_alpha), train, val, on_epoch)
+
+    if rf is not None:
+        model = models.build_fusion_model(branches, config)
+        models.freeze_backbones(branches)
+        if config.epochs_stage1 > 0:
+            stages["stage1"] = run_stage(model, plan("stage1", config.alpha_cap), train, val, on_epoch)
+        if config.epochs_stage2 > 0 and config.unfreeze_fraction > 0:
+            before = model.get_weights()
+            models.unfreeze_top(branches, config.unfreeze_fraction)
+            stage2 = run_stage(model, plan("stage2", config.alpha_cap), train, val, on_epoch)
+            baseline = stages["stage1"].best_qwk if "stage1" in stages else float("-inf")
+            stage2.kept = stage2.best_qwk > baseline
+            if not stage2.kept:
+                model.set_weights(before)
+            stages["stage2"] = stage2
+
+    probabilities = predict_visits(model, val)
+    if save_to is not None:
+        model.save(save_to / f"fold{fold.index}.keras")
+    return FoldResult(
+        fold.index,
+        score(val.visit_labels, probabilities.argmax(axis=1)),
+        metadata_scores,
+        len(fold.val),
+        models.fusion_weight(model) if rf is not None else None,
+        stages,
+        probabilities,
+    )
+
+
+def _split(dataset: Dataset, images: dict[str, np.ndarray], fold: Fold, rf: MetadataProbabilities | None):
+    """Image rows of the fold's training and validation visits, with each row's RF probabilities."""
+    from trainer.models import RF_INPUT
+    from trainer.stages import Split
+
+    row_visit = dataset.image_rows["visit"].to_numpy()
+    labels = dataset.metadata.labels
+
+    def side(visits: np.ndarray, visit_probs: np.ndarray | None) -> Split:
+        position = np.full(len(labels), -1)
+        position[visits] = np.arange(len(visits))
+        rows = np.flatnonzero(position[row_visit] >= 0)
+        row_positions = position[row_visit[rows]]
+        inputs = {m: images[m][rows] for m in dataset.image_modalities}
+        if visit_probs is not None:
+            inputs[RF_INPUT] = visit_probs[row_positions].astype("float32")
+        return Split(inputs, labels[visits][row_positions], row_positions, labels[visits])
+
+    return side(fold.train, rf.train if rf is not None else None), side(fold.val, rf.val if rf is not None else None)
