@@ -19,8 +19,16 @@ def setup_logging(verbose: bool = False) -> None:
         handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
         force=True,
     )
-    for noisy in ("absl", "tensorflow", "h5py", "PIL", "matplotlib"):
+    for noisy in ("absl", "tensorflow", "h5py", "PIL", "matplotlib", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def route_optuna_logs() -> None:
+    """Send Optuna's log records through our handler (warnings and up) instead of its own stderr handler."""
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
 
 
 def report_error(message: str) -> None:

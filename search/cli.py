@@ -101,6 +101,11 @@ def demo_data(
     console.print(f"wrote {summary.folder}: {summary.visits} visits of {summary.patients} patients ({counts}), {summary.shots} shots")
 
 
+from search import cli_study  # noqa: E402  (commands register themselves on the app)
+
+cli_study.register(app)
+
+
 def main() -> None:
     """Console entry point: user errors become one ``error:`` line and exit code 2."""
     try:

@@ -54,3 +54,13 @@ def demo_copy(demo_folder: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def training_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo folder big enough for the networks to learn something in a few epochs (~280 visits)."""
+    from trainer.synthetic import write_demo_data
+
+    folder = tmp_path_factory.mktemp("training") / "data"
+    write_demo_data(folder, patients=80, seed=1, shots_per_visit=2)
+    return folder

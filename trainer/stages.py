@@ -33,11 +33,18 @@ class StageResult:
     epochs_run: int = 0
     best_epoch: int = 0
     best_qwk: float = float("-inf")
+    best_histogram: list[int] = field(default_factory=list)  # validation predictions I, P, R at the best epoch
     kept: bool = True
     history: list[EpochReport] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "best_qwk": self.best_qwk, "kept": self.kept}
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_qwk": self.best_qwk,
+            "pred_histogram": self.best_histogram,
+            "kept": self.kept,
+        }
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ class _StageMonitor(keras.callbacks.Callback):
         result.history.append(report)
         result.epochs_run = epoch + 1
         if result.best_epoch == 0 or scores.qwk > result.best_qwk + _MIN_IMPROVEMENT:
-            result.best_qwk, result.best_epoch = scores.qwk, epoch + 1
+            result.best_qwk, result.best_epoch, result.best_histogram = scores.qwk, epoch + 1, scores.pred_histogram
             self.best_weights = self.model.get_weights()
             self._since_best = 0
         else:

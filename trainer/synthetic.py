@@ -68,9 +68,11 @@ _NUMBERS = {
     "Intact Skin Temperature (°C)": (30, 2.8, 14, 38.8, 1),
 }
 # (RGB of wound tissue, depth-map grey, wound temperature °C) per image class I, P, R.
-_WOUND_RGB = np.array([[185, 35, 40], [225, 105, 115], [200, 165, 140]], dtype=float)
-_WOUND_DEPTH = np.array([60.0, 115.0, 170.0])
-_WOUND_TEMP = np.array([34.0, 32.5, 31.0])
+# The classes differ by about one nuisance standard deviation per shot: learnable over many shots,
+# not from a glance, as in the real photos.
+_WOUND_RGB = np.array([[190, 70, 70], [205, 95, 100], [200, 120, 115]], dtype=float)
+_WOUND_DEPTH = np.array([95.0, 115.0, 135.0])
+_WOUND_TEMP = np.array([33.3, 32.6, 31.9])
 _VIEWS = ("MW", "LW", "RW", "MZ")
 
 
@@ -193,22 +195,22 @@ def _number(rng: np.random.Generator, mean: float, sd: float, low: float, high: 
 
 def _draw_shot(out: Path, depth_name: str, thermal_name: str, image_class: int, scale: float, rng: np.random.Generator):
     """Draw one shot in all four modalities; returns the depth and thermal boxes."""
-    tone = rng.normal(0, 18, 3)  # this shot's lighting and skin tone
+    tone = rng.normal(0, 15, 3)  # this shot's lighting and skin tone
     depth_size = (max(64, round(1280 * scale)), max(36, round(720 * scale)))
     thermal_size = (max(54, round(1080 * scale)), max(72, round(1440 * scale)))
 
     depth_box, mask = _wound_box(depth_size, rng)
     wound = _WOUND_RGB[image_class] + tone + rng.normal(0, 12, 3)
     rgb = _canvas(depth_size, np.array([205, 160, 135]) + tone, rng)
-    _paint(rgb, depth_box, mask, wound, rng, 14)
+    _paint(rgb, depth_box, mask, wound, rng, 30)
     depth_map = np.full(depth_size[::-1], 200.0 + rng.normal(0, 8))
-    _paint(depth_map, depth_box, mask, _WOUND_DEPTH[image_class] + rng.normal(0, 14), rng, 10)
+    _paint(depth_map, depth_box, mask, _WOUND_DEPTH[image_class] + rng.normal(0, 20), rng, 25)
     _save(out / MODALITY_FOLDERS["depth_rgb"] / depth_name, rgb)
     _save(out / MODALITY_FOLDERS["depth_map"] / depth_name, depth_map)
 
     thermal_box, mask = _wound_box(thermal_size, rng)
     temperature = np.full(thermal_size[::-1], 29.0 + rng.normal(0, 0.4))
-    _paint(temperature, thermal_box, mask, _WOUND_TEMP[image_class] + rng.normal(0, 0.6), rng, 0.4)
+    _paint(temperature, thermal_box, mask, _WOUND_TEMP[image_class] + rng.normal(0, 0.7), rng, 0.8)
     heat = np.clip((temperature - 26) / 10, 0, 1)
     thermal_rgb = np.stack([255 * heat, 255 * (1 - np.abs(2 * heat - 1)), 255 * (1 - heat)], axis=-1)
     _save(out / MODALITY_FOLDERS["thermal_rgb"] / thermal_name, thermal_rgb)

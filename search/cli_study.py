@@ -1,0 +1,108 @@
+"""Study commands of the CLI: ``launch``, ``worker`` and ``status``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search._console import console, route_optuna_logs, setup_logging
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Study storage URL: sqlite:///FILE, postgresql://USER:PASS@HOST/DB or journal:///FILE "
+                                   "[default: $DFU_SEARCH_STORAGE, else sqlite:///dfu-search.db]."),
+]
+StudyOption = Annotated[str, typer.Option("--study", help="Study name.")]
+CacheOption = Annotated[Path | None, typer.Option("--cache-dir", help="Preprocessing cache shared by all workers.")]
+
+
+def launch(
+    study: StudyOption,
+    data: Annotated[Path | None, typer.Option("--data", help="Data (CSV or folder); needed to create a study.")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes (0: only create/resume the study).")] = 1,
+    trials: Annotated[int, typer.Option(help="Finished (complete + pruned) trials to add to the study's budget.")] = 20,
+    folds: Annotated[int | None, typer.Option(help="Patient-grouped folds per trial [default: the config's].")] = None,
+    preset: Annotated[str | None, typer.Option(help="Base trainer preset (default, quick, degenerate) or TOML file.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Base trainer config TOML, after the preset.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a base setting: key=value (repeatable).")] = None,
+    space: Annotated[Path | None, typer.Option(help="TOML file that fixes, narrows or adds searched knobs.")] = None,
+    enqueue: Annotated[list[str] | None, typer.Option(help="Preset or TOML file to run as a trial, once per study (repeatable).")] = None,
+    pruner: Annotated[str, typer.Option(help="Statistical pruner: median, hyperband, wilcoxon or none.")] = "median",
+    no_rules: Annotated[bool, typer.Option("--no-rules", help="Turn off the degeneracy rules (for comparisons).")] = False,
+    gpus: Annotated[str | None, typer.Option(help="Comma-separated GPU ids [default: all found by nvidia-smi].")] = None,
+    storage: StorageOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of folds and networks; worker i samples with seed·1000 + i.")] = 0,
+    cache_dir: CacheOption = None,
+    log_dir: Annotated[Path | None, typer.Option(help="Worker logs [default: dfu-search-logs/STUDY].")] = None,
+) -> None:
+    """Create or resume a study and run WORKERS local workers until its trial budget is met."""
+    setup_logging()
+    from search.launch import Launcher, detect_gpus, plan_workers
+    from search.pruning import DegeneracyRules
+    from search.study import StudyRequest, create_or_resume
+    from storage import open_storage, redact, resolve_url
+
+    route_optuna_logs()
+    url = resolve_url(storage)
+    request = StudyRequest(
+        name=study, data=data, trials=trials, folds=folds, seed=seed, preset=preset, config=config, sets=list(set_ or []),
+        space=space, enqueue=list(enqueue or []), pruner=pruner, rules=DegeneracyRules(enabled=not no_rules),
+    )
+    study_obj, settings = create_or_resume(request, open_storage(url))
+    console.print(f"study {study!r} on {redact(url)}: budget {settings.trials} finished trials")
+    if workers <= 0:
+        console.print(f"join it from any machine: dfu-search worker --study {study} --storage '{redact(url)}'")
+        return
+    gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else detect_gpus()
+    plan = plan_workers(workers, gpu_list, log_dir or Path("dfu-search-logs") / study)
+    started = time.perf_counter()
+    code = Launcher(study_obj, settings, url, plan, console, cache_dir).run()
+    from search.status import print_status
+
+    print_status(study_obj, console)
+    console.print(f"{time.perf_counter() - started:.0f} s. Browse it: optuna-dashboard '{redact(url)}'")
+    raise typer.Exit(code)
+
+
+def worker(
+    study: StudyOption,
+    storage: StorageOption = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU id this worker uses (sets CUDA_VISIBLE_DEVICES).")] = None,
+    data: Annotated[Path | None, typer.Option(help="The study's data at this host's path, if it differs.")] = None,
+    index: Annotated[int | None, typer.Option(help="Worker number: fixes the sampler seed [default: from host and pid].")] = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Join a study from any machine and run trials until its budget is met."""
+    setup_logging()
+    from search.worker import EXIT_FAILURES, WorkerGaveUp, run_worker
+    from storage import resolve_url
+
+    route_optuna_logs()
+    try:
+        ran = run_worker(study, resolve_url(storage), gpu=gpu, data=data, cache_dir=cache_dir, index=index)
+    except WorkerGaveUp as exc:
+        from search._console import report_error
+
+        report_error(str(exc))
+        raise typer.Exit(EXIT_FAILURES) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    console.print(f"worker done: ran {ran} trials; the study's budget is met")
+
+
+def status(study: StudyOption, storage: StorageOption = None) -> None:
+    """Trial states, the best trial, prune reasons and trials per worker."""
+    from search.settings import load_study
+    from search.status import print_status
+    from storage import open_storage, resolve_url
+
+    print_status(load_study(study, open_storage(resolve_url(storage), heartbeat=None)), console)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(launch)
+    app.command()(worker)
+    app.command()(status)

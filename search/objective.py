@@ -1,0 +1,115 @@
+"""A trial → a trainer config (base + sampled knobs) → the three-stage trainer → mean fold QWK.
+
+Every epoch becomes ``trial.report(val QWK, global step)``; the degeneracy rules and then the
+statistical pruner decide whether to stop. The trainer knows nothing of this: it only calls the
+``on_epoch`` hook, which raises :class:`optuna.TrialPruned` to stop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from search.pruning import DegeneracyRules, prune_reason
+from search.settings import StudySettings
+from trainer import RunCallbacks, prepare, train
+from trainer.config import TrainConfig, apply
+from trainer.reports import EpochReport
+
+log = logging.getLogger(__name__)
+
+
+def worker_identity(gpu: str | None) -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "gpu": gpu if gpu is not None else "cpu"}
+
+
+class Objective:
+    """Callable for ``study.optimize``. Keeps each data/image-size combination loaded across trials."""
+
+    def __init__(self, settings: StudySettings, data: Path, cache_dir: Path, gpu: str | None = None) -> None:
+        self.settings = settings
+        self.data = Path(data)
+        self.cache_dir = Path(cache_dir)
+        self.worker = worker_identity(gpu)
+        self.base = settings.config
+        self.space = settings.search_space
+        self.rules = settings.degeneracy_rules
+        self.pruner_name = settings.pruner
+        self._prepared: dict[tuple, tuple] = {}
+
+    def config_for(self, trial: optuna.Trial) -> TrainConfig:
+        """Base config, then an enqueued trial's pinned settings, then the sampled knobs."""
+        pinned = dict(trial.user_attrs.get("overrides", {}))
+        sampled = self.space.sample(trial, skip=set(pinned))
+        return apply(self.base, {**self.space.fixed, **pinned, **sampled}, f"trial {trial.number}")
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        started = time.perf_counter()
+        config = self.config_for(trial)
+        trial.set_user_attr("config", config.as_dict())
+        trial.set_user_attr("worker", self.worker)
+        reporter = _Reporter(trial, self.rules, self.pruner_name)
+        try:
+            summary = train(
+                self.data, config, self.cache_dir,
+                callbacks=RunCallbacks(on_epoch=reporter, on_fold=reporter.on_fold),
+                prepared=self._prepare(config),
+            )
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", repr(exc)[:1000])
+            raise
+        finally:
+            trial.set_user_attr("epochs_trained", reporter.epochs)
+            trial.set_user_attr("wall_seconds", round(time.perf_counter() - started, 2))
+            trial.set_user_attr("curve", reporter.curve)
+        trial.set_user_attr("metadata_qwk", summary["metadata_qwk"])
+        return float(summary["qwk"])
+
+    def _prepare(self, config: TrainConfig):
+        key = (config.modalities, config.image_size)
+        if key not in self._prepared:
+            self._prepared[key] = prepare(self.data, config, self.cache_dir)
+        return self._prepared[key]
+
+
+class _Reporter:
+    """The trainer's ``on_epoch`` hook for one trial: report, check the rules, maybe prune."""
+
+    def __init__(self, trial: optuna.Trial, rules: DegeneracyRules, pruner_name: str) -> None:
+        self.trial, self.rules, self.pruner_name = trial, rules, pruner_name
+        self.epochs = 0
+        self.curve: list[list] = []  # [step, fold, stage, epoch, val_qwk, val_kappa, train_loss]
+        self.folds: list[dict] = []
+        self._stage_history: dict[tuple[int, str], list[EpochReport]] = {}
+
+    def __call__(self, report: EpochReport) -> None:
+        self.epochs += 1
+        self.curve.append([report.step, report.fold, report.stage, report.epoch, round(report.val_qwk, 5),
+                           round(report.val_kappa, 5), _finite_or_none(report.train_loss)])
+        history = self._stage_history.setdefault((report.fold, report.stage), [])
+        history.append(report)
+        self.trial.report(report.val_qwk, report.step)
+        rule = self.rules.check(history)
+        if rule is None and self.trial.should_prune():
+            rule = self.pruner_name
+        if rule is not None:
+            reason = prune_reason(rule, report)
+            self.trial.set_user_attr("prune_reason", reason)
+            raise optuna.TrialPruned(f"{rule} in fold {report.fold} {report.stage} epoch {report.epoch}")
+
+    def on_fold(self, result) -> None:
+        summary = result.summary()
+        self.folds.append({k: summary[k] for k in ("fold", "qwk", "metadata_qwk", "fusion_weight", "stages")})
+        self.trial.set_user_attr("folds", self.folds)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return round(float(value), 5) if np.isfinite(value) else None

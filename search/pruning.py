@@ -1,0 +1,97 @@
+"""When to stop a trial: degeneracy rules that need no other trials, then a statistical pruner.
+
+The rules read the trial's own epoch reports, one stage at a time:
+
+- ``nan_loss``: the training loss is not finite.
+- ``collapsed``: after ``warmup_epochs`` epochs of a stage, at least ``collapse_share`` of the
+  validation visits have been predicted as one class for ``collapse_epochs`` epochs in a row.
+- ``kappa_nonpositive``: after warm-up, validation kappa ≤ 0 for ``kappa_epochs`` epochs in a row.
+- ``stalled``: validation QWK has not moved from its epoch-1 value for ``stall_epochs`` epochs, so
+  early stopping is heading for an epoch-1 restore (checked in ``stall_stages``; must be shorter
+  than the stage's patience to save anything).
+
+With the defaults the ``degenerate`` preset (one class from epoch 1) is pruned at its 3rd epoch.
+Then the statistical pruner compares the trial with other trials at the same global step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import optuna
+
+from trainer.reports import EpochReport
+
+PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+
+
+@dataclass(frozen=True)
+class DegeneracyRules:
+    warmup_epochs: int = 1
+    collapse_share: float = 0.95
+    collapse_epochs: int = 2
+    kappa_epochs: int = 3
+    stall_epochs: int = 4
+    stall_stages: tuple[str, ...] = ("pretrain", "stage1")
+    enabled: bool = True
+
+    def check(self, history: list[EpochReport]) -> str | None:
+        """The name of the first rule the latest epoch breaks, or None. ``history``: this stage's epochs so far."""
+        if not self.enabled or not history:
+            return None
+        latest = history[-1]
+        if not math.isfinite(latest.train_loss):
+            return "nan_loss"
+        after_warmup = [r for r in history if r.epoch > self.warmup_epochs]
+        if _tail_all(after_warmup, self.collapse_epochs, lambda r: _top_share(r) >= self.collapse_share):
+            return "collapsed"
+        if _tail_all(after_warmup, self.kappa_epochs, lambda r: r.val_kappa <= 0):
+            return "kappa_nonpositive"
+        # Judged once, at epoch stall_epochs: a stage that moved by then is not heading for an epoch-1 restore.
+        if latest.stage in self.stall_stages and len(history) == self.stall_epochs:
+            if all(abs(r.val_qwk - history[0].val_qwk) <= 1e-9 for r in history):
+                return "stalled"
+        return None
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "stall_stages": list(self.stall_stages)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DegeneracyRules:
+        return cls(**{**data, "stall_stages": tuple(data.get("stall_stages", cls.stall_stages))})
+
+
+def make_pruner(name: str, warmup_steps: int = 2) -> optuna.pruners.BasePruner:
+    """The statistical pruner of ``--pruner``; compares trials at the same global step."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup_steps)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup_steps), reduction_factor=3)
+    if name == "wilcoxon":
+        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=warmup_steps)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}, got {name!r}")
+
+
+def prune_reason(rule: str, report: EpochReport) -> dict:
+    """What a pruned trial stores as its ``prune_reason`` user attribute."""
+    return {
+        "rule": rule,
+        "fold": report.fold,
+        "stage": report.stage,
+        "epoch": report.epoch,
+        "step": report.step,
+        "histogram": list(report.pred_histogram),
+        "val_qwk": report.val_qwk,
+    }
+
+
+def _top_share(report: EpochReport) -> float:
+    total = sum(report.pred_histogram)
+    return max(report.pred_histogram) / total if total else 0.0
+
+
+def _tail_all(reports: list[EpochReport], n: int, predicate) -> bool:
+    return len(reports) >= n and all(predicate(r) for r in reports[-n:])

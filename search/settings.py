@@ -1,0 +1,65 @@
+"""The launch settings of a study, kept in its user attributes so any worker can join by name alone."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import optuna
+
+from search.pruning import DegeneracyRules
+from search.space import SearchSpace
+from storage.errors import StorageError
+from trainer.config import TrainConfig, apply
+
+ATTR = "dfu_search"
+SETTINGS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    data: str  # where the launcher read the data; workers elsewhere pass --data
+    fingerprint: dict
+    base_config: dict  # TrainConfig fields: preset + config file + --set + --folds/--seed
+    space: dict
+    trials: int  # budget of finished (complete + pruned) trials, shared by all workers
+    pruner: str = "median"
+    rules: dict = field(default_factory=lambda: DegeneracyRules().as_dict())
+    seed: int = 0
+    version: int = SETTINGS_VERSION
+
+    @property
+    def config(self) -> TrainConfig:
+        return apply(TrainConfig(), self.base_config, "study settings")
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.from_dict(self.space)
+
+    @property
+    def degeneracy_rules(self) -> DegeneracyRules:
+        return DegeneracyRules.from_dict(self.rules)
+
+    def save(self, study: optuna.Study) -> None:
+        study.set_user_attr(ATTR, asdict(self))
+
+    @classmethod
+    def load(cls, study: optuna.Study) -> StudySettings:
+        data = study.user_attrs.get(ATTR)
+        if data is None:
+            raise StorageError(f"study {study.study_name!r} was not created by dfu-search launch (no {ATTR!r} attribute)")
+        return cls(**data)
+
+
+def load_study(name: str, storage: optuna.storages.BaseStorage, **kwargs) -> optuna.Study:
+    """``optuna.load_study`` with a one-line error naming the study and the studies that do exist."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage, **kwargs)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        known = f"studies here: {', '.join(names)}" if names else "no studies here yet"
+        raise StorageError(f"no study named {name!r} ({known}); create it with dfu-search launch") from None
+
+
+def finished_trials(study: optuna.Study) -> int:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))

@@ -1,0 +1,52 @@
+"""``dfu-search status``: trial states, the best trial, prune reasons and trials per worker."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from search.settings import StudySettings, finished_trials
+
+
+def print_status(study: optuna.Study, console: Console) -> None:
+    settings = StudySettings.load(study)
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name for t in trials)
+    console.print(
+        f"[bold]{study.study_name}[/bold]: {len(trials)} trials, finished {finished_trials(study)}/{settings.trials} — "
+        + ", ".join(f"{name.lower()} {states.get(name, 0)}" for name in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL"))
+    )
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        best = study.best_trial
+        params = ", ".join(f"{k}={_short(v)}" for k, v in best.params.items())
+        console.print(f"best: trial {best.number}, mean QWK {best.value:.4f} ({params})")
+        if "metadata_qwk" in best.user_attrs:
+            console.print(f"      metadata-only QWK on the same folds {best.user_attrs['metadata_qwk']:.4f}")
+
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    if pruned:
+        table = Table("trial", "rule", "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
+        for t in pruned:
+            r = t.user_attrs.get("prune_reason", {})
+            table.add_row(str(t.number), r.get("rule", "?"), str(r.get("fold", "")), r.get("stage", ""), str(r.get("epoch", "")),
+                          str(r.get("step", "")), "/".join(map(str, r.get("histogram", []))))
+        console.print(table)
+
+    per_worker = Counter()
+    for t in trials:
+        worker = t.user_attrs.get("worker")
+        if worker:
+            per_worker[(f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})", t.state.name)] += 1
+    if per_worker:
+        table = Table("worker", "complete", "pruned", "running", "fail", title="trials per worker")
+        for name in sorted({w for w, _ in per_worker}):
+            table.add_row(name, *(str(per_worker[(name, s)]) for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL")))
+        console.print(table)
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,130 @@
+"""Creating or resuming a study: settings into its attributes, presets enqueued once, dead workers' trials retried."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+
+from search.pruning import PRUNERS, DegeneracyRules
+from search.settings import StudySettings, finished_trials
+from search.space import SearchSpace, load_space
+from storage.errors import StorageError
+from trainer.config import apply, load_config, read_toml
+from trainer.errors import ConfigError, DataError
+from trainer.fingerprint import data_fingerprint, describe_difference
+
+log = logging.getLogger(__name__)
+ENQUEUED_ATTR = "dfu_search_enqueued"
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """What ``dfu-search launch`` asks for; fields left None keep a resumed study's values."""
+
+    name: str
+    data: Path | None = None
+    trials: int = 20
+    folds: int | None = None
+    seed: int = 0
+    preset: str | None = None
+    config: Path | None = None
+    sets: list[str] = field(default_factory=list)
+    space: Path | None = None
+    enqueue: list[str] = field(default_factory=list)
+    pruner: str = "median"
+    rules: DegeneracyRules = DegeneracyRules()
+
+
+def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, StudySettings]:
+    """Create the study with its settings, or resume it and raise its budget by ``request.trials``."""
+    if request.pruner not in PRUNERS:
+        raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {request.pruner!r}")
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if request.name in names:
+        study = optuna.load_study(study_name=request.name, storage=storage)
+        settings = StudySettings.load(study)
+        if request.data is not None:
+            found = data_fingerprint(request.data)
+            if found != settings.fingerprint:
+                raise DataError(f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})")
+        settings = StudySettings(**{**settings.__dict__, "trials": finished_trials(study) + request.trials})
+        settings.save(study)
+        log.info("resuming study %r: budget raised to %d finished trials", request.name, settings.trials)
+    else:
+        if request.data is None:
+            raise StorageError(f"no study named {request.name!r} yet; pass --data to create it")
+        base = load_config(request.preset, request.config, request.sets)
+        changes = {"seed": request.seed} | ({"folds": request.folds} if request.folds else {})
+        base = apply(base, changes, "command line")
+        space = load_space(request.space)
+        apply(base, space.fixed, "--space")  # validate pinned values now, not in every trial
+        settings = StudySettings(
+            data=str(Path(request.data).resolve()),
+            fingerprint=data_fingerprint(request.data),
+            base_config=base.as_dict(),
+            space=space.to_dict(),
+            trials=request.trials,
+            pruner=request.pruner,
+            rules=request.rules.as_dict(),
+            seed=request.seed,
+        )
+        study = optuna.create_study(study_name=request.name, storage=storage, direction="maximize")
+        settings.save(study)
+        log.info("created study %r", request.name)
+    for preset in request.enqueue:
+        enqueue_preset(study, settings, preset)
+    return study, settings
+
+
+def enqueue_preset(study: optuna.Study, settings: StudySettings, preset: str) -> bool:
+    """Queue a trial with a preset's (or TOML file's) settings, once per study. Returns False if already queued."""
+    done = list(study.user_attrs.get(ENQUEUED_ATTR, []))
+    if preset in done:
+        return False
+    table, label = read_toml(preset)
+    apply(settings.config, table, label)  # validate
+    space = settings.search_space
+    params, pinned = {}, {}
+    for key, value in table.items():
+        knob = space.knob(key)
+        (params if knob is not None and knob.contains(value) else pinned)[key] = value
+    study.enqueue_trial(params, user_attrs={"enqueued": preset, "overrides": pinned})
+    study.set_user_attr(ENQUEUED_ATTR, [*done, preset])
+    log.info("enqueued %s", label)
+    return True
+
+
+def fail_and_retry(study: optuna.Study, host: str, pids: set[int], max_retry: int = 3) -> list[int]:
+    """Fail the RUNNING trials of dead workers (host, pid) and queue each again with the same parameters.
+
+    The launcher calls this the moment a worker dies, on any storage; heartbeats do the same for
+    workers on other machines, but only on RDB storages and only after the grace period.
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker") or {}
+        if worker.get("host") != host or worker.get("pid") not in pids:
+            continue
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished (or another process failed it) in the meantime
+        failed.append(trial.number)
+        retries = int(trial.user_attrs.get("retries", 0))
+        if retries >= max_retry:
+            log.warning("trial %d failed %d times; not retrying", trial.number, retries + 1)
+            continue
+        study.enqueue_trial(
+            trial.params,
+            user_attrs={
+                "overrides": trial.user_attrs.get("overrides", {}),
+                "enqueued": trial.user_attrs.get("enqueued"),
+                "retry_of": trial.user_attrs.get("retry_of", trial.number),
+                "retries": retries + 1,
+            },
+        )
+        log.warning("trial %d of dead worker %s failed; queued again with the same parameters", trial.number, sorted(pids))
+    return failed

@@ -1,0 +1,104 @@
+"""A worker: joins a study by name, runs trials until the study's budget of finished trials is met.
+
+Everything it needs (data location and fingerprint, base config, space, pruner, budget) comes from
+the study's user attributes, so ``dfu-search worker --study NAME --storage URL`` works from any
+machine. SIGTERM (and Ctrl-C) end the running trial as FAIL before the worker exits, so a stopped
+worker never leaves a trial RUNNING.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+
+import optuna
+
+from search.objective import Objective
+from search.pruning import make_pruner
+from search.settings import StudySettings, finished_trials, load_study
+from storage import open_storage, redact
+from storage.open import HeartbeatSettings
+from trainer.errors import DataError, UserError
+from trainer.fingerprint import data_fingerprint, describe_difference
+
+log = logging.getLogger(__name__)
+
+#: Trials in a row that may fail with an unexpected error before the worker gives up.
+MAX_CONSECUTIVE_FAILURES = 3
+EXIT_FAILURES = 3  # exit code for "gave up after repeated trial failures"
+
+
+class WorkerGaveUp(Exception):
+    pass
+
+
+def worker_seed(study_seed: int, index: int | None) -> int:
+    """A distinct, explicit sampler seed per worker: from its index, or from host and pid when it has none."""
+    if index is not None:
+        return study_seed * 1000 + index
+    digest = hashlib.sha256(f"{study_seed}|{socket.gethostname()}|{os.getpid()}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def run_worker(
+    study_name: str,
+    storage_url: str,
+    *,
+    gpu: str | None = None,
+    data: Path | None = None,
+    cache_dir: Path | None = None,
+    index: int | None = None,
+    heartbeat: HeartbeatSettings = HeartbeatSettings(),
+) -> int:
+    """Run trials until the budget is met; returns how many trials this worker ran."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before TensorFlow loads
+    storage = open_storage(storage_url, heartbeat)
+    settings = StudySettings.load(load_study(study_name, storage))
+    data = Path(data or settings.data)
+    found = data_fingerprint(data)
+    if found != settings.fingerprint:
+        raise DataError(
+            f"--data {data} is not the data of study {study_name!r} ({describe_difference(settings.fingerprint, found)}); "
+            "refusing to join"
+        )
+    from trainer.cache import default_cache_dir
+
+    seed = worker_seed(settings.seed, index)
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, constant_liar=True, n_startup_trials=max(4, min(10, settings.trials // 3))
+    )
+    warmup = max(1, settings.config.epochs_pretrain // 3)
+    study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, warmup))
+    objective = Objective(settings, data, Path(cache_dir or default_cache_dir()), gpu)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log.info("worker %s joined study %r on %s (sampler seed %d)", os.getpid(), study_name, redact(storage_url), seed)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    ran = failures = 0
+    while finished_trials(study) < settings.trials:
+        last: list[optuna.trial.FrozenTrial] = []
+        try:
+            study.optimize(objective, n_trials=1, callbacks=[lambda _, trial: last.append(trial)], gc_after_trial=True)
+        except UserError:
+            raise
+        except Exception as exc:  # the trial is FAIL in the study already; keep going unless it keeps happening
+            failures += 1
+            log.error("trial failed: %r", exc)
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                raise WorkerGaveUp(f"{failures} trials in a row failed; last error: {exc!r}") from exc
+            continue
+        ran += 1
+        failures = 0
+        if last:
+            trial = last[0]
+            log.info("trial %d %s value=%s", trial.number, trial.state.name, trial.value)
+    return ran
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,79 @@
+"""Where studies live: ``--storage URL``, else ``$DFU_SEARCH_STORAGE``, else a SQLite file here.
+
+Supported: ``sqlite:///PATH`` (one machine), ``postgresql://USER:PASSWORD@HOST:PORT/DB`` (many
+machines; psycopg 3), ``journal:///PATH`` (an append-only file, for shared file systems).
+Passwords are never printed: use :func:`redact` on any URL that reaches output or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from storage.errors import StorageError
+
+ENV_VAR = "DFU_SEARCH_STORAGE"
+DEFAULT_URL = "sqlite:///dfu-search.db"
+_SCHEMES = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB or journal:///PATH"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The storage URL in force: the argument, else the environment variable, else the default."""
+    chosen = url or os.environ.get(ENV_VAR) or DEFAULT_URL
+    kind(chosen)  # validates
+    return chosen
+
+
+def kind(url: str) -> str:
+    """``"sqlite"``, ``"postgresql"`` or ``"journal"``; a :class:`StorageError` for anything else."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "journal":
+        if not journal_path(url).name:
+            raise StorageError(f"--storage {url!r}: a journal URL names a file, e.g. journal:///srv/studies/dfu.log")
+        return "journal"
+    if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme == "postgres":
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StorageError(f"--storage {redact(url)!r}: not a valid database URL; use {_SCHEMES}") from None
+        if parsed.get_backend_name() == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise StorageError(f"--storage {url!r}: a SQLite URL names a file (sqlite:///dfu-search.db); in-memory studies cannot be shared")
+            return "sqlite"
+        if not parsed.database:
+            raise StorageError(f"--storage {redact(url)!r}: name the database, e.g. postgresql://dfu@db-host:5432/dfu")
+        return "postgresql"
+    raise StorageError(f"--storage {redact(url)!r}: unsupported scheme {scheme or '(none)'!r}; use {_SCHEMES}")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """PostgreSQL URLs use the psycopg 3 driver whatever the user wrote (``postgres://`` included)."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def journal_path(url: str) -> Path:
+    parts = urlsplit(url)
+    return Path((parts.netloc + parts.path) if parts.netloc else parts.path)
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(make_url(url).database)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parts = urlsplit(url)
+        if parts.password:
+            return url.replace(f":{parts.password}@", ":***@", 1)
+        return url
+    return parsed.render_as_string(hide_password=True) if parsed.password else url

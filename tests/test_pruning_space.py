@@ -1,0 +1,88 @@
+"""The degeneracy rules and the search space, on their own."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from search.pruning import DegeneracyRules
+from search.space import DEFAULT_KNOBS, load_space
+from trainer.errors import ConfigError
+from trainer.reports import EpochReport
+
+
+def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain"):
+    n = len(histograms)
+    qwks = qwks or [0.3] * n
+    kappas = kappas or [0.2] * n
+    losses = losses or [0.5] * n
+    return [EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e])) for e in range(n)]
+
+
+def first_prune(rules: DegeneracyRules, history: list[EpochReport]) -> tuple[str, int] | None:
+    for i in range(len(history)):
+        rule = rules.check(history[: i + 1])
+        if rule:
+            return rule, history[i].epoch
+    return None
+
+
+def test_collapse_from_epoch_1_is_pruned_by_epoch_3() -> None:
+    collapsed = epochs([[0, 0, 60]] * 8, qwks=[0.0] * 8, kappas=[0.0] * 8)
+    assert first_prune(DegeneracyRules(), collapsed) == ("collapsed", 3)
+
+
+def test_a_learning_stage_is_not_pruned() -> None:
+    learning = epochs([[30, 20, 10], [25, 25, 10], [20, 30, 10], [20, 28, 12], [21, 27, 12]], qwks=[0.2, 0.3, 0.35, 0.4, 0.41])
+    assert first_prune(DegeneracyRules(), learning) is None
+
+
+def test_slow_start_inside_warmup_is_tolerated() -> None:
+    slow = epochs([[0, 60, 0], [10, 45, 5], [20, 30, 10], [20, 30, 10]], qwks=[0.0, 0.1, 0.25, 0.3])
+    assert first_prune(DegeneracyRules(), slow) is None
+
+
+def test_kappa_at_or_below_zero_after_warmup() -> None:
+    history = epochs([[20, 20, 20]] * 5, kappas=[0.1, -0.05, 0.0, -0.02, 0.1], qwks=[0.1, 0.05, 0.2, 0.1, 0.3])
+    assert first_prune(DegeneracyRules(), history) == ("kappa_nonpositive", 4)
+
+
+def test_stalled_stage_is_pruned_before_its_patience_runs_out() -> None:
+    flat = epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage1")
+    assert first_prune(DegeneracyRules(), flat) == ("stalled", 4)
+    # stage 2 often peaks at epoch 1 and is then simply not kept: not a rule there by default
+    assert first_prune(DegeneracyRules(), epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage2")) is None
+
+
+def test_nan_loss_prunes_at_once_and_rules_can_be_disabled() -> None:
+    history = epochs([[20, 30, 10]] * 2, losses=[0.5, math.nan])
+    assert first_prune(DegeneracyRules(), history) == ("nan_loss", 2)
+    assert first_prune(DegeneracyRules(enabled=False), history) is None
+
+
+def test_default_space_and_a_space_file(tmp_path: Path) -> None:
+    assert [k.name for k in DEFAULT_KNOBS] == ["alpha_cap", "lr_pretrain", "lr_stage1", "lr_stage2", "fusion_init"]
+    path = tmp_path / "space.toml"
+    path.write_text('lr_stage2 = 1e-4\n[alpha_cap]\nlow = 2\nhigh = 4\n[gamma]\nchoices = [0.0, 2.0]\n[batch_size]\nlow = 16\nhigh = 64\nstep = 16\n')
+    space = load_space(path)
+    assert space.fixed == {"lr_stage2": 1e-4}
+    assert "lr_stage2" not in space.names and {"gamma", "batch_size"} <= set(space.names)
+    assert (space.knob("alpha_cap").low, space.knob("alpha_cap").high) == (2.0, 4.0)
+    assert space.knob("lr_pretrain").log  # untouched defaults stay
+    restored = type(space).from_dict(space.to_dict())
+    assert restored == space
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[colour]\nlow = 1\nhigh = 2\n", "unknown trainer setting 'colour'"),
+    ("[alpha_cap]\nlow = 5\nhigh = 2\n", "needs low <= high"),
+    ("[alpha_cap]\nmin = 1\n", "unknown key"),
+    ("[lr_stage1]\nlow = 0\n", "log range needs low > 0"),
+])
+def test_bad_space_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_space(path)

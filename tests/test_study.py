@@ -1,0 +1,167 @@
+"""Studies end to end with real worker processes, on SQLite and on the journal file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from _cli import TINY, run_cli, start_cli
+
+from search.settings import StudySettings
+from storage import open_storage
+from trainer.config import TrainConfig
+
+States = optuna.trial.TrialState
+
+
+@pytest.fixture(params=["sqlite", "journal"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'studies.db'}" if request.param == "sqlite" else f"journal:///{tmp_path / 'studies.log'}"
+
+
+def load(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=None))
+
+
+def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, storage_url: str, tmp_path: Path) -> None:
+    common = ["--study", "s", "--storage", storage_url, "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs"]
+    result = run_cli("launch", *common, "--data", demo_folder, "--workers", "2", "--trials", "4", "--folds", "2",
+                     "--preset", "quick", *TINY, "--pruner", "none", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    study = load(storage_url, "s")
+    finished = [t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]
+    assert 4 <= len(finished) <= 4 + 1  # overshoot only by a trial already running on the other worker
+    assert not [t for t in study.trials if t.state == States.RUNNING]
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == len(params)  # workers sample distinct parameters
+    assert len({t.user_attrs["worker"]["pid"] for t in study.trials}) == 2
+
+    # the same step means the same fold/stage/epoch in every trial
+    config = TrainConfig(**{**StudySettings.load(study).base_config, "modalities": ()})
+    for trial in finished:
+        for step, fold, stage, epoch, *_ in trial.user_attrs["curve"]:
+            assert step == config.global_step(fold, stage, epoch)
+        assert set(trial.intermediate_values) == {row[0] for row in trial.user_attrs["curve"]}
+        assert trial.user_attrs["config"]["image_size"] == 16
+
+    again = run_cli("launch", *common, "--workers", "1", "--trials", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    study = load(storage_url, "s")
+    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= len(finished) + 2
+    assert not [t for t in study.trials if t.state == States.RUNNING]
+
+
+def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(training_folder: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    result = run_cli(
+        "launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1", "--trials", "2",
+        "--folds", "2", "--preset", "quick", "--set", "image_size=24", "--enqueue", "degenerate", "--enqueue", "default",
+        "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    study = load(url, "presets")
+    by_preset = {t.user_attrs.get("enqueued"): t for t in study.trials}
+    degenerate, default = by_preset["degenerate"], by_preset["default"]
+    assert degenerate.state == States.PRUNED
+    reason = degenerate.user_attrs["prune_reason"]
+    assert reason["rule"] in ("collapsed", "kappa_nonpositive", "stalled")
+    assert (reason["fold"], reason["stage"]) == (0, "pretrain") and reason["epoch"] <= 3
+    assert sorted(reason["histogram"])[:2] == [0, 0]
+    assert degenerate.user_attrs["config"]["lr_pretrain"] == 10.0  # pinned outside the space, recorded
+    assert degenerate.user_attrs["epochs_trained"] == reason["epoch"]
+    assert default.state == States.COMPLETE and default.value > 0
+    status = run_cli("status", "--study", "presets", "--storage", url)
+    assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_worker_is_restarted_and_its_trial_retried(training_folder: Path, storage_url: str, tmp_path: Path) -> None:
+    launcher = start_cli(
+        "launch", "--study", "k", "--storage", storage_url, "--data", training_folder, "--workers", "1", "--trials", "2",
+        "--folds", "2", "--preset", "quick", "--set", "image_size=24", "--pruner", "none", "--no-rules",
+        "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path,
+    )
+    try:
+        def running_with_epochs():
+            trials = load(storage_url, "k").get_trials(states=(States.RUNNING,))
+            return next((t for t in trials if t.user_attrs.get("worker") and t.intermediate_values), None)
+
+        victim = _wait_for(running_with_epochs, 240, "a running trial")
+        os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
+        killed_at = time.time()
+        output, _ = launcher.communicate(timeout=600)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 0, output[-3000:]
+    study = load(storage_url, "k")
+    failed = study.trials[victim.number]
+    assert failed.state == States.FAIL
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == victim.number)
+    assert retry.params == victim.params and retry.state == States.COMPLETE
+    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= 2
+    assert not [t for t in study.trials if t.state == States.RUNNING]
+    seconds = retry.datetime_start.timestamp() - killed_at
+    print(f"kill → retry started: {seconds:.1f} s")
+    assert seconds < 60
+
+
+def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    launcher = start_cli("launch", "--study", "c", "--storage", url, "--data", demo_folder, "--workers", "2", "--trials", "50",
+                         "--folds", "2", "--preset", "quick", *TINY, "--cache-dir", tmp_path / "cache",
+                         "--log-dir", tmp_path / "logs", cwd=tmp_path)
+    try:
+        _wait_for(lambda: [t for t in load(url, "c").trials if t.state == States.RUNNING and t.intermediate_values], 240, "training")
+        launcher.send_signal(signal.SIGINT)
+        launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 130
+    study = load(url, "c")
+    assert not [t for t in study.trials if t.state == States.RUNNING]
+    assert [t for t in study.trials if t.state == States.FAIL]  # the interrupted trials, failed not lost
+
+
+def test_worker_with_different_data_refuses_to_join(demo_folder: Path, demo_copy: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    created = run_cli("launch", "--study", "fp", "--storage", url, "--data", demo_folder, "--workers", "0", "--trials", "2", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "join it from any machine" in created.stdout
+    (demo_copy / "bounding_box_depth.csv").write_text((demo_copy / "bounding_box_depth.csv").read_text() + "\n")
+    joined = run_cli("worker", "--study", "fp", "--storage", url, "--data", demo_copy)
+    assert joined.returncode == 2
+    last = joined.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "refusing to join" in last and "bounding_box_depth.csv" in last
+    assert not load(url, "fp").trials
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://x@y/z", "unsupported scheme 'mysql'"),
+    ("postgresql://dfu:secret@127.0.0.1:9/dfu", "cannot reach the study storage postgresql://dfu:***@127.0.0.1:9/dfu"),
+    ("sqlite:////nonexistent-folder/x.db", "folder /nonexistent-folder does not exist"),
+])
+def test_bad_storage_is_one_error_line(url: str, message: str, tmp_path: Path) -> None:
+    result = run_cli("status", "--study", "x", "--storage", url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == result.stderr.strip().splitlines()[-1].strip()
+    assert message in result.stderr and "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_of_a_missing_study_names_the_known_ones(tmp_path: Path, demo_folder: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    run_cli("launch", "--study", "real", "--storage", url, "--data", demo_folder, "--workers", "0", cwd=tmp_path)
+    result = run_cli("status", "--study", "typo", "--storage", url)
+    assert result.returncode == 2 and "no study named 'typo' (studies here: real)" in result.stderr

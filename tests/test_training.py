@@ -1,0 +1,110 @@
+"""The three-stage trainer end to end on demo data: hook semantics, determinism, learning, failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trainer import RunCallbacks, load_config, train
+from trainer.reports import EpochReport
+
+# All epochs run (patience ≥ epochs), so every step of a fold is reported.
+FULL_RUN = {"image_size": 16, "epochs_pretrain": 3, "epochs_stage1": 2, "epochs_stage2": 2,
+            "patience_pretrain": 5, "patience_stage1": 5, "patience_stage2": 5, "folds": 2, "rf_trees": 30}
+
+
+def test_hook_sees_consecutive_global_steps_with_fixed_offsets(demo_folder: Path, cache_dir: Path) -> None:
+    config = load_config("quick", overrides=FULL_RUN)
+    reports: list[EpochReport] = []
+    train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=reports.append))
+    per_fold = 3 + 2 + 2
+    assert [r.step for r in reports] == list(range(2 * per_fold))
+    expected = [("pretrain", e) for e in (1, 2, 3)] + [("stage1", e) for e in (1, 2)] + [("stage2", e) for e in (1, 2)]
+    for fold in (0, 1):
+        seen = [(r.stage, r.epoch) for r in reports if r.fold == fold]
+        assert seen == expected
+        for r in reports:
+            assert r.step == config.global_step(r.fold, r.stage, r.epoch)
+    assert config.step_offset("stage1") == 3 and config.step_offset("stage2") == 5
+    assert all(sum(r.pred_histogram) == sum(reports[0].pred_histogram) for r in reports if r.fold == 0)
+
+
+def test_steps_keep_their_meaning_when_stages_stop_early(demo_folder: Path, cache_dir: Path) -> None:
+    config = load_config("quick", overrides={**FULL_RUN, "patience_pretrain": 1, "epochs_pretrain": 6})
+    reports: list[EpochReport] = []
+    train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=reports.append))
+    stage1_first = [r.step for r in reports if r.stage == "stage1" and r.epoch == 1]
+    assert stage1_first == [6, 6 + 10]  # offsets come from configured maxima, not from epochs run
+
+
+class Stop(Exception):
+    pass
+
+
+def test_raising_in_the_hook_stops_training(demo_folder: Path, cache_dir: Path) -> None:
+    config = load_config("quick", overrides=FULL_RUN)
+    reports: list[EpochReport] = []
+
+    def hook(report: EpochReport) -> None:
+        reports.append(report)
+        if report.stage == "stage1":
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=hook))
+    assert [(r.stage, r.epoch) for r in reports] == [("pretrain", 1), ("pretrain", 2), ("pretrain", 3), ("stage1", 1)]
+    # the process can go straight on with the next run (memory freed, no stale graph)
+    again: list[EpochReport] = []
+    train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=again.append))
+    assert len(again) == 14
+
+
+def test_training_is_deterministic_on_cpu_for_a_seed(demo_folder: Path, cache_dir: Path) -> None:
+    config = load_config("quick", overrides={**FULL_RUN, "epochs_stage2": 1})
+    runs = []
+    for _ in range(2):
+        reports: list[EpochReport] = []
+        summary = train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=reports.append))
+        runs.append(([(r.val_qwk, r.train_loss) for r in reports], summary["qwk"]))
+    assert runs[0] == runs[1]
+
+
+def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "search", "train", "--data", str(data), "--out", str(out), "--cache-dir", str(cache), *args],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "result.json").read_text())
+
+
+def test_default_recipe_learns_in_every_stage_and_beats_metadata(training_folder: Path, tmp_path: Path) -> None:
+    summary = _train_cli(training_folder, tmp_path / "run", tmp_path / "cache", "--preset", "quick", "--folds", "3")
+    assert summary["config"]["modalities"] == ["metadata", "depth_rgb", "thermal_map"]
+    for fold in summary["folds"]:
+        stages = fold["stages"]
+        assert set(stages) == {"pretrain", "stage1", "stage2"}
+        assert {"epochs_run", "best_epoch", "best_qwk", "kept", "pred_histogram"} <= set(stages["pretrain"])
+        assert stages["pretrain"]["best_qwk"] > 0
+        assert 0 < fold["fusion_weight"] < 1
+        assert sum(1 for n in fold["pred_histogram"] if n > 0) >= 2
+    assert summary["qwk"] > summary["metadata_qwk"]
+
+
+def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_path: Path) -> None:
+    summary = _train_cli(
+        training_folder, tmp_path / "run", tmp_path / "cache", "--preset", "degenerate", "--folds", "3",
+        "--set", "image_size=32", "--set", "epochs_pretrain=6", "--set", "epochs_stage1=4", "--set", "epochs_stage2=3",
+    )
+    for fold in summary["folds"]:
+        pretrain = fold["stages"]["pretrain"]
+        assert pretrain["best_epoch"] == 1 and pretrain["best_qwk"] == 0.0
+        assert sorted(pretrain["pred_histogram"])[:2] == [0, 0]  # one class for every visit
+        assert fold["stages"]["stage1"]["best_epoch"] == 1
+        assert fold["stages"]["stage2"]["best_epoch"] == 1
+        assert fold["fusion_weight"] == pytest.approx(0.7)
+    assert summary["qwk"] < summary["metadata_qwk"]
