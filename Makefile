@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+DFU := $(abspath $(VENV))/bin/dfu-search
 DEMO ?= demo
 
 .PHONY: help install dev demo test test-all clean
 
 help:
-	@echo "make demo      install, generate demo data, train on it, print where the results are"
-	@echo "make test      install with dev extras, run pytest"
+	@echo "make demo      install, generate demo data, run a 2-worker study on it, print the best trial"
+	@echo "make test      install with dev extras and the Debian packages the tests need, run pytest"
 	@echo "make test-all  also the slow tests (EfficientNet)"
 	@echo "make clean     remove .venv, demo output and caches"
 
@@ -29,15 +30,21 @@ $(VENV)/.dev-installed: $(VENV)/bin/activate pyproject.toml
 install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
+# A real study on the embedded default storage (demo/dfu-search.db): 2 workers, 10 trials of the
+# quick preset, the degenerate preset enqueued among them so the demo shows a pruned trial.
 demo: $(VENV)/.installed
-	@test -d $(DEMO)/data || $(VENV)/bin/dfu-search demo-data $(DEMO)/data
-	$(VENV)/bin/dfu-search train --data $(DEMO)/data --preset quick --folds 3 --out $(DEMO)/run --cache-dir $(DEMO)/cache
-	@echo "results: $(DEMO)/run/result.json"
+	@mkdir -p $(DEMO)
+	@test -d $(DEMO)/data || $(DFU) demo-data $(DEMO)/data
+	cd $(DEMO) && $(DFU) launch --study demo --data data --workers 2 --trials 10 --preset quick --folds 3 \
+		--enqueue degenerate --cache-dir cache
+	@echo "results: $(DEMO)/dfu-search.db (dfu-search status --study demo --storage sqlite:///$(abspath $(DEMO))/dfu-search.db)"
 
 test: $(VENV)/.dev-installed
+	./scripts/system-deps.sh
 	$(PY) -m pytest -q
 
 test-all: $(VENV)/.dev-installed
+	./scripts/system-deps.sh
 	$(PY) -m pytest -q --runslow
 
 clean:

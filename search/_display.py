@@ -64,8 +64,14 @@ class TrainingDisplay:
 
 def results_table(summary: dict) -> Table:
     table = Table(title="validation per visit", show_footer=True)
-    columns = [("fold", "mean"), ("QWK", "qwk"), ("kappa", "kappa"), ("accuracy", "accuracy"), ("macro F1", "macro_f1"),
-               ("metadata QWK", "metadata_qwk")]
+    columns = [
+        ("fold", "mean"),
+        ("QWK", "qwk"),
+        ("kappa", "kappa"),
+        ("accuracy", "accuracy"),
+        ("macro F1", "macro_f1"),
+        ("metadata QWK", "metadata_qwk"),
+    ]
     for header, key in columns:
         footer = "mean" if key == "mean" else f"{summary[key]:.3f}"
         table.add_column(header, footer=footer, justify="right")

@@ -38,15 +38,21 @@ def train(
     data: DataOption,
     modalities: Annotated[
         str | None,
-        typer.Option(help="Comma-separated: metadata, depth_rgb, depth_map, thermal_rgb, thermal_map "
-                          "[default: metadata,depth_rgb,thermal_map when the data has images]."),
+        typer.Option(
+            help="Comma-separated: metadata, depth_rgb, depth_map, thermal_rgb, thermal_map "
+            "[default: metadata,depth_rgb,thermal_map when the data has images]."
+        ),
     ] = None,
     folds: Annotated[int | None, typer.Option(help="Patient-grouped folds [default: 5, or the config's].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of folds, RF and networks [default: 0, or the config's].")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of folds, RF and networks [default: 0, or the config's].")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder for result.json [default: runs/train-TIME].")] = None,
     preset: Annotated[str | None, typer.Option(help="Preset name (default, quick, degenerate) or TOML file.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML config file, applied after the preset.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override one setting: key=value (repeatable).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override one setting: key=value (repeatable).")
+    ] = None,
     save_models: Annotated[bool, typer.Option(help="Save each fold's fusion model (.keras) into --out.")] = False,
     cache_dir: CacheOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -71,7 +77,9 @@ def train(
         callbacks = RunCallbacks(on_epoch=display.on_epoch, on_fold=display.on_fold, on_images=display.on_images)
         summary = run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models)
     console.print(results_table(summary))
-    console.print(f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}")
+    console.print(
+        f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}"
+    )
 
 
 @app.command("demo-data")
@@ -94,11 +102,18 @@ def demo_data(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("drawing images", total=None)
         summary = write_demo_data(
-            out, from_metadata, patients, seed, shots, image_noise,
+            out,
+            from_metadata,
+            patients,
+            seed,
+            shots,
+            image_noise,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.items())
-    console.print(f"wrote {summary.folder}: {summary.visits} visits of {summary.patients} patients ({counts}), {summary.shots} shots")
+    console.print(
+        f"wrote {summary.folder}: {summary.visits} visits of {summary.patients} patients ({counts}), {summary.shots} shots"
+    )
 
 
 from search import cli_study  # noqa: E402  (commands register themselves on the app)

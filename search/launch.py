@@ -26,7 +26,7 @@ from rich.table import Table
 
 from search.settings import StudySettings
 from search.study import fail_and_retry
-from storage import redact
+from storage import StorageError, redact
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ def detect_gpus() -> list[str]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()]
@@ -71,8 +73,16 @@ def plan_workers(n: int, gpus: list[str], log_dir: Path) -> list[WorkerProcess]:
 
 
 class Launcher:
-    def __init__(self, study: optuna.Study, settings: StudySettings, storage_url: str, workers: list[WorkerProcess],
-                 console: Console, cache_dir: Path | None = None, max_retry: int = 3) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        settings: StudySettings,
+        storage_url: str,
+        workers: list[WorkerProcess],
+        console: Console,
+        cache_dir: Path | None = None,
+        max_retry: int = 3,
+    ) -> None:
         self.study, self.settings, self.storage_url = study, settings, storage_url
         self.workers, self.console, self.cache_dir, self.max_retry = workers, console, cache_dir, max_retry
         self.host = socket.gethostname()
@@ -113,11 +123,24 @@ class Launcher:
                 worker.process.wait()
             worker.state = "stopped"
         pids = {w.process.pid for w in self.workers if w.process}
-        fail_and_retry(self.study, self.host, pids, max_retry=0)  # nothing re-queued on a deliberate stop
+        try:
+            fail_and_retry(self.study, self.host, pids, max_retry=0)  # nothing re-queued on a deliberate stop
+        except StorageError as exc:
+            self.console.print(f"could not check for RUNNING trials: {exc}", markup=False)
 
     def _start(self, worker: WorkerProcess) -> None:
-        command = [sys.executable, "-m", "search", "worker", "--study", self.study.study_name,
-                   "--storage", self.storage_url, "--index", str(worker.index)]
+        command = [
+            sys.executable,
+            "-m",
+            "search",
+            "worker",
+            "--study",
+            self.study.study_name,
+            "--storage",
+            self.storage_url,
+            "--index",
+            str(worker.index),
+        ]
         if self.cache_dir is not None:
             command += ["--cache-dir", str(self.cache_dir)]
         env = dict(os.environ)
@@ -126,11 +149,20 @@ class Launcher:
             env["CUDA_VISIBLE_DEVICES"] = worker.gpu
         else:
             threads = str(len(worker.cores))
-            env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS=threads, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1")
+            env.update(
+                CUDA_VISIBLE_DEVICES="",
+                OMP_NUM_THREADS=threads,
+                TF_NUM_INTRAOP_THREADS=threads,
+                TF_NUM_INTEROP_THREADS="1",
+            )
         cores = worker.cores
         with open(worker.log_path, "a") as log_file:
             worker.process = subprocess.Popen(
-                command, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                command,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
                 start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the workers in order
             )
@@ -144,7 +176,10 @@ class Launcher:
         if code == 0:
             worker.state = "done"
             return
-        failed = fail_and_retry(self.study, self.host, {worker.process.pid}, self.max_retry)
+        try:
+            failed = fail_and_retry(self.study, self.host, {worker.process.pid}, self.max_retry)
+        except StorageError:
+            failed = []  # the database is down; heartbeats fail the trial once it is back
         last_line = _last_error_line(worker.log_path)
         if code == 2:  # a user error (bad data, unreachable storage): restarting cannot help
             worker.state = "error"
@@ -152,7 +187,9 @@ class Launcher:
             return
         if worker.restarts >= MAX_RESTARTS:
             worker.state = "error"
-            self.errors.append(f"worker {worker.index} died {worker.restarts + 1} times (exit {code}); last: {last_line}")
+            self.errors.append(
+                f"worker {worker.index} died {worker.restarts + 1} times (exit {code}); last: {last_line}"
+            )
             return
         worker.restarts += 1
         log.warning("worker %d exited with %d (trials %s failed and re-queued); restarting", worker.index, code, failed)
@@ -160,7 +197,10 @@ class Launcher:
 
     def _render(self) -> Group:
         states = optuna.trial.TrialState
-        trials = self.study.get_trials(deepcopy=False)
+        try:
+            trials = self.study.get_trials(deepcopy=False)
+        except StorageError as exc:  # the database is down: keep supervising, show why
+            return Group(f"[yellow]{exc}[/yellow]", self._workers_table({}))
         count = {s: sum(1 for t in trials if t.state == s) for s in states}
         finished = count[states.COMPLETE] + count[states.PRUNED]
         best = max((t.value for t in trials if t.state == states.COMPLETE and t.value is not None), default=None)
@@ -178,12 +218,15 @@ class Launcher:
         for t in trials:
             if t.state == states.RUNNING and t.user_attrs.get("worker"):
                 running[t.user_attrs["worker"].get("pid")] = t.number
+        return Group(head, self._workers_table(running))
+
+    def _workers_table(self, running: dict[int, int]) -> Table:
         table = Table("worker", "device", "pid", "state", "trial", "restarts", box=None)
         for w in self.workers:
             pid = w.process.pid if w.process else None
             device = f"GPU {w.gpu}" if w.gpu is not None else f"CPU {','.join(map(str, w.cores))}"
             table.add_row(str(w.index), device, str(pid or "–"), w.state, str(running.get(pid, "–")), str(w.restarts))
-        return Group(head, table)
+        return table
 
 
 def _last_error_line(path: Path) -> str:

@@ -57,7 +57,9 @@ class Objective:
         reporter = _Reporter(trial, self.rules, self.pruner_name)
         try:
             summary = train(
-                self.data, config, self.cache_dir,
+                self.data,
+                config,
+                self.cache_dir,
                 callbacks=RunCallbacks(on_epoch=reporter, on_fold=reporter.on_fold),
                 prepared=self._prepare(config),
             )
@@ -92,8 +94,17 @@ class _Reporter:
 
     def __call__(self, report: EpochReport) -> None:
         self.epochs += 1
-        self.curve.append([report.step, report.fold, report.stage, report.epoch, round(report.val_qwk, 5),
-                           round(report.val_kappa, 5), _finite_or_none(report.train_loss)])
+        self.curve.append(
+            [
+                report.step,
+                report.fold,
+                report.stage,
+                report.epoch,
+                round(report.val_qwk, 5),
+                round(report.val_kappa, 5),
+                _finite_or_none(report.train_loss),
+            ]
+        )
         history = self._stage_history.setdefault((report.fold, report.stage), [])
         history.append(report)
         self.trial.report(report.val_qwk, report.step)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import optuna
 
+from trainer.metrics import COLLAPSE_SHARE, top_class_share
 from trainer.reports import EpochReport
 
 PRUNERS = ("median", "hyperband", "wilcoxon", "none")
@@ -29,7 +30,7 @@ PRUNERS = ("median", "hyperband", "wilcoxon", "none")
 @dataclass(frozen=True)
 class DegeneracyRules:
     warmup_epochs: int = 1
-    collapse_share: float = 0.95
+    collapse_share: float = COLLAPSE_SHARE
     collapse_epochs: int = 2
     kappa_epochs: int = 3
     stall_epochs: int = 4
@@ -44,7 +45,9 @@ class DegeneracyRules:
         if not math.isfinite(latest.train_loss):
             return "nan_loss"
         after_warmup = [r for r in history if r.epoch > self.warmup_epochs]
-        if _tail_all(after_warmup, self.collapse_epochs, lambda r: _top_share(r) >= self.collapse_share):
+        if _tail_all(
+            after_warmup, self.collapse_epochs, lambda r: top_class_share(r.pred_histogram) >= self.collapse_share
+        ):
             return "collapsed"
         if _tail_all(after_warmup, self.kappa_epochs, lambda r: r.val_kappa <= 0):
             return "kappa_nonpositive"
@@ -86,11 +89,6 @@ def prune_reason(rule: str, report: EpochReport) -> dict:
         "histogram": list(report.pred_histogram),
         "val_qwk": report.val_qwk,
     }
-
-
-def _top_share(report: EpochReport) -> float:
-    total = sum(report.pred_histogram)
-    return max(report.pred_histogram) / total if total else 0.0
 
 
 def _tail_all(reports: list[EpochReport], n: int, predicate) -> bool:

@@ -46,7 +46,9 @@ class StudySettings:
     def load(cls, study: optuna.Study) -> StudySettings:
         data = study.user_attrs.get(ATTR)
         if data is None:
-            raise StorageError(f"study {study.study_name!r} was not created by dfu-search launch (no {ATTR!r} attribute)")
+            raise StorageError(
+                f"study {study.study_name!r} was not created by dfu-search launch (no {ATTR!r} attribute)"
+            )
         return cls(**data)
 
 

@@ -43,7 +43,9 @@ class Knob:
     def suggest(self, trial) -> Any:
         if self.choices is not None:
             return trial.suggest_categorical(self.name, list(self.choices))
-        if isinstance(getattr(TrainConfig(), self.name), int) and not isinstance(getattr(TrainConfig(), self.name), bool):
+        if isinstance(getattr(TrainConfig(), self.name), int) and not isinstance(
+            getattr(TrainConfig(), self.name), bool
+        ):
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
 
@@ -79,7 +81,10 @@ class SearchSpace:
         return {k.name: k.suggest(trial) for k in self.knobs if k.name not in skip}
 
     def to_dict(self) -> dict:
-        return {"knobs": [{k: v for k, v in asdict(knob).items() if v is not None} for knob in self.knobs], "fixed": self.fixed}
+        return {
+            "knobs": [{k: v for k, v in asdict(knob).items() if v is not None} for knob in self.knobs],
+            "fixed": self.fixed,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> SearchSpace:
@@ -110,7 +115,9 @@ def load_space(path: Path | None) -> SearchSpace:
             continue
         unknown = set(spec) - {"low", "high", "log", "step", "choices"}
         if unknown:
-            raise ConfigError(f"{path}: [{name}] has unknown key(s) {', '.join(sorted(unknown))} (use low, high, log, step or choices)")
+            raise ConfigError(
+                f"{path}: [{name}] has unknown key(s) {', '.join(sorted(unknown))} (use low, high, log, step or choices)"
+            )
         if "choices" in spec:
             knob = Knob(name, choices=tuple(spec["choices"]))
         else:
@@ -118,7 +125,9 @@ def load_space(path: Path | None) -> SearchSpace:
             low, high = spec.get("low", base.low if base else None), spec.get("high", base.high if base else None)
             if low is None or high is None or not low <= high:
                 raise ConfigError(f"{path}: [{name}] needs low <= high")
-            knob = Knob(name, float(low), float(high), bool(spec.get("log", base.log if base else False)), spec.get("step"))
+            knob = Knob(
+                name, float(low), float(high), bool(spec.get("log", base.log if base else False)), spec.get("step")
+            )
             if knob.log and knob.low <= 0:
                 raise ConfigError(f"{path}: [{name}] a log range needs low > 0")
         knobs[name] = knob

@@ -17,7 +17,9 @@ def print_status(study: optuna.Study, console: Console) -> None:
     states = Counter(t.state.name for t in trials)
     console.print(
         f"[bold]{study.study_name}[/bold]: {len(trials)} trials, finished {finished_trials(study)}/{settings.trials} — "
-        + ", ".join(f"{name.lower()} {states.get(name, 0)}" for name in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL"))
+        + ", ".join(
+            f"{name.lower()} {states.get(name, 0)}" for name in ("COMPLETE", "PRUNED", "RUNNING", "WAITING", "FAIL")
+        )
     )
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
@@ -32,8 +34,15 @@ def print_status(study: optuna.Study, console: Console) -> None:
         table = Table("trial", "rule", "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
         for t in pruned:
             r = t.user_attrs.get("prune_reason", {})
-            table.add_row(str(t.number), r.get("rule", "?"), str(r.get("fold", "")), r.get("stage", ""), str(r.get("epoch", "")),
-                          str(r.get("step", "")), "/".join(map(str, r.get("histogram", []))))
+            table.add_row(
+                str(t.number),
+                r.get("rule", "?"),
+                str(r.get("fold", "")),
+                r.get("stage", ""),
+                str(r.get("epoch", "")),
+                str(r.get("step", "")),
+                "/".join(map(str, r.get("histogram", []))),
+            )
         console.print(table)
 
     per_worker = Counter()

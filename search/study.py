@@ -10,7 +10,7 @@ import optuna
 
 from search.pruning import PRUNERS, DegeneracyRules
 from search.settings import StudySettings, finished_trials
-from search.space import SearchSpace, load_space
+from search.space import load_space
 from storage.errors import StorageError
 from trainer.config import apply, load_config, read_toml
 from trainer.errors import ConfigError, DataError
@@ -49,7 +49,9 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
         if request.data is not None:
             found = data_fingerprint(request.data)
             if found != settings.fingerprint:
-                raise DataError(f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})")
+                raise DataError(
+                    f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
+                )
         settings = StudySettings(**{**settings.__dict__, "trials": finished_trials(study) + request.trials})
         settings.save(study)
         log.info("resuming study %r: budget raised to %d finished trials", request.name, settings.trials)
@@ -126,5 +128,7 @@ def fail_and_retry(study: optuna.Study, host: str, pids: set[int], max_retry: in
                 "retries": retries + 1,
             },
         )
-        log.warning("trial %d of dead worker %s failed; queued again with the same parameters", trial.number, sorted(pids))
+        log.warning(
+            "trial %d of dead worker %s failed; queued again with the same parameters", trial.number, sorted(pids)
+        )
     return failed

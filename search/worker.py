@@ -83,7 +83,9 @@ def run_worker(
     while finished_trials(study) < settings.trials:
         last: list[optuna.trial.FrozenTrial] = []
         try:
-            study.optimize(objective, n_trials=1, callbacks=[lambda _, trial: last.append(trial)], gc_after_trial=True)
+            study.optimize(
+                objective, n_trials=1, callbacks=[lambda _, trial, sink=last: sink.append(trial)], gc_after_trial=True
+            )
         except UserError:
             raise
         except Exception as exc:  # the trial is FAIL in the study already; keep going unless it keeps happening

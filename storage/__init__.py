@@ -6,7 +6,16 @@ Knows nothing of Keras. Imports Optuna and SQLAlchemy only when a storage is ope
 from storage.errors import StorageError
 from storage.urls import DEFAULT_URL, ENV_VAR, kind, redact, resolve_url
 
-__all__ = ["DEFAULT_URL", "ENV_VAR", "HeartbeatSettings", "StorageError", "kind", "open_storage", "redact", "resolve_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "HeartbeatSettings",
+    "StorageError",
+    "kind",
+    "open_storage",
+    "redact",
+    "resolve_url",
+]
 
 
 def __getattr__(name: str):

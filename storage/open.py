@@ -6,18 +6,21 @@
 - Heartbeats (RDB storages): a worker that dies mid-trial is noticed after ``grace_period`` seconds;
   its trial is failed and re-queued with the same parameters, at most ``max_retry`` times.
 - Journal file: no heartbeats in Optuna; the launcher fails and retries its dead workers' trials.
+- gRPC proxy (``grpc://HOST:PORT``): one ``dfu-search proxy`` holds the database connections for
+  many workers. No heartbeats pass through it and it has no authentication: private networks only.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
 import optuna
-from sqlalchemy.exc import OperationalError
 
 from storage.errors import StorageError
-from storage.urls import journal_path, kind, redact, sqlalchemy_url, sqlite_path
+from storage.resilient import ResilientRDBStorage
+from storage.urls import grpc_address, journal_path, kind, redact, sqlalchemy_url, sqlite_path
 
 # Heartbeats and their retry callback are marked experimental in Optuna 5; we rely on them on purpose.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -27,6 +30,10 @@ POOL_SIZE = 2
 MAX_OVERFLOW = 1
 
 
+#: Seconds a worker waits for an unreachable database before it gives up ($DFU_SEARCH_OUTAGE_LIMIT).
+DEFAULT_OUTAGE_LIMIT = 120.0
+
+
 @dataclass(frozen=True)
 class HeartbeatSettings:
     interval: int = 30  # seconds between a running trial's heartbeats
@@ -34,9 +41,25 @@ class HeartbeatSettings:
     max_retry: int = 3
 
 
-def open_storage(url: str, heartbeat: HeartbeatSettings | None = HeartbeatSettings()) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``; raises :class:`StorageError` with a one-line reason if it can't."""
+def serve_proxy(url: str, host: str, port: int) -> None:
+    """Run Optuna's gRPC storage proxy in front of ``url`` until interrupted."""
+    if kind(url) == "grpc":
+        raise StorageError("--storage of a proxy must be the database itself, not another grpc:// proxy")
+    optuna.storages.run_grpc_proxy_server(open_storage(url, heartbeat=None), host=host, port=port)
+
+
+def open_storage(
+    url: str, heartbeat: HeartbeatSettings | None = HeartbeatSettings(), outage_limit: float | None = None
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; raises :class:`StorageError` with a one-line reason if it can't.
+
+    ``outage_limit``: seconds an RDB storage keeps retrying through a database outage (default
+    ``$DFU_SEARCH_OUTAGE_LIMIT`` or 120); 0 fails at once, as the CLI's one-shot commands do.
+    """
     storage_kind = kind(url)
+    if storage_kind == "grpc":
+        host, port = grpc_address(url)
+        return optuna.storages.GrpcStorageProxy(host=host, port=port)
     if storage_kind == "journal":
         path = journal_path(url)
         if not path.parent.is_dir():
@@ -57,17 +80,23 @@ def open_storage(url: str, heartbeat: HeartbeatSettings | None = HeartbeatSettin
             "pool_size": POOL_SIZE,
             "max_overflow": MAX_OVERFLOW,
             "pool_recycle": 1800,
-            "connect_args": {"connect_timeout": 10},
+            # application_name shows in pg_stat_activity which process holds which connections
+            "connect_args": {"connect_timeout": 10, "application_name": f"dfu-search:{os.getpid()}"},
         }
     heartbeat_kwargs = {}
     if heartbeat is not None:
         heartbeat_kwargs = {
             "heartbeat_interval": heartbeat.interval,
             "grace_period": heartbeat.grace_period,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry),
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=heartbeat.max_retry
+            ),
         }
-    try:
-        return optuna.storages.RDBStorage(sqlalchemy_url(url), engine_kwargs=engine_kwargs, **heartbeat_kwargs)
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-        raise StorageError(f"cannot reach the study storage {redact(url)} ({redact(reason)})") from None
+    if outage_limit is None:
+        outage_limit = float(os.environ.get("DFU_SEARCH_OUTAGE_LIMIT", DEFAULT_OUTAGE_LIMIT))
+    # A database that cannot be reached when a command starts is a configuration problem: no waiting.
+    storage = ResilientRDBStorage(
+        sqlalchemy_url(url), engine_kwargs=engine_kwargs, outage_limit=0, shown_url=redact(url), **heartbeat_kwargs
+    )
+    storage.outage_limit = outage_limit
+    return storage

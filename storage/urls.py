@@ -1,7 +1,8 @@
 """Where studies live: ``--storage URL``, else ``$DFU_SEARCH_STORAGE``, else a SQLite file here.
 
 Supported: ``sqlite:///PATH`` (one machine), ``postgresql://USER:PASSWORD@HOST:PORT/DB`` (many
-machines; psycopg 3), ``journal:///PATH`` (an append-only file, for shared file systems).
+machines; psycopg 3), ``journal:///PATH`` (an append-only file, for shared file systems) and
+``grpc://HOST:PORT`` (a ``dfu-search proxy`` in front of one of those, for hundreds of workers).
 Passwords are never printed: use :func:`redact` on any URL that reaches output or logs.
 """
 
@@ -18,7 +19,7 @@ from storage.errors import StorageError
 
 ENV_VAR = "DFU_SEARCH_STORAGE"
 DEFAULT_URL = "sqlite:///dfu-search.db"
-_SCHEMES = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB or journal:///PATH"
+_SCHEMES = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB, journal:///PATH or grpc://HOST:PORT"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -29,8 +30,14 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def kind(url: str) -> str:
-    """``"sqlite"``, ``"postgresql"`` or ``"journal"``; a :class:`StorageError` for anything else."""
+    """``"sqlite"``, ``"postgresql"``, ``"journal"`` or ``"grpc"``; a :class:`StorageError` for anything else."""
     scheme = urlsplit(url).scheme.lower()
+    if scheme == "grpc":
+        try:
+            grpc_address(url)
+        except ValueError:
+            raise StorageError(f"--storage {url!r}: a proxy URL is grpc://HOST:PORT") from None
+        return "grpc"
     if scheme == "journal":
         if not journal_path(url).name:
             raise StorageError(f"--storage {url!r}: a journal URL names a file, e.g. journal:///srv/studies/dfu.log")
@@ -42,7 +49,9 @@ def kind(url: str) -> str:
             raise StorageError(f"--storage {redact(url)!r}: not a valid database URL; use {_SCHEMES}") from None
         if parsed.get_backend_name() == "sqlite":
             if not parsed.database or parsed.database == ":memory:":
-                raise StorageError(f"--storage {url!r}: a SQLite URL names a file (sqlite:///dfu-search.db); in-memory studies cannot be shared")
+                raise StorageError(
+                    f"--storage {url!r}: a SQLite URL names a file (sqlite:///dfu-search.db); in-memory studies cannot be shared"
+                )
             return "sqlite"
         if not parsed.database:
             raise StorageError(f"--storage {redact(url)!r}: name the database, e.g. postgresql://dfu@db-host:5432/dfu")
@@ -56,6 +65,13 @@ def sqlalchemy_url(url: str) -> str:
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if not parts.hostname or parts.port is None:
+        raise ValueError(url)
+    return parts.hostname, parts.port
 
 
 def journal_path(url: str) -> Path:

@@ -9,14 +9,50 @@ from pathlib import Path
 
 CLI = [sys.executable, "-m", "search"]
 #: Small enough for a trial in a few seconds on 2 cores, big enough to run all three stages.
+# fmt: off
 TINY = ["--set", "image_size=16", "--set", "epochs_pretrain=3", "--set", "epochs_stage1=2", "--set", "epochs_stage2=2",
-        "--set", "rf_trees=30", "--set", "patience_pretrain=3", "--set", "patience_stage1=2", "--set", "patience_stage2=2"]
+        "--set", "rf_trees=30", "--set", "patience_pretrain=3", "--set", "patience_stage1=2",
+        "--set", "patience_stage2=2"]
+# fmt: on
 
 
 def run_cli(*args, cwd: Path | None = None, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
 
 
-def start_cli(*args, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
+class Background:
+    """A ``dfu-search`` process in the background; its output goes to a file, so it can never block on a full pipe."""
+
+    def __init__(self, *args, cwd: Path, env: dict | None = None) -> None:
+        self.output_path = Path(cwd) / f"background-{os.getpid()}-{id(self)}.out"
+        with open(self.output_path, "w") as out:
+            self.process = subprocess.Popen(
+                [*CLI, *map(str, args)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+            )
+
+    def wait(self, timeout: float) -> tuple[int, str]:
+        """Wait for the exit; returns (exit code, everything it printed)."""
+        code = self.process.wait(timeout=timeout)
+        return code, self.output_path.read_text()
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def send_signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

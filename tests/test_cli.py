@@ -29,8 +29,23 @@ def test_help_does_not_load_tensorflow_keras_or_optuna() -> None:
 
 def test_train_metadata_only_on_real_csv_writes_result_json(real_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = run("train", "--data", real_csv, "--modalities", "metadata", "--folds", "3", "--seed", "1",
-                 "--set", "rf_trees=60", "--out", out, "--cache-dir", tmp_path / "cache")
+    result = run(
+        "train",
+        "--data",
+        real_csv,
+        "--modalities",
+        "metadata",
+        "--folds",
+        "3",
+        "--seed",
+        "1",
+        "--set",
+        "rf_trees=60",
+        "--out",
+        out,
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "result.json").read_text())
     assert {"qwk", "kappa", "accuracy", "macro_f1", "folds", "config"} <= set(summary)
@@ -65,12 +80,28 @@ def _broken_inputs(tmp_path: Path, real_csv: Path, demo_folder: Path) -> dict[st
         "bad set": ([real_csv, "--set", "gamma=lots"], "gamma = 'lots' is not a valid float"),
         "unknown setting": ([real_csv, "--set", "colour=blue"], "unknown setting 'colour'"),
         "unknown preset": ([real_csv, "--preset", "turbo"], "turbo: no such preset or file"),
-        "image modalities on a bare csv": ([real_csv, "--modalities", "metadata,depth_rgb"], "bare metadata CSV has no images"),
+        "image modalities on a bare csv": (
+            [real_csv, "--modalities", "metadata,depth_rgb"],
+            "bare metadata CSV has no images",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "binary", "no label", "unknown label", "few patients",
-                                  "bad set", "unknown setting", "unknown preset", "image modalities on a bare csv"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty",
+        "binary",
+        "no label",
+        "unknown label",
+        "few patients",
+        "bad set",
+        "unknown setting",
+        "unknown preset",
+        "image modalities on a bare csv",
+    ],
+)
 def test_bad_input_is_one_error_line_exit_2(case: str, tmp_path: Path, real_csv: Path, demo_folder: Path) -> None:
     args, message = _broken_inputs(tmp_path, real_csv, demo_folder)[case]
     data, *rest = args
@@ -85,8 +116,19 @@ def test_bad_input_is_one_error_line_exit_2(case: str, tmp_path: Path, real_csv:
 def test_missing_image_through_the_cli_leaves_the_cache_untouched(demo_copy: Path, tmp_path: Path) -> None:
     victim = sorted((demo_copy / "Depth_RGB").iterdir())[0]
     victim.unlink()
-    result = run("train", "--data", demo_copy, "--preset", "quick", "--folds", "2", "--out", tmp_path / "out",
-                 "--cache-dir", tmp_path / "cache")
+    result = run(
+        "train",
+        "--data",
+        demo_copy,
+        "--preset",
+        "quick",
+        "--folds",
+        "2",
+        "--out",
+        tmp_path / "out",
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert result.returncode == 2
     assert f"image {victim.name} not found in Depth_RGB/" in result.stderr.splitlines()[-1]
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))

@@ -51,7 +51,10 @@ def test_bare_csv_is_metadata_only_and_refuses_image_modalities(real_csv: Path) 
         (b"Patient#,Appt#,DFU#,Age\n1,0,1,50\n", "no column 'Healing Phase Abs'"),
         (b"Patient#,Appt#,DFU#,Healing Phase Abs\n1,0,1,I\n2,0,1,X\n", "line 3: unknown label 'X'"),
         (b"Patient#,Appt#,DFU#,Healing Phase Abs\n1,0,1,I\n2,0,1,\n", "line 3: unknown label empty"),
-        (b"Patient#,Appt#,DFU#,Healing Phase Abs\n1,0,1,I\nabc,0,1,P\n", "line 3: column 'Patient#' must be an integer"),
+        (
+            b"Patient#,Appt#,DFU#,Healing Phase Abs\n1,0,1,I\nabc,0,1,P\n",
+            "line 3: column 'Patient#' must be an integer",
+        ),
     ],
 )
 def test_bad_metadata_names_file_and_line(tmp_path: Path, content: bytes, message: str) -> None:

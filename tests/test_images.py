@@ -27,7 +27,9 @@ def test_shots_are_matched_to_visits_through_box_csvs(demo_folder: Path) -> None
         name = row["file_depth_rgb"].name
         box_row = depth[depth["Filename"] == name].iloc[0]
         assert (int(box_row["Patient#"]), int(box_row["Appt#"]), int(box_row["DFU#"])) == (
-            visit["Patient#"], visit["Appt#"], visit["DFU#"],
+            visit["Patient#"],
+            visit["Appt#"],
+            visit["DFU#"],
         )
         # the thermal partner: same name after "_", camera letter T
         assert row["file_thermal_map"].name.split("_", 1)[1] == name.split("_", 1)[1].replace("BD", "BT")
@@ -78,7 +80,9 @@ def test_two_processes_building_the_cache_at_once_agree(demo_folder: Path, cache
 def test_box_csv_naming_a_missing_image_is_an_error(demo_copy: Path) -> None:
     victim = sorted((demo_copy / "Depth_RGB").iterdir())[3]
     victim.unlink()
-    with pytest.raises(DataError, match=rf"bounding_box_depth.csv: line \d+: image {victim.name} not found in Depth_RGB/"):
+    with pytest.raises(
+        DataError, match=rf"bounding_box_depth.csv: line \d+: image {victim.name} not found in Depth_RGB/"
+    ):
         load_dataset(demo_copy)
 
 

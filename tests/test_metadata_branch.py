@@ -54,10 +54,15 @@ def test_oof_cannot_memorise_patients() -> None:
     rng = np.random.default_rng(0)
     patients = np.repeat(np.arange(120), 4)
     patient_label = rng.integers(0, 3, 120)
-    frame = pd.DataFrame({
-        "Patient#": patients, "Appt#": np.tile(np.arange(4), 120), "DFU#": 1,
-        "fingerprint": rng.normal(size=120)[patients], "Healing Phase Abs": np.array(["I", "P", "R"])[patient_label[patients]],
-    })
+    frame = pd.DataFrame(
+        {
+            "Patient#": patients,
+            "Appt#": np.tile(np.arange(4), 120),
+            "DFU#": 1,
+            "fingerprint": rng.normal(size=120)[patients],
+            "Healing Phase Abs": np.array(["I", "P", "R"])[patient_label[patients]],
+        }
+    )
     metadata = Metadata(Path("synthetic.csv"), frame, patient_label[patients], patients, np.arange(len(frame)) + 2)
     fold = patient_folds(metadata.labels, metadata.patients, 4, 0)[0]
     probs = fold_probabilities(metadata, fold, RFSettings(trees=60, min_leaf=1, max_depth=30, oof_folds=4))
@@ -65,7 +70,9 @@ def test_oof_cannot_memorise_patients() -> None:
     oof_accuracy = (probs.train.argmax(axis=1) == train_labels).mean()
     # A model that had seen the patient would score ~1.0; grouped OOF stays near chance.
     assert oof_accuracy < 0.55
-    in_sample = fit_metadata_model(feature_frame(metadata).iloc[fold.train], train_labels, RFSettings(trees=60, min_leaf=1, max_depth=30))
+    in_sample = fit_metadata_model(
+        feature_frame(metadata).iloc[fold.train], train_labels, RFSettings(trees=60, min_leaf=1, max_depth=30)
+    )
     assert (in_sample.predict(feature_frame(metadata).iloc[fold.train]) == train_labels).mean() > 0.95
 
 

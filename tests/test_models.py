@@ -66,7 +66,8 @@ def test_branch_weights_are_shared_but_the_output_layer_is_not() -> None:
     pretrain.train_on_batch({m: inputs[m] for m in MODALITIES}, labels)
     np.testing.assert_array_equal(fusion.get_layer("fusion_image_probs").get_weights()[0], before)
     np.testing.assert_array_equal(
-        fusion.get_layer("head_dense_depth_rgb").get_weights()[0], pretrain.get_layer("head_dense_depth_rgb").get_weights()[0]
+        fusion.get_layer("head_dense_depth_rgb").get_weights()[0],
+        pretrain.get_layer("head_dense_depth_rgb").get_weights()[0],
     )
 
 

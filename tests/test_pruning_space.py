@@ -18,7 +18,10 @@ def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain"):
     qwks = qwks or [0.3] * n
     kappas = kappas or [0.2] * n
     losses = losses or [0.5] * n
-    return [EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e])) for e in range(n)]
+    return [
+        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e]))
+        for e in range(n)
+    ]
 
 
 def first_prune(rules: DegeneracyRules, history: list[EpochReport]) -> tuple[str, int] | None:
@@ -35,7 +38,9 @@ def test_collapse_from_epoch_1_is_pruned_by_epoch_3() -> None:
 
 
 def test_a_learning_stage_is_not_pruned() -> None:
-    learning = epochs([[30, 20, 10], [25, 25, 10], [20, 30, 10], [20, 28, 12], [21, 27, 12]], qwks=[0.2, 0.3, 0.35, 0.4, 0.41])
+    learning = epochs(
+        [[30, 20, 10], [25, 25, 10], [20, 30, 10], [20, 28, 12], [21, 27, 12]], qwks=[0.2, 0.3, 0.35, 0.4, 0.41]
+    )
     assert first_prune(DegeneracyRules(), learning) is None
 
 
@@ -65,7 +70,9 @@ def test_nan_loss_prunes_at_once_and_rules_can_be_disabled() -> None:
 def test_default_space_and_a_space_file(tmp_path: Path) -> None:
     assert [k.name for k in DEFAULT_KNOBS] == ["alpha_cap", "lr_pretrain", "lr_stage1", "lr_stage2", "fusion_init"]
     path = tmp_path / "space.toml"
-    path.write_text('lr_stage2 = 1e-4\n[alpha_cap]\nlow = 2\nhigh = 4\n[gamma]\nchoices = [0.0, 2.0]\n[batch_size]\nlow = 16\nhigh = 64\nstep = 16\n')
+    path.write_text(
+        "lr_stage2 = 1e-4\n[alpha_cap]\nlow = 2\nhigh = 4\n[gamma]\nchoices = [0.0, 2.0]\n[batch_size]\nlow = 16\nhigh = 64\nstep = 16\n"
+    )
     space = load_space(path)
     assert space.fixed == {"lr_stage2": 1e-4}
     assert "lr_stage2" not in space.names and {"gamma", "batch_size"} <= set(space.names)
@@ -75,12 +82,15 @@ def test_default_space_and_a_space_file(tmp_path: Path) -> None:
     assert restored == space
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[colour]\nlow = 1\nhigh = 2\n", "unknown trainer setting 'colour'"),
-    ("[alpha_cap]\nlow = 5\nhigh = 2\n", "needs low <= high"),
-    ("[alpha_cap]\nmin = 1\n", "unknown key"),
-    ("[lr_stage1]\nlow = 0\n", "log range needs low > 0"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[colour]\nlow = 1\nhigh = 2\n", "unknown trainer setting 'colour'"),
+        ("[alpha_cap]\nlow = 5\nhigh = 2\n", "needs low <= high"),
+        ("[alpha_cap]\nmin = 1\n", "unknown key"),
+        ("[lr_stage1]\nlow = 0\n", "log range needs low > 0"),
+    ],
+)
 def test_bad_space_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "space.toml"
     path.write_text(text)

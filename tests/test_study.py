@@ -1,4 +1,4 @@
-"""Studies end to end with real worker processes, on SQLite and on the journal file."""
+"""Studies end to end with real worker processes, on SQLite, the journal file and a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from _cli import TINY, run_cli, start_cli
+from _cli import TINY, Background, run_cli
 
 from search.settings import StudySettings
 from storage import open_storage
@@ -20,7 +20,11 @@ States = optuna.trial.TrialState
 
 @pytest.fixture(params=["sqlite", "journal"])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'studies.db'}" if request.param == "sqlite" else f"journal:///{tmp_path / 'studies.log'}"
+    return (
+        f"sqlite:///{tmp_path / 'studies.db'}"
+        if request.param == "sqlite"
+        else f"journal:///{tmp_path / 'studies.log'}"
+    )
 
 
 def load(url: str, name: str) -> optuna.Study:
@@ -28,9 +32,34 @@ def load(url: str, name: str) -> optuna.Study:
 
 
 def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, storage_url: str, tmp_path: Path) -> None:
-    common = ["--study", "s", "--storage", storage_url, "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs"]
-    result = run_cli("launch", *common, "--data", demo_folder, "--workers", "2", "--trials", "4", "--folds", "2",
-                     "--preset", "quick", *TINY, "--pruner", "none", cwd=tmp_path)
+    common = [
+        "--study",
+        "s",
+        "--storage",
+        storage_url,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+    ]
+    result = run_cli(
+        "launch",
+        *common,
+        "--data",
+        demo_folder,
+        "--workers",
+        "2",
+        "--trials",
+        "4",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        *TINY,
+        "--pruner",
+        "none",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     study = load(storage_url, "s")
     finished = [t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]
@@ -58,9 +87,32 @@ def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, sto
 def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(training_folder: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     result = run_cli(
-        "launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1", "--trials", "2",
-        "--folds", "2", "--preset", "quick", "--set", "image_size=24", "--enqueue", "degenerate", "--enqueue", "default",
-        "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path,
+        "launch",
+        "--study",
+        "presets",
+        "--storage",
+        url,
+        "--data",
+        training_folder,
+        "--workers",
+        "1",
+        "--trials",
+        "2",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        "--set",
+        "image_size=24",
+        "--enqueue",
+        "degenerate",
+        "--enqueue",
+        "default",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-3000:]
     study = load(url, "presets")
@@ -88,13 +140,38 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_killed_worker_is_restarted_and_its_trial_retried(training_folder: Path, storage_url: str, tmp_path: Path) -> None:
-    launcher = start_cli(
-        "launch", "--study", "k", "--storage", storage_url, "--data", training_folder, "--workers", "1", "--trials", "2",
-        "--folds", "2", "--preset", "quick", "--set", "image_size=24", "--pruner", "none", "--no-rules",
-        "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path,
+def test_a_killed_worker_is_restarted_and_its_trial_retried(
+    training_folder: Path, storage_url: str, tmp_path: Path
+) -> None:
+    launcher = Background(
+        "launch",
+        "--study",
+        "k",
+        "--storage",
+        storage_url,
+        "--data",
+        training_folder,
+        "--workers",
+        "1",
+        "--trials",
+        "2",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        "--set",
+        "image_size=24",
+        "--pruner",
+        "none",
+        "--no-rules",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+        cwd=tmp_path,
     )
     try:
+
         def running_with_epochs():
             trials = load(storage_url, "k").get_trials(states=(States.RUNNING,))
             return next((t for t in trials if t.user_attrs.get("worker") and t.intermediate_values), None)
@@ -102,10 +179,10 @@ def test_a_killed_worker_is_restarted_and_its_trial_retried(training_folder: Pat
         victim = _wait_for(running_with_epochs, 240, "a running trial")
         os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
         killed_at = time.time()
-        output, _ = launcher.communicate(timeout=600)
+        code, output = launcher.wait(timeout=600)
     finally:
         launcher.kill()
-    assert launcher.returncode == 0, output[-3000:]
+    assert code == 0, output[-3000:]
     study = load(storage_url, "k")
     failed = study.trials[victim.number]
     assert failed.state == States.FAIL
@@ -120,16 +197,40 @@ def test_a_killed_worker_is_restarted_and_its_trial_retried(training_folder: Pat
 
 def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    launcher = start_cli("launch", "--study", "c", "--storage", url, "--data", demo_folder, "--workers", "2", "--trials", "50",
-                         "--folds", "2", "--preset", "quick", *TINY, "--cache-dir", tmp_path / "cache",
-                         "--log-dir", tmp_path / "logs", cwd=tmp_path)
+    launcher = Background(
+        "launch",
+        "--study",
+        "c",
+        "--storage",
+        url,
+        "--data",
+        demo_folder,
+        "--workers",
+        "2",
+        "--trials",
+        "50",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        *TINY,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+        cwd=tmp_path,
+    )
     try:
-        _wait_for(lambda: [t for t in load(url, "c").trials if t.state == States.RUNNING and t.intermediate_values], 240, "training")
+        _wait_for(
+            lambda: [t for t in load(url, "c").trials if t.state == States.RUNNING and t.intermediate_values],
+            240,
+            "training",
+        )
         launcher.send_signal(signal.SIGINT)
-        launcher.communicate(timeout=120)
+        code, _ = launcher.wait(timeout=120)
     finally:
         launcher.kill()
-    assert launcher.returncode == 130
+    assert code == 130
     study = load(url, "c")
     assert not [t for t in study.trials if t.state == States.RUNNING]
     assert [t for t in study.trials if t.state == States.FAIL]  # the interrupted trials, failed not lost
@@ -137,7 +238,20 @@ def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_
 
 def test_worker_with_different_data_refuses_to_join(demo_folder: Path, demo_copy: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    created = run_cli("launch", "--study", "fp", "--storage", url, "--data", demo_folder, "--workers", "0", "--trials", "2", cwd=tmp_path)
+    created = run_cli(
+        "launch",
+        "--study",
+        "fp",
+        "--storage",
+        url,
+        "--data",
+        demo_folder,
+        "--workers",
+        "0",
+        "--trials",
+        "2",
+        cwd=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     assert "join it from any machine" in created.stdout
     (demo_copy / "bounding_box_depth.csv").write_text((demo_copy / "bounding_box_depth.csv").read_text() + "\n")
@@ -148,11 +262,17 @@ def test_worker_with_different_data_refuses_to_join(demo_folder: Path, demo_copy
     assert not load(url, "fp").trials
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("mysql://x@y/z", "unsupported scheme 'mysql'"),
-    ("postgresql://dfu:secret@127.0.0.1:9/dfu", "cannot reach the study storage postgresql://dfu:***@127.0.0.1:9/dfu"),
-    ("sqlite:////nonexistent-folder/x.db", "folder /nonexistent-folder does not exist"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://x@y/z", "unsupported scheme 'mysql'"),
+        (
+            "postgresql://dfu:secret@127.0.0.1:9/dfu",
+            "cannot reach the study storage postgresql://dfu:***@127.0.0.1:9/dfu",
+        ),
+        ("sqlite:////nonexistent-folder/x.db", "folder /nonexistent-folder does not exist"),
+    ],
+)
 def test_bad_storage_is_one_error_line(url: str, message: str, tmp_path: Path) -> None:
     result = run_cli("status", "--study", "x", "--storage", url, cwd=tmp_path)
     assert result.returncode == 2
@@ -165,3 +285,23 @@ def test_status_of_a_missing_study_names_the_known_ones(tmp_path: Path, demo_fol
     run_cli("launch", "--study", "real", "--storage", url, "--data", demo_folder, "--workers", "0", cwd=tmp_path)
     result = run_cli("status", "--study", "typo", "--storage", url)
     assert result.returncode == 2 and "no study named 'typo' (studies here: real)" in result.stderr
+
+
+def test_a_study_through_the_grpc_proxy(demo_folder: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    database = f"sqlite:///{tmp_path / 'behind-proxy.db'}"
+    proxy = Background("proxy", "--storage", database, "--port", port, cwd=tmp_path)
+    try:
+        _wait_for(lambda: "proxy for" in proxy.output_path.read_text(), 60, "the proxy")
+        result = run_cli("launch", "--study", "p", "--storage", f"grpc://127.0.0.1:{port}", "--data", demo_folder,
+                         "--workers", "1", "--trials", "2", "--folds", "2", "--preset", "quick", *TINY,
+                         "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
+    finally:
+        proxy.kill()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    study = load(database, "p")  # the trials landed in the database behind the proxy
+    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= 2

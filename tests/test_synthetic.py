@@ -28,7 +28,9 @@ def test_from_metadata_keeps_rows_and_labels(real_csv: Path, tmp_path: Path) -> 
     written = read_metadata(tmp_path / "out" / "DataMaster_Processed_V12_WithMissing.csv")
     np.testing.assert_array_equal(written.labels, read_metadata(subset).labels)
     assert summary.visits == 60
-    assert len(load_dataset(tmp_path / "out").image_rows) == len({tuple(k) for k in written.frame[["Patient#", "Appt#", "DFU#"]].to_numpy()})
+    assert len(load_dataset(tmp_path / "out").image_rows) == len(
+        {tuple(k) for k in written.frame[["Patient#", "Appt#", "DFU#"]].to_numpy()}
+    )
 
 
 def test_images_carry_a_real_but_noisy_class_signal(demo_folder: Path, cache_dir: Path) -> None:

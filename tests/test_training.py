@@ -13,8 +13,17 @@ from trainer import RunCallbacks, load_config, train
 from trainer.reports import EpochReport
 
 # All epochs run (patience ≥ epochs), so every step of a fold is reported.
-FULL_RUN = {"image_size": 16, "epochs_pretrain": 3, "epochs_stage1": 2, "epochs_stage2": 2,
-            "patience_pretrain": 5, "patience_stage1": 5, "patience_stage2": 5, "folds": 2, "rf_trees": 30}
+FULL_RUN = {
+    "image_size": 16,
+    "epochs_pretrain": 3,
+    "epochs_stage1": 2,
+    "epochs_stage2": 2,
+    "patience_pretrain": 5,
+    "patience_stage1": 5,
+    "patience_stage2": 5,
+    "folds": 2,
+    "rf_trees": 30,
+}
 
 
 def test_hook_sees_consecutive_global_steps_with_fixed_offsets(demo_folder: Path, cache_dir: Path) -> None:
@@ -75,8 +84,22 @@ def test_training_is_deterministic_on_cpu_for_a_seed(demo_folder: Path, cache_di
 
 def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "search", "train", "--data", str(data), "--out", str(out), "--cache-dir", str(cache), *args],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "search",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "result.json").read_text())
@@ -97,13 +120,26 @@ def test_default_recipe_learns_in_every_stage_and_beats_metadata(training_folder
 
 def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_path: Path) -> None:
     summary = _train_cli(
-        training_folder, tmp_path / "run", tmp_path / "cache", "--preset", "degenerate", "--folds", "3",
-        "--set", "image_size=32", "--set", "epochs_pretrain=6", "--set", "epochs_stage1=4", "--set", "epochs_stage2=3",
+        training_folder,
+        tmp_path / "run",
+        tmp_path / "cache",
+        "--preset",
+        "degenerate",
+        "--folds",
+        "3",
+        "--set",
+        "image_size=32",
+        "--set",
+        "epochs_pretrain=6",
+        "--set",
+        "epochs_stage1=4",
+        "--set",
+        "epochs_stage2=3",
     )
     for fold in summary["folds"]:
         pretrain = fold["stages"]["pretrain"]
         assert pretrain["best_epoch"] == 1 and pretrain["best_qwk"] == 0.0
-        assert sorted(pretrain["pred_histogram"])[:2] == [0, 0]  # one class for every visit
+        assert pretrain["collapsed_epochs"] >= pretrain["epochs_run"] - 1  # one class for (nearly) every visit
         assert fold["stages"]["stage1"]["best_epoch"] == 1
         assert fold["stages"]["stage2"]["best_epoch"] == 1
         assert fold["fusion_weight"] == pytest.approx(0.7)

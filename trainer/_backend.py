@@ -6,7 +6,27 @@ path does, never the CLI's start-up, storage or query code.
 
 from __future__ import annotations
 
-import keras
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """TensorFlow's C++ start-up writes absl/CUDA notes straight to fd 2, past Python's logging."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _native_stderr_silenced():
+    import keras
 
 _configured = False
 
@@ -21,7 +41,9 @@ def configure(seed: int) -> None:
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf  # switches Keras does not expose
 
-        for gpu in tf.config.list_physical_devices("GPU"):
+        with _native_stderr_silenced():  # "failed call to cuInit" on machines without a GPU
+            gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
             tf.config.experimental.set_memory_growth(gpu, True)
         tf.config.experimental.enable_op_determinism()
 

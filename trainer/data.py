@@ -113,9 +113,7 @@ def read_metadata(path: Path) -> Metadata:
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
         shown = "empty" if pd.isna(raw_labels.iloc[i]) else repr(str(raw_labels.iloc[i]))
-        raise DataError(
-            f"{path}: line {lines[i]}: unknown label {shown} in column {LABEL!r} (expected I, P or R)"
-        )
+        raise DataError(f"{path}: line {lines[i]}: unknown label {shown} in column {LABEL!r} (expected I, P or R)")
     for column in (PATIENT, APPT, DFU):
         frame[column] = _integer_column(path, frame, column, lines)
     labels = raw_labels.map(LABEL_CODES).to_numpy(dtype=np.int64)
@@ -154,7 +152,12 @@ def load_dataset(source: Path, modalities: tuple[str, ...] | None = None) -> Dat
     used = np.unique(rows["visit"].to_numpy())
     dropped = len(metadata) - len(used)
     if dropped:
-        log.info("%d of %d visits have no shot with %s; they are left out", dropped, len(metadata), "+".join(image_modalities))
+        log.info(
+            "%d of %d visits have no shot with %s; they are left out",
+            dropped,
+            len(metadata),
+            "+".join(image_modalities),
+        )
     remap = np.full(len(metadata), -1)
     remap[used] = np.arange(len(used))
     rows = rows.assign(visit=remap[rows["visit"].to_numpy()])
@@ -165,7 +168,9 @@ def _check_modalities(modalities: tuple[str, ...]) -> tuple[str, ...]:
     cleaned = tuple(dict.fromkeys(m.strip().lower() for m in modalities if m.strip()))
     unknown = [m for m in cleaned if m not in MODALITIES]
     if unknown or not cleaned:
-        raise DataError(f"--modalities: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODALITIES)}")
+        raise DataError(
+            f"--modalities: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODALITIES)}"
+        )
     # Canonical order, so that a run's config and caches don't depend on how the user typed it.
     return tuple(m for m in MODALITIES if m in cleaned)
 
@@ -178,7 +183,9 @@ def _find_metadata_csv(folder: Path) -> Path:
         preferred = [p for p in candidates if p.name.startswith("DataMaster")]
         candidates = preferred or candidates
     if not candidates:
-        raise DataError(f"{folder}: no metadata CSV in this folder (expected e.g. DataMaster_Processed_V12_WithMissing.csv)")
+        raise DataError(
+            f"{folder}: no metadata CSV in this folder (expected e.g. DataMaster_Processed_V12_WithMissing.csv)"
+        )
     if len(candidates) > 1:
         names = ", ".join(p.name for p in candidates)
         raise DataError(f"{folder}: several metadata CSVs ({names}); pass one with --data FILE")

@@ -25,7 +25,9 @@ def patient_folds(labels: np.ndarray, patients: np.ndarray, n_folds: int, seed: 
     if n_folds < 2:
         raise DataError(f"--folds must be at least 2, got {n_folds}")
     if n_patients < n_folds:
-        raise DataError(f"{n_patients} patients cannot fill {n_folds} patient-grouped folds; use --folds {n_patients} or fewer")
+        raise DataError(
+            f"{n_patients} patients cannot fill {n_folds} patient-grouped folds; use --folds {n_patients} or fewer"
+        )
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [
         Fold(i, np.sort(train), np.sort(val))

@@ -56,7 +56,12 @@ def match_image_rows(folder: Path, metadata: Metadata, modalities: tuple[str, ..
         raise DataError(f"{folder}: no shot has a box in {' and '.join(BOX_FILES[c] for c in cameras)}")
 
     visit_of = pd.DataFrame(
-        {PATIENT: metadata.frame[PATIENT], APPT: metadata.frame[APPT], DFU: metadata.frame[DFU], "visit": np.arange(len(metadata))}
+        {
+            PATIENT: metadata.frame[PATIENT],
+            APPT: metadata.frame[APPT],
+            DFU: metadata.frame[DFU],
+            "visit": np.arange(len(metadata)),
+        }
     )
     # A key that appears twice in the metadata is the same visit recorded twice: each copy gets the shots.
     rows = shots.merge(visit_of, on=[PATIENT, APPT, DFU], how="inner")
@@ -101,7 +106,9 @@ def _read_boxes(path: Path, camera: str) -> pd.DataFrame:
         bad = values.isna() | (values % 1 != 0)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{path}: line {frame['line'].iloc[i]}: column {column!r} must be an integer, got {frame[column].iloc[i]!r}")
+            raise DataError(
+                f"{path}: line {frame['line'].iloc[i]}: column {column!r} must be an integer, got {frame[column].iloc[i]!r}"
+            )
         numeric[column] = values.astype(np.int64)
     frame = frame.assign(**numeric)
     frame["Filename"] = frame["Filename"].str.strip()
@@ -118,8 +125,12 @@ def _read_boxes(path: Path, camera: str) -> pd.DataFrame:
         i = int(np.flatnonzero(empty.to_numpy())[0])
         raise DataError(f"{path}: line {frame['line'].iloc[i]}: empty box (Xmax <= Xmin or Ymax <= Ymin)")
     grouped = frame.groupby(["shot", PATIENT, APPT, DFU], sort=True).agg(
-        Xmin=("Xmin", "min"), Ymin=("Ymin", "min"), Xmax=("Xmax", "max"), Ymax=("Ymax", "max"),
-        name=("Filename", "first"), line=("line", "first"),
+        Xmin=("Xmin", "min"),
+        Ymin=("Ymin", "min"),
+        Xmax=("Xmax", "max"),
+        Ymax=("Ymax", "max"),
+        name=("Filename", "first"),
+        line=("line", "first"),
     )
     grouped = grouped.reset_index()
     grouped[f"box_{camera}"] = list(zip(grouped["Xmin"], grouped["Ymin"], grouped["Xmax"], grouped["Ymax"]))
@@ -178,7 +189,9 @@ def load_images(
         target = Path(cache_dir) / "images" / f"{modality}-{image_size}px-{key}"
 
         def build(tmp: Path, files=files, boxes=boxes, modality=modality) -> None:
-            array = _preprocess_all(files, boxes, image_size, lambda done: progress and progress(modality, done, len(files)))
+            array = _preprocess_all(
+                files, boxes, image_size, lambda done: progress and progress(modality, done, len(files))
+            )
             np.save(tmp / "images.npy", array, allow_pickle=False)
 
         with atomic_directory(target, build) as ready:
@@ -190,7 +203,9 @@ def _preprocess_all(files: list[Path], boxes: list[tuple], size: int, tick: Call
     out = np.zeros((len(files), size, size, 3), dtype=np.uint8)
     # Pillow releases the GIL while decoding PNGs, so threads use all cores without pickling.
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for i, image in enumerate(pool.map(lambda fb: preprocess_image(fb[0], tuple(int(v) for v in fb[1]), size), zip(files, boxes))):
+        for i, image in enumerate(
+            pool.map(lambda fb: preprocess_image(fb[0], tuple(int(v) for v in fb[1]), size), zip(files, boxes))
+        ):
             out[i] = image
             if (i + 1) % 200 == 0 or i + 1 == len(files):
                 tick(i + 1)
@@ -202,5 +217,7 @@ def _cache_key(modality: str, files: list[Path], boxes: list[tuple], size: int) 
     digest.update(json.dumps([PREPROCESS_VERSION, modality, size]).encode())
     for path, box in zip(files, boxes):
         stat = Path(path).stat()
-        digest.update(f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{tuple(int(v) for v in box)}\n".encode())
+        digest.update(
+            f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{tuple(int(v) for v in box)}\n".encode()
+        )
     return digest.hexdigest()[:16]

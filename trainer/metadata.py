@@ -55,7 +55,11 @@ def make_encoder(frame: pd.DataFrame) -> ColumnTransformer:
     text = [c for c in frame.columns if c not in numeric]
     return ColumnTransformer(
         [
-            ("numeric", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numeric),
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+                numeric,
+            ),
             ("text", OneHotEncoder(handle_unknown="ignore", sparse_output=False), text),
         ]
     )
@@ -99,7 +103,9 @@ def fold_probabilities(metadata: Metadata, fold: Fold, settings: RFSettings) -> 
     return MetadataProbabilities(oof, predict_proba(full, features.iloc[fold.val]), inner_fold)
 
 
-def cached_fold_probabilities(metadata: Metadata, fold: Fold, settings: RFSettings, cache_dir: Path) -> MetadataProbabilities:
+def cached_fold_probabilities(
+    metadata: Metadata, fold: Fold, settings: RFSettings, cache_dir: Path
+) -> MetadataProbabilities:
     """:func:`fold_probabilities`, computed once per (data, fold, RF settings) and shared through the cache."""
     digest = hashlib.sha256(json.dumps([_CACHE_VERSION, asdict(settings)], default=str).encode())
     digest.update(pd.util.hash_pandas_object(metadata.frame, index=False).to_numpy().tobytes())

@@ -32,7 +32,9 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES
     return matrix
 
 
-def cohen_kappa(y_true: np.ndarray, y_pred: np.ndarray, weights: str | None = None, n_classes: int = N_CLASSES) -> float:
+def cohen_kappa(
+    y_true: np.ndarray, y_pred: np.ndarray, weights: str | None = None, n_classes: int = N_CLASSES
+) -> float:
     """Cohen's kappa; ``weights="quadratic"`` gives QWK. 0.0 where chance agreement is total."""
     observed = confusion(y_true, y_pred, n_classes).astype(float)
     total = observed.sum()
@@ -68,6 +70,16 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) ->
         macro_f1=macro_f1(y_true, y_pred, n_classes),
         pred_histogram=np.bincount(y_pred, minlength=n_classes).tolist(),
     )
+
+
+#: Share of validation visits in one class at which predictions count as collapsed.
+COLLAPSE_SHARE = 0.95
+
+
+def top_class_share(histogram: list[int]) -> float:
+    """The share of predictions that went to the most predicted class (1.0: one class for everything)."""
+    total = sum(histogram)
+    return max(histogram) / total if total else 0.0
 
 
 def visit_probabilities(row_probs: np.ndarray, row_visits: np.ndarray, n_visits: int) -> np.ndarray:

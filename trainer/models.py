@@ -101,7 +101,9 @@ def build_backbone(config: TrainConfig, modality: str) -> keras.Model:
         try:
             base.load_weights(config.weights)
         except (ValueError, OSError) as exc:
-            raise ConfigError(f"weights = {config.weights!r}: not weights for {config.backbone} at {config.image_size} px ({exc})") from None
+            raise ConfigError(
+                f"weights = {config.weights!r}: not weights for {config.backbone} at {config.image_size} px ({exc})"
+            ) from None
     x = inputs
     if config.backbone == "densenet121":
         x = layers.Rescaling(1.0 / 255)(x)

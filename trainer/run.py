@@ -59,7 +59,13 @@ def train(
     results = []
     for fold in folds:
         result = train_fold(
-            dataset, images, fold, config, cache_dir, callbacks.on_epoch, save_to=Path(out) if save_models and out else None
+            dataset,
+            images,
+            fold,
+            config,
+            cache_dir,
+            callbacks.on_epoch,
+            save_to=Path(out) if save_models and out else None,
         )
         results.append(result)
         if callbacks.on_fold:

@@ -17,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from trainer.losses import FocalLoss
-from trainer.metrics import score_visits, visit_probabilities
+from trainer.metrics import COLLAPSE_SHARE, score_visits, top_class_share, visit_probabilities
 from trainer.reports import EpochReport
 
 _MIN_IMPROVEMENT = 1e-4
@@ -34,6 +34,7 @@ class StageResult:
     best_epoch: int = 0
     best_qwk: float = float("-inf")
     best_histogram: list[int] = field(default_factory=list)  # validation predictions I, P, R at the best epoch
+    collapsed_epochs: int = 0  # epochs whose validation predictions were (almost) all one class
     kept: bool = True
     history: list[EpochReport] = field(default_factory=list)
 
@@ -43,6 +44,7 @@ class StageResult:
             "best_epoch": self.best_epoch,
             "best_qwk": self.best_qwk,
             "pred_histogram": self.best_histogram,
+            "collapsed_epochs": self.collapsed_epochs,
             "kept": self.kept,
         }
 
@@ -138,6 +140,7 @@ class _StageMonitor(keras.callbacks.Callback):
         result = self.result
         result.history.append(report)
         result.epochs_run = epoch + 1
+        result.collapsed_epochs += top_class_share(scores.pred_histogram) >= COLLAPSE_SHARE
         if result.best_epoch == 0 or scores.qwk > result.best_qwk + _MIN_IMPROVEMENT:
             result.best_qwk, result.best_epoch, result.best_histogram = scores.qwk, epoch + 1, scores.pred_histogram
             self.best_weights = self.model.get_weights()

@@ -27,22 +27,78 @@ log = logging.getLogger(__name__)
 METADATA_NAME = "DataMaster_Processed_V12_WithMissing.csv"
 #: The real CSV's columns, in its order.
 COLUMNS = (
-    "ID", "Patient#", "Age", "Sex (F:0, M:1)", "Weight (Kg)", "Height (cm)", "Smoking", "Alcohol Consumption",
-    "Habits Score", "Type of Diabetes", "Heart Conditions", "Cancer History", "Sensory Peripheral", "Clinical Score",
-    "Number of DFUs", "DFU#", "Side (Left:0, Right:1)", "Foot Aspect", "Location",
-    "Location Grouped (Hallux:1,Toes,Middle,Heel,Ankle:5)", "Onset (Days)", "No Toes Deformities", "Bunion", "Claw",
-    "Hammer", "Charcot Arthropathy", "Flat (Pes Planus) Arch", "Abnormally High Arch", "No Arch Deformities",
-    "Foot Score", "Appt#", "Appt Days", "Wound Centre Temperature (°C)", "Peri-Ulcer Temperature (°C)",
-    "Intact Skin Temperature (°C)", "Wound Centre Temperature Normalized (°C)",
-    "Peri-Ulcer Temperature Normalized (°C)", "Pain Level", "Type of Pain", "Type of Pain Grouped", "Type of Pain2",
-    "Type of Pain_Grouped2", "Wound Tunneling", "Exudate Amount (None:0,Minor,Medium,Severe:3)",
-    "Exudate Appearance (Serous:1,Haemoserous,Bloody,Thick:4)", "Odor", "No Peri-ulcer Conditions (False:0, True:1)",
-    "Erythema at Peri-ulcer", "Edema at Peri-ulcer", "Pale Colour at Peri-ulcer", "Maceration at Peri-ulcer",
-    "Wound Score", "Dressing", "Dressing Grouped", "No Foot Abnormalities", "Foot Hair Loss", "Foot Dry Skin",
-    "Foot Fissure Cracks", "Foot Callus", "Thickened Toenail", "Foot Fungal Nails", "Leg Score", "No Offloading",
-    "Offloading: Therapeutic Footwear", "Offloading: Scotcast Boot or RCW", "Offloading: Half Shoes or Sandals",
-    "Offloading: Total Contact Cast", "Offloading: Crutches, Walkers or Wheelchairs", "Offloading Score",
-    "Healing Phase", "Phase Confidence (%)", "Healing Phase Abs",
+    "ID",
+    "Patient#",
+    "Age",
+    "Sex (F:0, M:1)",
+    "Weight (Kg)",
+    "Height (cm)",
+    "Smoking",
+    "Alcohol Consumption",
+    "Habits Score",
+    "Type of Diabetes",
+    "Heart Conditions",
+    "Cancer History",
+    "Sensory Peripheral",
+    "Clinical Score",
+    "Number of DFUs",
+    "DFU#",
+    "Side (Left:0, Right:1)",
+    "Foot Aspect",
+    "Location",
+    "Location Grouped (Hallux:1,Toes,Middle,Heel,Ankle:5)",
+    "Onset (Days)",
+    "No Toes Deformities",
+    "Bunion",
+    "Claw",
+    "Hammer",
+    "Charcot Arthropathy",
+    "Flat (Pes Planus) Arch",
+    "Abnormally High Arch",
+    "No Arch Deformities",
+    "Foot Score",
+    "Appt#",
+    "Appt Days",
+    "Wound Centre Temperature (°C)",
+    "Peri-Ulcer Temperature (°C)",
+    "Intact Skin Temperature (°C)",
+    "Wound Centre Temperature Normalized (°C)",
+    "Peri-Ulcer Temperature Normalized (°C)",
+    "Pain Level",
+    "Type of Pain",
+    "Type of Pain Grouped",
+    "Type of Pain2",
+    "Type of Pain_Grouped2",
+    "Wound Tunneling",
+    "Exudate Amount (None:0,Minor,Medium,Severe:3)",
+    "Exudate Appearance (Serous:1,Haemoserous,Bloody,Thick:4)",
+    "Odor",
+    "No Peri-ulcer Conditions (False:0, True:1)",
+    "Erythema at Peri-ulcer",
+    "Edema at Peri-ulcer",
+    "Pale Colour at Peri-ulcer",
+    "Maceration at Peri-ulcer",
+    "Wound Score",
+    "Dressing",
+    "Dressing Grouped",
+    "No Foot Abnormalities",
+    "Foot Hair Loss",
+    "Foot Dry Skin",
+    "Foot Fissure Cracks",
+    "Foot Callus",
+    "Thickened Toenail",
+    "Foot Fungal Nails",
+    "Leg Score",
+    "No Offloading",
+    "Offloading: Therapeutic Footwear",
+    "Offloading: Scotcast Boot or RCW",
+    "Offloading: Half Shoes or Sandals",
+    "Offloading: Total Contact Cast",
+    "Offloading: Crutches, Walkers or Wheelchairs",
+    "Offloading Score",
+    "Healing Phase",
+    "Phase Confidence (%)",
+    "Healing Phase Abs",
 )
 _TEXT_CHOICES = {
     "Sex (F:0, M:1)": ("F", "M"),
@@ -61,10 +117,17 @@ _TEXT_CHOICES = {
 }
 #: Patient-level numbers: (mean, sd, low, high, decimals).
 _NUMBERS = {
-    "Age": (62, 11, 27, 93, 0), "Weight (Kg)": (95, 26, 50, 220, 1), "Height (cm)": (176, 9, 142, 198, 1),
-    "Smoking": (0.3, 0.9, 0, 3, 0), "Alcohol Consumption": (0.4, 0.7, 0, 3, 0), "Habits Score": (0.7, 1.1, 0, 6, 0),
-    "Type of Diabetes": (1.8, 0.4, 1, 2, 0), "Clinical Score": (3.2, 0.85, 1, 5, 0), "Foot Score": (0.8, 0.85, 0, 3, 0),
-    "Leg Score": (1.4, 1.06, 0, 6, 0), "Offloading Score": (1.0, 0.5, 0, 3, 0),
+    "Age": (62, 11, 27, 93, 0),
+    "Weight (Kg)": (95, 26, 50, 220, 1),
+    "Height (cm)": (176, 9, 142, 198, 1),
+    "Smoking": (0.3, 0.9, 0, 3, 0),
+    "Alcohol Consumption": (0.4, 0.7, 0, 3, 0),
+    "Habits Score": (0.7, 1.1, 0, 6, 0),
+    "Type of Diabetes": (1.8, 0.4, 1, 2, 0),
+    "Clinical Score": (3.2, 0.85, 1, 5, 0),
+    "Foot Score": (0.8, 0.85, 0, 3, 0),
+    "Leg Score": (1.4, 1.06, 0, 6, 0),
+    "Offloading Score": (1.0, 0.5, 0, 3, 0),
     "Intact Skin Temperature (°C)": (30, 2.8, 14, 38.8, 1),
 }
 # (RGB of wound tissue, depth-map grey, wound temperature °C) per image class I, P, R.
@@ -114,7 +177,11 @@ def write_demo_data(
         if patients < 2:
             raise DataError("--patients must be at least 2")
         frame, labels = _synthetic_metadata(patients, rng)
-    keys = metadata.frame[[PATIENT, APPT, DFU]].to_numpy() if from_metadata is not None else frame[[PATIENT, APPT, DFU]].to_numpy(dtype=int)
+    keys = (
+        metadata.frame[[PATIENT, APPT, DFU]].to_numpy()
+        if from_metadata is not None
+        else frame[[PATIENT, APPT, DFU]].to_numpy(dtype=int)
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     for folder in MODALITY_FOLDERS.values():
@@ -136,7 +203,20 @@ def write_demo_data(
             thermal_rows.append([thermal_name, patient, appt, dfu, "B", "T", view, 1, *thermal_box])
         if progress:
             progress(done, len(todo))
-    box_columns = ["Filename", PATIENT, APPT, DFU, "DebriStat", "Camera", "Angle", "Bounding Box Number", "Xmin", "Ymin", "Xmax", "Ymax"]
+    box_columns = [
+        "Filename",
+        PATIENT,
+        APPT,
+        DFU,
+        "DebriStat",
+        "Camera",
+        "Angle",
+        "Bounding Box Number",
+        "Xmin",
+        "Ymin",
+        "Xmax",
+        "Ymax",
+    ]
     pd.DataFrame(depth_rows, columns=box_columns).to_csv(out / BOX_FILES["D"], index=False)
     pd.DataFrame(thermal_rows, columns=box_columns).to_csv(out / BOX_FILES["T"], index=False)
     counts = np.bincount(labels, minlength=3)
@@ -156,7 +236,11 @@ def _synthetic_metadata(n_patients: int, rng: np.random.Generator) -> tuple[pd.D
             rows.append(_visit_row(rng, patient, appt, label, constants))
             labels.append(label)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    numeric = [c for c in COLUMNS if c not in _TEXT_CHOICES and c not in ("ID", "Healing Phase", "Healing Phase Abs", "Appt Days")]
+    numeric = [
+        c
+        for c in COLUMNS
+        if c not in _TEXT_CHOICES and c not in ("ID", "Healing Phase", "Healing Phase Abs", "Appt Days")
+    ]
     missing = rng.random((len(frame), len(numeric))) < 0.05
     for j, column in enumerate(numeric):
         if column not in (PATIENT, APPT, DFU):
@@ -168,23 +252,31 @@ def _visit_row(rng: np.random.Generator, patient: int, appt: int, label: int, co
     z = label + rng.normal(0, 1.1)  # the metadata's own noisy view of the phase
     row = {c: int(rng.random() < 0.2) for c in COLUMNS}
     row.update(constants)
-    row.update({
-        "ID": str(1000 + patient), PATIENT: patient, APPT: appt, DFU: 1, "Number of DFUs": 1,
-        "Appt Days": str(appt * 14),
-        "Onset (Days)": round(float(np.exp(5 + 0.4 * z + rng.normal(0, 0.8)))),
-        "Wound Centre Temperature (°C)": round(31 - 0.9 * z + rng.normal(0, 1.8), 1),
-        "Peri-Ulcer Temperature (°C)": round(31 - 0.5 * z + rng.normal(0, 1.8), 1),
-        "Wound Centre Temperature Normalized (°C)": round(-0.03 * z + rng.normal(0, 0.06), 3),
-        "Peri-Ulcer Temperature Normalized (°C)": round(rng.normal(0, 0.08), 3),
-        "Pain Level": int(np.clip(round(1.2 - 0.5 * z + rng.normal(0, 1)), 0, 5)),
-        "Wound Tunneling": int(np.clip(round(0.6 - 0.3 * z + rng.normal(0, 0.5)), 0, 3)),
-        "Exudate Amount (None:0,Minor,Medium,Severe:3)": int(np.clip(round(1.5 - 0.5 * z + rng.normal(0, 0.5)), 0, 3)),
-        "Erythema at Peri-ulcer": int(rng.random() < 1 / (1 + np.exp(1.5 * z - 0.5))),
-        "Wound Score": int(np.clip(round(1.4 - 0.6 * z + rng.normal(0, 0.6)), 0, 4)),
-        "Healing Phase": CLASSES[label] + rng.choice(["", "+", "-"]),
-        "Phase Confidence (%)": int(rng.integers(50, 101)),
-        "Healing Phase Abs": CLASSES[label],
-    })
+    row.update(
+        {
+            "ID": str(1000 + patient),
+            PATIENT: patient,
+            APPT: appt,
+            DFU: 1,
+            "Number of DFUs": 1,
+            "Appt Days": str(appt * 14),
+            "Onset (Days)": round(float(np.exp(5 + 0.4 * z + rng.normal(0, 0.8)))),
+            "Wound Centre Temperature (°C)": round(31 - 0.9 * z + rng.normal(0, 1.8), 1),
+            "Peri-Ulcer Temperature (°C)": round(31 - 0.5 * z + rng.normal(0, 1.8), 1),
+            "Wound Centre Temperature Normalized (°C)": round(-0.03 * z + rng.normal(0, 0.06), 3),
+            "Peri-Ulcer Temperature Normalized (°C)": round(rng.normal(0, 0.08), 3),
+            "Pain Level": int(np.clip(round(1.2 - 0.5 * z + rng.normal(0, 1)), 0, 5)),
+            "Wound Tunneling": int(np.clip(round(0.6 - 0.3 * z + rng.normal(0, 0.5)), 0, 3)),
+            "Exudate Amount (None:0,Minor,Medium,Severe:3)": int(
+                np.clip(round(1.5 - 0.5 * z + rng.normal(0, 0.5)), 0, 3)
+            ),
+            "Erythema at Peri-ulcer": int(rng.random() < 1 / (1 + np.exp(1.5 * z - 0.5))),
+            "Wound Score": int(np.clip(round(1.4 - 0.6 * z + rng.normal(0, 0.6)), 0, 4)),
+            "Healing Phase": CLASSES[label] + rng.choice(["", "+", "-"]),
+            "Phase Confidence (%)": int(rng.integers(50, 101)),
+            "Healing Phase Abs": CLASSES[label],
+        }
+    )
     return row
 
 

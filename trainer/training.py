@@ -55,11 +55,14 @@ def train_fold(
 ) -> FoldResult:
     """Train and validate one fold; ``on_epoch`` may raise to stop it (the model is freed either way)."""
     metadata = dataset.metadata
-    rf = cached_fold_probabilities(metadata, fold, config.rf_settings, cache_dir) if METADATA in dataset.modalities else None
-    val_labels = metadata.labels[fold.val]
-    metadata_scores = score(val_labels, rf.val.argmax(axis=1)) if rf is not None else score(val_labels, np.ones_like(val_labels))
+    # The RF always runs (cached): it is the metadata-only baseline on this very fold, and the
+    # network's RF input when "metadata" is one of the modalities.
+    rf = cached_fold_probabilities(metadata, fold, config.rf_settings, cache_dir)
+    metadata_scores = score(metadata.labels[fold.val], rf.val.argmax(axis=1))
     if not dataset.image_modalities:
         return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val), val_probabilities=rf.val)
+    if METADATA not in dataset.modalities:
+        rf = None
 
     from trainer import _backend
 

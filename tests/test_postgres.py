@@ -1,0 +1,177 @@
+"""PostgreSQL for real: a study across a server restart, an outage past the limit, connections per worker."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import optuna
+from _cli import TINY, Background
+
+from storage import open_storage
+from storage.open import MAX_OVERFLOW, POOL_SIZE
+
+States = optuna.trial.TrialState
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=None))
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _finished(url: str, name: str) -> int:
+    return len(_study(url, name).get_trials(states=(States.COMPLETE, States.PRUNED)))
+
+
+def test_a_study_survives_a_postgres_restart(postgres, demo_folder: Path, tmp_path: Path) -> None:
+    url = postgres.create_database()
+    launcher = Background(
+        "launch",
+        "--study",
+        "pg",
+        "--storage",
+        url,
+        "--data",
+        demo_folder,
+        "--workers",
+        "4",
+        "--trials",
+        "8",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        *TINY,
+        "--pruner",
+        "none",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+        cwd=tmp_path,
+    )
+    try:
+        _wait_for(lambda: _finished(url, "pg") >= 2, 300, "two finished trials")
+        started = time.monotonic()
+        postgres.pg_ctl("restart", "-m", "fast", "-w")
+        downtime = time.monotonic() - started
+        code, output = launcher.wait(timeout=600)
+    finally:
+        launcher.kill()
+    assert code == 0, output[-3000:]
+    trials = _study(url, "pg").trials
+    assert [t.number for t in trials] == list(range(len(trials)))  # no gaps
+    assert all(t.state in (States.COMPLETE, States.PRUNED) for t in trials), [t.state.name for t in trials]
+    assert len(trials) >= 8
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # no duplicates
+    retried = sum(len(re.findall(r"storage unreachable", p.read_text())) for p in (tmp_path / "logs").glob("*.log"))
+    print(f"restart took {downtime:.1f} s; {len(trials)} trials, all finished once; {retried} retried storage calls")
+
+
+def test_workers_exit_with_one_clear_line_when_the_database_stays_down(
+    postgres, demo_folder: Path, tmp_path: Path
+) -> None:
+    url = postgres.create_database()
+    launcher = Background(
+        "launch",
+        "--study",
+        "down",
+        "--storage",
+        url,
+        "--data",
+        demo_folder,
+        "--workers",
+        "2",
+        "--trials",
+        "50",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        *TINY,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+        cwd=tmp_path,
+        env={"DFU_SEARCH_OUTAGE_LIMIT": "6"},
+    )
+    try:
+        _wait_for(lambda: _study(url, "down").get_trials(states=(States.RUNNING,)), 300, "running trials")
+        postgres.pg_ctl("stop", "-m", "fast", "-w")
+        try:
+            code, output = launcher.wait(timeout=180)
+        finally:
+            postgres.pg_ctl(
+                "start",
+                "-w",
+                "-l",
+                str(postgres.data.parent / "server.log"),
+                "-o",
+                f"-p {postgres.port} -k {postgres.data.parent} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c max_connections=200",
+            )
+    finally:
+        launcher.kill()
+    assert code == 1, output[-3000:]
+    for i in (0, 1):
+        log = (tmp_path / "logs" / f"worker-{i}.log").read_text()
+        last = [line for line in log.splitlines() if line.strip()][-1]
+        assert last.startswith("error: the study storage postgresql://postgres:***@") and "unreachable for 6 s" in last
+        assert "s3cret" not in log and "Traceback" not in log
+    assert "worker 0: error: the study storage" in output and "worker 1: error:" in output
+
+
+def test_connections_per_worker_stay_within_the_pool(postgres, demo_folder: Path, tmp_path: Path) -> None:
+    url = postgres.create_database()
+    database = url.rsplit("/", 1)[1]
+    launcher = Background(
+        "launch",
+        "--study",
+        "conn",
+        "--storage",
+        url,
+        "--data",
+        demo_folder,
+        "--workers",
+        "2",
+        "--trials",
+        "6",
+        "--folds",
+        "2",
+        "--preset",
+        "quick",
+        *TINY,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--log-dir",
+        tmp_path / "logs",
+        cwd=tmp_path,
+    )
+    peak: dict[str, int] = {}
+    try:
+        while launcher.poll() is None:
+            rows = postgres.query(
+                f"SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = '{database}' "
+                "AND application_name LIKE 'dfu-search:%' GROUP BY application_name"
+            )
+            for name, count in rows:
+                peak[name] = max(peak.get(name, 0), count)
+            time.sleep(0.2)
+        code, output = launcher.wait(timeout=60)
+    finally:
+        launcher.kill()
+    assert code == 0, output[-3000:]
+    assert len(peak) >= 3  # the launcher and two workers
+    assert max(peak.values()) <= POOL_SIZE + MAX_OVERFLOW
+    print(f"peak connections per process: {sorted(peak.values(), reverse=True)}")
