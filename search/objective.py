@@ -88,23 +88,15 @@ class _Reporter:
     def __init__(self, trial: optuna.Trial, rules: DegeneracyRules, pruner_name: str) -> None:
         self.trial, self.rules, self.pruner_name = trial, rules, pruner_name
         self.epochs = 0
-        self.curve: list[list] = []  # [step, fold, stage, epoch, val_qwk, val_kappa, train_loss]
+        self.curve: list[list] = []  # [step, fold, stage, epoch, val_qwk, val_kappa, train_loss, [I, P, R]]
         self.folds: list[dict] = []
         self._stage_history: dict[tuple[int, str], list[EpochReport]] = {}
 
     def __call__(self, report: EpochReport) -> None:
         self.epochs += 1
-        self.curve.append(
-            [
-                report.step,
-                report.fold,
-                report.stage,
-                report.epoch,
-                round(report.val_qwk, 5),
-                round(report.val_kappa, 5),
-                _finite_or_none(report.train_loss),
-            ]
-        )
+        self.curve.append([report.step, report.fold, report.stage, report.epoch, round(report.val_qwk, 5),
+                           round(report.val_kappa, 5), _finite_or_none(report.train_loss),
+                           list(report.pred_histogram)])  # fmt: skip
         history = self._stage_history.setdefault((report.fold, report.stage), [])
         history.append(report)
         self.trial.report(report.val_qwk, report.step)

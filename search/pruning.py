@@ -3,12 +3,15 @@
 The rules read the trial's own epoch reports, one stage at a time:
 
 - ``nan_loss``: the training loss is not finite.
-- ``collapsed``: after ``warmup_epochs`` epochs of a stage, at least ``collapse_share`` of the
-  validation visits have been predicted as one class for ``collapse_epochs`` epochs in a row.
-- ``kappa_nonpositive``: after warm-up, validation kappa ≤ 0 for ``kappa_epochs`` epochs in a row.
-- ``stalled``: validation QWK has not moved from its epoch-1 value for ``stall_epochs`` epochs, so
-  early stopping is heading for an epoch-1 restore (checked in ``stall_stages``; must be shorter
-  than the stage's patience to save anything).
+- ``collapsed``: after the warm-up, at least ``collapse_share`` of the validation visits have been
+  predicted as one class for ``collapse_epochs`` epochs in a row.
+- ``kappa_nonpositive``: after the warm-up, validation kappa ≤ 0 for ``kappa_epochs`` epochs in a row.
+
+The warm-up is ``warmup_epochs`` epochs of the stage and at least ``warmup_steps`` optimizer steps:
+on small data an epoch is a dozen steps, and a healthy model still predicts the majority class then.
+- ``stalled``: after ``stall_epochs`` epochs (and the warm-up) no epoch has beaten epoch 1's
+  validation QWK, so early stopping is heading for an epoch-1 restore (checked in
+  ``stall_stages``; stage 2 is left out because it is simply not kept when it does not improve).
 
 With the defaults the ``degenerate`` preset (one class from epoch 1) is pruned at its 3rd epoch.
 Then the statistical pruner compares the trial with other trials at the same global step.
@@ -25,15 +28,17 @@ from trainer.metrics import COLLAPSE_SHARE, top_class_share
 from trainer.reports import EpochReport
 
 PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+_MIN_IMPROVEMENT = 1e-4  # as the trainer's early stopping
 
 
 @dataclass(frozen=True)
 class DegeneracyRules:
     warmup_epochs: int = 1
+    warmup_steps: int = 40
     collapse_share: float = COLLAPSE_SHARE
     collapse_epochs: int = 2
-    kappa_epochs: int = 3
-    stall_epochs: int = 4
+    kappa_epochs: int = 2
+    stall_epochs: int = 3
     stall_stages: tuple[str, ...] = ("pretrain", "stage1")
     enabled: bool = True
 
@@ -44,16 +49,20 @@ class DegeneracyRules:
         latest = history[-1]
         if not math.isfinite(latest.train_loss):
             return "nan_loss"
-        after_warmup = [r for r in history if r.epoch > self.warmup_epochs]
+        warmup = self.warmup_epochs
+        if latest.train_batches > 0:
+            warmup = max(warmup, math.ceil(self.warmup_steps / latest.train_batches))
+        after_warmup = [r for r in history if r.epoch > warmup]
         if _tail_all(
             after_warmup, self.collapse_epochs, lambda r: top_class_share(r.pred_histogram) >= self.collapse_share
         ):
             return "collapsed"
         if _tail_all(after_warmup, self.kappa_epochs, lambda r: r.val_kappa <= 0):
             return "kappa_nonpositive"
-        # Judged once, at epoch stall_epochs: a stage that moved by then is not heading for an epoch-1 restore.
-        if latest.stage in self.stall_stages and len(history) == self.stall_epochs:
-            if all(abs(r.val_qwk - history[0].val_qwk) <= 1e-9 for r in history):
+        # Judged once, after the warm-up: a stage whose later epochs never beat epoch 1 is heading for an
+        # epoch-1 restore, the failure's signature; one that improved once is left to early stopping.
+        if latest.stage in self.stall_stages and len(history) == max(self.stall_epochs, warmup + 2):
+            if all(r.val_qwk <= history[0].val_qwk + _MIN_IMPROVEMENT for r in history[1:]):
                 return "stalled"
         return None
 

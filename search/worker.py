@@ -57,7 +57,7 @@ def run_worker(
     """Run trials until the budget is met; returns how many trials this worker ran."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before TensorFlow loads
-    storage = open_storage(storage_url, heartbeat)
+    storage = open_storage(storage_url, heartbeat, wait_at_start=True)
     settings = StudySettings.load(load_study(study_name, storage))
     data = Path(data or settings.data)
     found = data_fingerprint(data)

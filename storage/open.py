@@ -49,12 +49,16 @@ def serve_proxy(url: str, host: str, port: int) -> None:
 
 
 def open_storage(
-    url: str, heartbeat: HeartbeatSettings | None = HeartbeatSettings(), outage_limit: float | None = None
+    url: str,
+    heartbeat: HeartbeatSettings | None = HeartbeatSettings(),
+    outage_limit: float | None = None,
+    wait_at_start: bool = False,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; raises :class:`StorageError` with a one-line reason if it can't.
 
     ``outage_limit``: seconds an RDB storage keeps retrying through a database outage (default
-    ``$DFU_SEARCH_OUTAGE_LIMIT`` or 120); 0 fails at once, as the CLI's one-shot commands do.
+    ``$DFU_SEARCH_OUTAGE_LIMIT`` or 120). ``wait_at_start``: also wait that long for the first
+    connection (workers); one-shot commands fail at once instead.
     """
     storage_kind = kind(url)
     if storage_kind == "grpc":
@@ -94,9 +98,12 @@ def open_storage(
         }
     if outage_limit is None:
         outage_limit = float(os.environ.get("DFU_SEARCH_OUTAGE_LIMIT", DEFAULT_OUTAGE_LIMIT))
-    # A database that cannot be reached when a command starts is a configuration problem: no waiting.
     storage = ResilientRDBStorage(
-        sqlalchemy_url(url), engine_kwargs=engine_kwargs, outage_limit=0, shown_url=redact(url), **heartbeat_kwargs
+        sqlalchemy_url(url),
+        engine_kwargs=engine_kwargs,
+        outage_limit=outage_limit if wait_at_start else 0,
+        shown_url=redact(url),
+        **heartbeat_kwargs,
     )
     storage.outage_limit = outage_limit
     return storage

@@ -1,7 +1,7 @@
 """An RDB storage that rides out a database restart instead of failing the trial in progress.
 
-Every storage call that hits an ``OperationalError`` (connection refused, reset, server shutting
-down) is retried with exponential backoff; ``pool_pre_ping`` then replaces the dead pooled
+Every storage call that loses its database connection (refused, reset, server shutting down) is
+retried with exponential backoff; ``pool_pre_ping`` then replaces the dead pooled
 connections. If the database stays unreachable longer than ``outage_limit`` seconds the call raises
 :class:`StorageUnavailable`, a one-line user error, so a worker exits instead of hanging.
 """
@@ -13,7 +13,7 @@ import logging
 import time
 
 import optuna
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from storage.errors import StorageError
 from storage.urls import redact
@@ -43,6 +43,22 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
         _with_retry(optuna.storages.RDBStorage.__init__)(self, url, *args, **kwargs)
 
 
+def _connection_error(exc: BaseException) -> DBAPIError | None:
+    """The lost-connection error behind ``exc``, if that is what it is.
+
+    Optuna wraps SQLAlchemy errors raised inside a session in ``StorageInternalError`` (the
+    original is its ``__cause__``); errors at connection checkout arrive unwrapped.
+    """
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OperationalError | InterfaceError) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _with_retry(method):
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -51,7 +67,10 @@ def _with_retry(method):
         while True:
             try:
                 return method(self, *args, **kwargs)
-            except OperationalError as exc:
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+                exc = _connection_error(raised)
+                if exc is None:
+                    raise
                 if time.monotonic() + delay > deadline:
                     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
                     raise StorageUnavailable(self.shown_url, self.outage_limit, redact(reason)) from None
@@ -64,7 +83,12 @@ def _with_retry(method):
 
 # Every operation of the storage and heartbeat interfaces, so the trial loop, the heartbeat thread
 # and the launcher's bookkeeping all ride out an outage the same way.
+# The private ones are what Optuna's own caching layer calls on its backend.
 for _name in (
+    "_create_new_trial",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_set_trial_param",
     "_get_stale_trial_ids",
     "check_trial_is_updatable",
     "create_new_study",

@@ -12,7 +12,7 @@ CLI = [sys.executable, "-m", "search"]
 # fmt: off
 TINY = ["--set", "image_size=16", "--set", "epochs_pretrain=3", "--set", "epochs_stage1=2", "--set", "epochs_stage2=2",
         "--set", "rf_trees=30", "--set", "patience_pretrain=3", "--set", "patience_stage1=2",
-        "--set", "patience_stage2=2"]
+        "--set", "patience_stage2=2", "--set", "batch_size=8"]
 # fmt: on
 
 

@@ -48,38 +48,34 @@ class PostgresServer:
         binary = pg_bin()
         if binary is None:
             raise RuntimeError("PostgreSQL is not installed (make test installs Debian's postgresql)")
-        data = Path(tempfile.mkdtemp(prefix="dfu-pg-"))
-        os.chmod(data, 0o755)
+        folder = Path(tempfile.mkdtemp(prefix="dfu-pg-"))
+        os.chmod(folder, 0o755)
         if os.geteuid() == 0:
-            shutil.chown(data, "postgres", "postgres")
-        server = cls(binary, data / "db", _free_port())
-        pwfile = data / "pw"
+            shutil.chown(folder, "postgres", "postgres")
+        server = cls(binary, folder / "db", _free_port())
+        pwfile = folder / "pw"
         pwfile.write_text(PASSWORD + "\n")
         os.chmod(pwfile, 0o644)
-        server._run(
-            str(binary / "initdb"),
-            "-D",
-            str(server.data),
-            "-U",
-            "postgres",
-            "--auth=scram-sha-256",
-            f"--pwfile={pwfile}",
-            "-E",
-            "UTF8",
-        )
-        server.pg_ctl(
-            "start",
-            "-w",
-            "-l",
-            str(data / "server.log"),
-            "-o",
-            f"-p {server.port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-        )
+        server._run(str(binary / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}", "-E", "UTF8")  # fmt: skip
+        server.start_server()
         return server
 
     def pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
         return self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), *args)
+
+    # The server's output goes to a log file: otherwise it inherits pg_ctl's stdout pipe, which then
+    # never closes.
+    def start_server(self) -> None:
+        options = (f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")  # fmt: skip
+        self.pg_ctl("start", "-w", "-l", str(self.data.parent / "server.log"), "-o", options)
+
+    def restart_server(self) -> None:
+        self.pg_ctl("restart", "-m", "fast", "-w", "-l", str(self.data.parent / "server.log"))
+
+    def stop_server(self) -> None:
+        self.pg_ctl("stop", "-m", "fast", "-w")
 
     def stop(self) -> None:
         self.pg_ctl("stop", "-m", "immediate")

@@ -29,8 +29,16 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _trials(url: str, name: str, *states: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
+    """Trials in these states; none while the launcher has not created the study yet."""
+    try:
+        return _study(url, name).get_trials(states=states)
+    except KeyError:
+        return []
+
+
 def _finished(url: str, name: str) -> int:
-    return len(_study(url, name).get_trials(states=(States.COMPLETE, States.PRUNED)))
+    return len(_trials(url, name, States.COMPLETE, States.PRUNED))
 
 
 def test_a_study_survives_a_postgres_restart(postgres, demo_folder: Path, tmp_path: Path) -> None:
@@ -63,7 +71,7 @@ def test_a_study_survives_a_postgres_restart(postgres, demo_folder: Path, tmp_pa
     try:
         _wait_for(lambda: _finished(url, "pg") >= 2, 300, "two finished trials")
         started = time.monotonic()
-        postgres.pg_ctl("restart", "-m", "fast", "-w")
+        postgres.restart_server()
         downtime = time.monotonic() - started
         code, output = launcher.wait(timeout=600)
     finally:
@@ -107,20 +115,12 @@ def test_workers_exit_with_one_clear_line_when_the_database_stays_down(
         env={"DFU_SEARCH_OUTAGE_LIMIT": "6"},
     )
     try:
-        _wait_for(lambda: _study(url, "down").get_trials(states=(States.RUNNING,)), 300, "running trials")
-        postgres.pg_ctl("stop", "-m", "fast", "-w")
+        _wait_for(lambda: _trials(url, "down", States.RUNNING), 300, "running trials")
+        postgres.stop_server()
         try:
             code, output = launcher.wait(timeout=180)
         finally:
-            postgres.pg_ctl(
-                "start",
-                "-w",
-                "-l",
-                str(postgres.data.parent / "server.log"),
-                "-o",
-                f"-p {postgres.port} -k {postgres.data.parent} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c max_connections=200",
-            )
+            postgres.start_server()
     finally:
         launcher.kill()
     assert code == 1, output[-3000:]

@@ -13,13 +13,13 @@ from trainer.errors import ConfigError
 from trainer.reports import EpochReport
 
 
-def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain"):
+def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain", batches=50):
     n = len(histograms)
     qwks = qwks or [0.3] * n
     kappas = kappas or [0.2] * n
     losses = losses or [0.5] * n
     return [
-        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e]))
+        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e]), batches)
         for e in range(n)
     ]
 
@@ -49,14 +49,27 @@ def test_slow_start_inside_warmup_is_tolerated() -> None:
     assert first_prune(DegeneracyRules(), slow) is None
 
 
+def test_warmup_covers_a_minimum_of_optimizer_steps_on_small_data() -> None:
+    # 12 steps an epoch: the 40-step warm-up lasts 4 epochs, where a healthy model may still predict the prior
+    prior_then_learning = epochs([[0, 60, 0]] * 4 + [[20, 30, 10]] * 2, qwks=[0, 0, 0.01, 0.05, 0.3, 0.35], batches=12)
+    assert first_prune(DegeneracyRules(), prior_then_learning) is None
+    stuck = epochs([[0, 60, 0]] * 7, qwks=[0, 0, 0.01, 0.02, 0.01, 0.02, 0.01], kappas=[0.0] * 7, batches=12)
+    assert first_prune(DegeneracyRules(), stuck) == ("collapsed", 6)
+
+
 def test_kappa_at_or_below_zero_after_warmup() -> None:
     history = epochs([[20, 20, 20]] * 5, kappas=[0.1, -0.05, 0.0, -0.02, 0.1], qwks=[0.1, 0.05, 0.2, 0.1, 0.3])
-    assert first_prune(DegeneracyRules(), history) == ("kappa_nonpositive", 4)
+    assert first_prune(DegeneracyRules(), history) == ("kappa_nonpositive", 3)
 
 
 def test_stalled_stage_is_pruned_before_its_patience_runs_out() -> None:
     flat = epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage1")
-    assert first_prune(DegeneracyRules(), flat) == ("stalled", 4)
+    assert first_prune(DegeneracyRules(), flat) == ("stalled", 3)
+    # never beating epoch 1 is the same signature, flat or not
+    falling = epochs([[20, 30, 10]] * 4, qwks=[0.3, 0.2, 0.25, 0.1], stage="stage1")
+    assert first_prune(DegeneracyRules(), falling) == ("stalled", 3)
+    improving_once = epochs([[20, 30, 10]] * 4, qwks=[0.3, 0.32, 0.25, 0.1], stage="stage1")
+    assert first_prune(DegeneracyRules(), improving_once) is None
     # stage 2 often peaks at epoch 1 and is then simply not kept: not a rule there by default
     assert first_prune(DegeneracyRules(), epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage2")) is None
 

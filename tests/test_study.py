@@ -18,17 +18,25 @@ from trainer.config import TrainConfig
 States = optuna.trial.TrialState
 
 
-@pytest.fixture(params=["sqlite", "journal"])
+@pytest.fixture(params=["sqlite", "journal", "postgresql"])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return (
-        f"sqlite:///{tmp_path / 'studies.db'}"
-        if request.param == "sqlite"
-        else f"journal:///{tmp_path / 'studies.log'}"
-    )
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres").create_database()
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return f"journal:///{tmp_path / 'studies.log'}"
 
 
 def load(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=None))
+
+
+def trials_now(url: str, name: str, *states: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
+    """Trials in these states (all if none given); none while the launcher has not created the study yet."""
+    try:
+        return load(url, name).get_trials(states=states or None)
+    except KeyError:
+        return []
 
 
 def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, storage_url: str, tmp_path: Path) -> None:
@@ -86,34 +94,11 @@ def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, sto
 
 def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(training_folder: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    result = run_cli(
-        "launch",
-        "--study",
-        "presets",
-        "--storage",
-        url,
-        "--data",
-        training_folder,
-        "--workers",
-        "1",
-        "--trials",
-        "2",
-        "--folds",
-        "2",
-        "--preset",
-        "quick",
-        "--set",
-        "image_size=24",
-        "--enqueue",
-        "degenerate",
-        "--enqueue",
-        "default",
-        "--cache-dir",
-        tmp_path / "cache",
-        "--log-dir",
-        tmp_path / "logs",
-        cwd=tmp_path,
-    )
+    # batch 8: ~45 optimizer steps an epoch, so the rules' 40-step warm-up is one epoch here
+    result = run_cli("launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1",
+                     "--trials", "2", "--folds", "2", "--preset", "quick", "--set", "image_size=24",
+                     "--set", "batch_size=8", "--enqueue", "degenerate", "--enqueue", "default",
+                     "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     study = load(url, "presets")
     by_preset = {t.user_attrs.get("enqueued"): t for t in study.trials}
@@ -121,8 +106,9 @@ def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(training_
     assert degenerate.state == States.PRUNED
     reason = degenerate.user_attrs["prune_reason"]
     assert reason["rule"] in ("collapsed", "kappa_nonpositive", "stalled")
-    assert (reason["fold"], reason["stage"]) == (0, "pretrain") and reason["epoch"] <= 3
-    assert sorted(reason["histogram"])[:2] == [0, 0]
+    assert (reason["fold"], reason["stage"]) == (0, "pretrain")
+    # degenerate from epoch 1 (one class, kappa <= 0, or never beaten): pruned within 3 epochs of it
+    assert reason["epoch"] <= 1 + 3
     assert degenerate.user_attrs["config"]["lr_pretrain"] == 10.0  # pinned outside the space, recorded
     assert degenerate.user_attrs["epochs_trained"] == reason["epoch"]
     assert default.state == States.COMPLETE and default.value > 0
@@ -141,39 +127,15 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 def test_a_killed_worker_is_restarted_and_its_trial_retried(
-    training_folder: Path, storage_url: str, tmp_path: Path
+    demo_folder: Path, storage_url: str, tmp_path: Path
 ) -> None:
-    launcher = Background(
-        "launch",
-        "--study",
-        "k",
-        "--storage",
-        storage_url,
-        "--data",
-        training_folder,
-        "--workers",
-        "1",
-        "--trials",
-        "2",
-        "--folds",
-        "2",
-        "--preset",
-        "quick",
-        "--set",
-        "image_size=24",
-        "--pruner",
-        "none",
-        "--no-rules",
-        "--cache-dir",
-        tmp_path / "cache",
-        "--log-dir",
-        tmp_path / "logs",
-        cwd=tmp_path,
-    )
+    launcher = Background("launch", "--study", "k", "--storage", storage_url, "--data", demo_folder, "--workers", "1",
+                          "--trials", "1", "--folds", "2", "--preset", "quick", *TINY, "--pruner", "none", "--no-rules",
+                          "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
     try:
 
         def running_with_epochs():
-            trials = load(storage_url, "k").get_trials(states=(States.RUNNING,))
+            trials = trials_now(storage_url, "k", States.RUNNING)
             return next((t for t in trials if t.user_attrs.get("worker") and t.intermediate_values), None)
 
         victim = _wait_for(running_with_epochs, 240, "a running trial")
@@ -188,7 +150,7 @@ def test_a_killed_worker_is_restarted_and_its_trial_retried(
     assert failed.state == States.FAIL
     retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == victim.number)
     assert retry.params == victim.params and retry.state == States.COMPLETE
-    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= 2
+    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= 1  # the budget
     assert not [t for t in study.trials if t.state == States.RUNNING]
     seconds = retry.datetime_start.timestamp() - killed_at
     print(f"kill → retry started: {seconds:.1f} s")
@@ -222,7 +184,7 @@ def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_
     )
     try:
         _wait_for(
-            lambda: [t for t in load(url, "c").trials if t.state == States.RUNNING and t.intermediate_values],
+            lambda: [t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values],
             240,
             "training",
         )

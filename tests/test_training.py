@@ -73,7 +73,7 @@ def test_raising_in_the_hook_stops_training(demo_folder: Path, cache_dir: Path) 
 
 
 def test_training_is_deterministic_on_cpu_for_a_seed(demo_folder: Path, cache_dir: Path) -> None:
-    config = load_config("quick", overrides={**FULL_RUN, "epochs_stage2": 1})
+    config = load_config("quick", overrides={**FULL_RUN, "epochs_pretrain": 2, "epochs_stage1": 1, "epochs_stage2": 1})
     runs = []
     for _ in range(2):
         reports: list[EpochReport] = []
@@ -138,8 +138,9 @@ def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_pat
     )
     for fold in summary["folds"]:
         pretrain = fold["stages"]["pretrain"]
-        assert pretrain["best_epoch"] == 1 and pretrain["best_qwk"] == 0.0
-        assert pretrain["collapsed_epochs"] >= pretrain["epochs_run"] - 1  # one class for (nearly) every visit
+        # every epoch after the first predicts one class for (nearly) every visit, so epoch 1 is restored
+        assert pretrain["best_epoch"] == 1
+        assert pretrain["collapsed_epochs"] >= pretrain["epochs_run"] - 1
         assert fold["stages"]["stage1"]["best_epoch"] == 1
         assert fold["stages"]["stage2"]["best_epoch"] == 1
         assert fold["fusion_weight"] == pytest.approx(0.7)

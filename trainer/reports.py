@@ -20,6 +20,7 @@ class EpochReport:
     train_loss: float
     lr: float
     pred_histogram: list[int]  # validation visits predicted I, P, R
+    train_batches: int = 0  # optimizer steps in this epoch (0: unknown)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -81,12 +81,13 @@ class StagePlan:
 def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
     """Train ``model`` for one stage and leave it at its best validation-QWK weights."""
     model.compile(optimizer=keras.optimizers.Adam(plan.lr), loss=FocalLoss(plan.alpha, plan.gamma))
-    monitor = _StageMonitor(plan, val, on_epoch)
+    batch_size = min(plan.batch_size, train.size)
+    monitor = _StageMonitor(plan, val, on_epoch, batches_per_epoch=math.ceil(train.size / batch_size))
     # No steps_per_epoch: Keras derives it from this very data set, and a batch never exceeds it.
     model.fit(
         _inputs_for(model, train),
         keras.utils.to_categorical(train.labels, 3),
-        batch_size=min(plan.batch_size, train.size),
+        batch_size=batch_size,
         epochs=plan.epochs,
         shuffle=True,
         verbose=0,
@@ -111,9 +112,10 @@ def _inputs_for(model: keras.Model, split: Split) -> dict[str, np.ndarray]:
 class _StageMonitor(keras.callbacks.Callback):
     """Validation per visit, best-weight tracking, early stopping and LR reduction on QWK, and the hook."""
 
-    def __init__(self, plan: StagePlan, val: Split, on_epoch: OnEpoch | None) -> None:
+    def __init__(self, plan: StagePlan, val: Split, on_epoch: OnEpoch | None, batches_per_epoch: int) -> None:
         super().__init__()
         self.plan, self.val, self.on_epoch = plan, val, on_epoch
+        self.batches_per_epoch = batches_per_epoch
         self.result = StageResult(plan.name)
         self.best_weights: list[np.ndarray] | None = None
         self._since_best = 0
@@ -136,6 +138,7 @@ class _StageMonitor(keras.callbacks.Callback):
             train_loss=loss,
             lr=lr,
             pred_histogram=scores.pred_histogram,
+            train_batches=self.batches_per_epoch,
         )
         result = self.result
         result.history.append(report)
