@@ -90,6 +90,10 @@ class Launcher:
 
     def run(self) -> int:
         """Supervise until every worker is done; returns the launcher's exit code."""
+        # Our own handlers: a process started in the background inherits SIGINT *ignored*, and
+        # SIGTERM (kill, docker stop) deserves the same orderly stop as Ctrl-C.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
         for worker in self.workers:
             worker.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._start(worker)
@@ -227,6 +231,10 @@ class Launcher:
             device = f"GPU {w.gpu}" if w.gpu is not None else f"CPU {','.join(map(str, w.cores))}"
             table.add_row(str(w.index), device, str(pid or "–"), w.state, str(running.get(pid, "–")), str(w.restarts))
         return table
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _last_error_line(path: Path) -> str:

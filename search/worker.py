@@ -78,7 +78,8 @@ def run_worker(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log.info("worker %s joined study %r on %s (sampler seed %d)", os.getpid(), study_name, redact(storage_url), seed)
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored)
+        signal.signal(sig, _interrupt)
     ran = failures = 0
     while finished_trials(study) < settings.trials:
         last: list[optuna.trial.FrozenTrial] = []

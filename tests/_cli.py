@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -56,3 +57,38 @@ class Background:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+@functools.cache
+def _storage(url: str):
+    from storage import open_storage
+
+    return open_storage(url, heartbeat=None)  # one per URL: each holds a connection pool
+
+
+def load(url: str, name: str):
+    """The study, read through a storage without heartbeats (the tests only watch)."""
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=_storage(url))
+
+
+def trials_now(url: str, name: str, *states) -> list:
+    """Trials in these states (all if none given); none while the launcher has not created the study yet."""
+    try:
+        return load(url, name).get_trials(states=states or None)
+    except KeyError:
+        return []
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")

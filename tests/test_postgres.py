@@ -7,38 +7,15 @@ import time
 from pathlib import Path
 
 import optuna
-from _cli import TINY, Background
+from _cli import TINY, Background, load, trials_now, wait_for
 
-from storage import open_storage
 from storage.open import MAX_OVERFLOW, POOL_SIZE
 
 States = optuna.trial.TrialState
 
 
-def _study(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=None))
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _trials(url: str, name: str, *states: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
-    """Trials in these states; none while the launcher has not created the study yet."""
-    try:
-        return _study(url, name).get_trials(states=states)
-    except KeyError:
-        return []
-
-
 def _finished(url: str, name: str) -> int:
-    return len(_trials(url, name, States.COMPLETE, States.PRUNED))
+    return len(trials_now(url, name, States.COMPLETE, States.PRUNED))
 
 
 def test_a_study_survives_a_postgres_restart(postgres, demo_folder: Path, tmp_path: Path) -> None:
@@ -69,7 +46,7 @@ def test_a_study_survives_a_postgres_restart(postgres, demo_folder: Path, tmp_pa
         cwd=tmp_path,
     )
     try:
-        _wait_for(lambda: _finished(url, "pg") >= 2, 300, "two finished trials")
+        wait_for(lambda: _finished(url, "pg") >= 2, 300, "two finished trials")
         started = time.monotonic()
         postgres.restart_server()
         downtime = time.monotonic() - started
@@ -77,7 +54,7 @@ def test_a_study_survives_a_postgres_restart(postgres, demo_folder: Path, tmp_pa
     finally:
         launcher.kill()
     assert code == 0, output[-3000:]
-    trials = _study(url, "pg").trials
+    trials = load(url, "pg").trials
     assert [t.number for t in trials] == list(range(len(trials)))  # no gaps
     assert all(t.state in (States.COMPLETE, States.PRUNED) for t in trials), [t.state.name for t in trials]
     assert len(trials) >= 8
@@ -115,7 +92,7 @@ def test_workers_exit_with_one_clear_line_when_the_database_stays_down(
         env={"DFU_SEARCH_OUTAGE_LIMIT": "6"},
     )
     try:
-        _wait_for(lambda: _trials(url, "down", States.RUNNING), 300, "running trials")
+        wait_for(lambda: trials_now(url, "down", States.RUNNING), 300, "running trials")
         postgres.stop_server()
         try:
             code, output = launcher.wait(timeout=180)

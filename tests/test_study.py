@@ -9,10 +9,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from _cli import TINY, Background, run_cli
+from _cli import TINY, Background, load, run_cli, trials_now, wait_for
 
 from search.settings import StudySettings
-from storage import open_storage
 from trainer.config import TrainConfig
 
 States = optuna.trial.TrialState
@@ -25,18 +24,6 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
     return f"journal:///{tmp_path / 'studies.log'}"
-
-
-def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url, heartbeat=None))
-
-
-def trials_now(url: str, name: str, *states: optuna.trial.TrialState) -> list[optuna.trial.FrozenTrial]:
-    """Trials in these states (all if none given); none while the launcher has not created the study yet."""
-    try:
-        return load(url, name).get_trials(states=states or None)
-    except KeyError:
-        return []
 
 
 def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, storage_url: str, tmp_path: Path) -> None:
@@ -116,19 +103,13 @@ def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(training_
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
+@pytest.mark.parametrize("storage_kind", ["sqlite", "journal"])  # the launcher's own retry path; no heartbeats needed
 def test_a_killed_worker_is_restarted_and_its_trial_retried(
-    demo_folder: Path, storage_url: str, tmp_path: Path
+    demo_folder: Path, storage_kind: str, tmp_path: Path
 ) -> None:
+    storage_url = (
+        f"sqlite:///{tmp_path / 'studies.db'}" if storage_kind == "sqlite" else f"journal:///{tmp_path / 'j.log'}"
+    )
     launcher = Background("launch", "--study", "k", "--storage", storage_url, "--data", demo_folder, "--workers", "1",
                           "--trials", "1", "--folds", "2", "--preset", "quick", *TINY, "--pruner", "none", "--no-rules",
                           "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
@@ -138,7 +119,7 @@ def test_a_killed_worker_is_restarted_and_its_trial_retried(
             trials = trials_now(storage_url, "k", States.RUNNING)
             return next((t for t in trials if t.user_attrs.get("worker") and t.intermediate_values), None)
 
-        victim = _wait_for(running_with_epochs, 240, "a running trial")
+        victim = wait_for(running_with_epochs, 240, "a running trial")
         os.kill(victim.user_attrs["worker"]["pid"], signal.SIGKILL)
         killed_at = time.time()
         code, output = launcher.wait(timeout=600)
@@ -183,7 +164,7 @@ def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_
         cwd=tmp_path,
     )
     try:
-        _wait_for(
+        wait_for(
             lambda: [t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values],
             240,
             "training",
@@ -258,7 +239,7 @@ def test_a_study_through_the_grpc_proxy(demo_folder: Path, tmp_path: Path) -> No
     database = f"sqlite:///{tmp_path / 'behind-proxy.db'}"
     proxy = Background("proxy", "--storage", database, "--port", port, cwd=tmp_path)
     try:
-        _wait_for(lambda: "proxy for" in proxy.output_path.read_text(), 60, "the proxy")
+        wait_for(lambda: "proxy for" in proxy.output_path.read_text(), 60, "the proxy")
         result = run_cli("launch", "--study", "p", "--storage", f"grpc://127.0.0.1:{port}", "--data", demo_folder,
                          "--workers", "1", "--trials", "2", "--folds", "2", "--preset", "quick", *TINY,
                          "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
