@@ -31,11 +31,11 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
 # A real study on the embedded default storage (demo/dfu-search.db): 2 workers, 10 trials of the
-# quick preset, the degenerate preset enqueued among them so the demo shows a pruned trial.
+# quick preset (batch 8: the demo data is small), the degenerate preset enqueued so the demo shows a pruned trial.
 demo: $(VENV)/.installed
 	@mkdir -p $(DEMO)
 	@test -d $(DEMO)/data || $(DFU) demo-data $(DEMO)/data
-	cd $(DEMO) && $(DFU) launch --study demo --data data --workers 2 --trials 10 --preset quick --folds 3 \
+	cd $(DEMO) && $(DFU) launch --study demo --data data --workers 2 --trials 10 --preset quick --set batch_size=8 --folds 3 \
 		--enqueue degenerate --cache-dir cache
 	@echo "results: $(DEMO)/dfu-search.db (dfu-search status --study demo --storage sqlite:///$(abspath $(DEMO))/dfu-search.db)"
 
