@@ -43,9 +43,7 @@ class Knob:
     def suggest(self, trial) -> Any:
         if self.choices is not None:
             return trial.suggest_categorical(self.name, list(self.choices))
-        if isinstance(getattr(TrainConfig(), self.name), int) and not isinstance(
-            getattr(TrainConfig(), self.name), bool
-        ):
+        if type(TrainConfig.__dataclass_fields__[self.name].default) is int:  # an int setting samples ints
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
 

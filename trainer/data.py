@@ -82,10 +82,6 @@ class Dataset:
     def image_modalities(self) -> tuple[str, ...]:
         return tuple(m for m in self.modalities if m in IMAGE_MODALITIES)
 
-    @property
-    def folder(self) -> Path | None:
-        return self.source if self.source.is_dir() else None
-
 
 def read_metadata(path: Path) -> Metadata:
     """Read and validate a metadata CSV (UTF-8, with or without BOM, columns in any order)."""
