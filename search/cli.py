@@ -53,7 +53,13 @@ def train(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override one setting: key=value (repeatable).")
     ] = None,
-    save_models: Annotated[bool, typer.Option(help="Save each fold's fusion model (.keras) into --out.")] = False,
+    save_models: Annotated[
+        bool,
+        typer.Option(
+            help="Save the final models into --out: config.toml, each fold's network (.keras) "
+            "and metadata model (.joblib); reload with trainer.load_final_model."
+        ),
+    ] = False,
     cache_dir: CacheOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -116,9 +122,10 @@ def demo_data(
     )
 
 
-from search import cli_study  # noqa: E402  (commands register themselves on the app)
+from search import cli_query, cli_study  # noqa: E402  (commands register themselves on the app)
 
 cli_study.register(app)
+cli_query.register(app)
 
 
 def main() -> None:

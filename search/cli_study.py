@@ -20,6 +20,15 @@ StorageOption = Annotated[
 ]
 StudyOption = Annotated[str, typer.Option("--study", help="Study name.")]
 CacheOption = Annotated[Path | None, typer.Option("--cache-dir", help="Preprocessing cache shared by all workers.")]
+ArtifactsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--artifacts",
+        help="Folder for trial diagnostics (learning curves, confusion matrices, result.json) "
+        "[default: $DFU_SEARCH_ARTIFACTS, else the study's, else beside the SQLite/journal file, "
+        "else ./dfu-search-artifacts]. Shared storage needs a folder every worker can reach.",
+    ),
+]
 
 
 def launch(
@@ -50,6 +59,7 @@ def launch(
     seed: Annotated[int, typer.Option(help="Seed of folds and networks; worker i samples with seed·1000 + i.")] = 0,
     cache_dir: CacheOption = None,
     log_dir: Annotated[Path | None, typer.Option(help="Worker logs [default: dfu-search-logs/STUDY].")] = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Create or resume a study and run WORKERS local workers until its trial budget is met."""
     setup_logging()
@@ -61,6 +71,7 @@ def launch(
     route_optuna_logs()
     url = resolve_url(storage)
     request = StudyRequest(
+        artifacts=_artifacts_to_keep(url, artifacts),
         name=study,
         data=data,
         trials=trials,
@@ -90,7 +101,7 @@ def launch(
         print_status(study_obj, console)
     except StorageError as exc:
         console.print(f"(no summary: {exc})", markup=False)
-    console.print(f"{time.perf_counter() - started:.0f} s. Browse it: optuna-dashboard '{redact(url)}'")
+    console.print(f"{time.perf_counter() - started:.0f} s. Browse it: dfu-search dashboard --storage '{redact(url)}'")
     raise typer.Exit(code)
 
 
@@ -103,6 +114,7 @@ def worker(
         int | None, typer.Option(help="Worker number: fixes the sampler seed [default: from host and pid].")
     ] = None,
     cache_dir: CacheOption = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Join a study from any machine and run trials until its budget is met."""
     setup_logging()
@@ -111,7 +123,9 @@ def worker(
 
     route_optuna_logs()
     try:
-        ran = run_worker(study, resolve_url(storage), gpu=gpu, data=data, cache_dir=cache_dir, index=index)
+        ran = run_worker(
+            study, resolve_url(storage), gpu=gpu, data=data, cache_dir=cache_dir, index=index, artifacts=artifacts
+        )
     except WorkerGaveUp as exc:
         from search._console import report_error
 
@@ -151,6 +165,18 @@ def proxy(
     console.print(f"proxy for {redact(url)} on grpc://{host}:{port} (no heartbeats through the proxy)")
     console.file.flush()  # announce readiness before serving blocks, also when stdout is a file
     serve_proxy(url, host, port)
+
+
+def _artifacts_to_keep(url: str, explicit: Path | None) -> Path | None:
+    """The artifact folder to store in the study's settings: a chosen one, or the default for a database server."""
+    import os
+
+    from search.artifacts import ENV_VAR, resolve_artifact_dir
+    from storage import kind
+
+    if explicit or os.environ.get(ENV_VAR) or kind(url) in ("postgresql", "grpc"):
+        return resolve_artifact_dir(url, explicit)
+    return None  # beside the SQLite or journal file, wherever that is mounted
 
 
 def register(app: typer.Typer) -> None:

@@ -13,9 +13,10 @@ import socket
 import time
 from pathlib import Path
 
-import numpy as np
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 
+from search.curves import curve_row
 from search.pruning import DegeneracyRules, prune_reason
 from search.settings import StudySettings
 from trainer import RunCallbacks, prepare, train
@@ -32,7 +33,14 @@ def worker_identity(gpu: str | None) -> dict:
 class Objective:
     """Callable for ``study.optimize``. Keeps each data/image-size combination loaded across trials."""
 
-    def __init__(self, settings: StudySettings, data: Path, cache_dir: Path, gpu: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: StudySettings,
+        data: Path,
+        cache_dir: Path,
+        gpu: str | None = None,
+        artifact_store: FileSystemArtifactStore | None = None,
+    ) -> None:
         self.settings = settings
         self.data = Path(data)
         self.cache_dir = Path(cache_dir)
@@ -41,6 +49,7 @@ class Objective:
         self.space = settings.search_space
         self.rules = settings.degeneracy_rules
         self.pruner_name = settings.pruner
+        self.artifact_store = artifact_store
         self._prepared: dict[tuple, tuple] = {}
 
     def config_for(self, trial: optuna.Trial) -> TrainConfig:
@@ -55,6 +64,8 @@ class Objective:
         trial.set_user_attr("config", config.as_dict())
         trial.set_user_attr("worker", self.worker)
         reporter = _Reporter(trial, self.rules, self.pruner_name)
+        summary: dict | None = None
+        error: str | None = None
         try:
             summary = train(
                 self.data,
@@ -66,14 +77,40 @@ class Objective:
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            trial.set_user_attr("error", repr(exc)[:1000])
+            error = repr(exc)[:1000]
+            trial.set_user_attr("error", error)
             raise
         finally:
             trial.set_user_attr("epochs_trained", reporter.epochs)
             trial.set_user_attr("wall_seconds", round(time.perf_counter() - started, 2))
             trial.set_user_attr("curve", reporter.curve)
-        trial.set_user_attr("metadata_qwk", summary["metadata_qwk"])
+            if summary is not None:
+                trial.set_user_attr("metadata_qwk", summary["metadata_qwk"])
+            if self.artifact_store is not None:
+                self._upload(trial, config, reporter, summary, error)
         return float(summary["qwk"])
+
+    def _upload(self, trial, config: TrainConfig, reporter: _Reporter, summary: dict | None, error: str | None):
+        """Learning curves, confusion matrix and result.json as the trial's artifacts (pruned and failed too)."""
+        from search.artifacts import upload_diagnostics
+
+        if summary is not None:
+            title = f"trial {trial.number}: complete, mean QWK {summary['qwk']:.3f}"
+            result = {"state": "complete", **summary}
+        else:
+            reason = reporter.prune_reason
+            state = "pruned" if reason else "failed"
+            if reason:
+                title = (
+                    f"trial {trial.number}: pruned by {reason['rule']} "
+                    f"(fold {reason['fold']} {reason['stage']} epoch {reason['epoch']})"
+                )
+            else:
+                title = f"trial {trial.number}: failed ({(error or 'interrupted')[:60]})"
+            result = {"state": state, "prune_reason": reason, "error": error, "folds": reporter.folds}
+            result["config"] = config.as_dict()
+        result["epochs_trained"] = reporter.epochs
+        upload_diagnostics(self.artifact_store, trial, result, reporter.curve, reporter.folds, title)
 
     def _prepare(self, config: TrainConfig):
         key = (config.modalities, config.image_size)
@@ -88,15 +125,14 @@ class _Reporter:
     def __init__(self, trial: optuna.Trial, rules: DegeneracyRules, pruner_name: str) -> None:
         self.trial, self.rules, self.pruner_name = trial, rules, pruner_name
         self.epochs = 0
-        self.curve: list[list] = []  # [step, fold, stage, epoch, val_qwk, val_kappa, train_loss, [I, P, R]]
+        self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
         self.folds: list[dict] = []
+        self.prune_reason: dict | None = None
         self._stage_history: dict[tuple[int, str], list[EpochReport]] = {}
 
     def __call__(self, report: EpochReport) -> None:
         self.epochs += 1
-        self.curve.append([report.step, report.fold, report.stage, report.epoch, round(report.val_qwk, 5),
-                           round(report.val_kappa, 5), _finite_or_none(report.train_loss),
-                           list(report.pred_histogram)])  # fmt: skip
+        self.curve.append(curve_row(report))
         history = self._stage_history.setdefault((report.fold, report.stage), [])
         history.append(report)
         self.trial.report(report.val_qwk, report.step)
@@ -105,14 +141,12 @@ class _Reporter:
             rule = self.pruner_name
         if rule is not None:
             reason = prune_reason(rule, report)
+            self.prune_reason = reason
             self.trial.set_user_attr("prune_reason", reason)
             raise optuna.TrialPruned(f"{rule} in fold {report.fold} {report.stage} epoch {report.epoch}")
 
     def on_fold(self, result) -> None:
         summary = result.summary()
-        self.folds.append({k: summary[k] for k in ("fold", "qwk", "metadata_qwk", "fusion_weight", "stages")})
+        keys = ("fold", "qwk", "metadata_qwk", "fusion_weight", "stages", "confusion")
+        self.folds.append({k: summary[k] for k in keys})
         self.trial.set_user_attr("folds", self.folds)
-
-
-def _finite_or_none(value: float) -> float | None:
-    return round(float(value), 5) if np.isfinite(value) else None

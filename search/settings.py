@@ -25,6 +25,7 @@ class StudySettings:
     pruner: str = "median"
     rules: dict = field(default_factory=lambda: DegeneracyRules().as_dict())
     seed: int = 0
+    artifacts: str | None = None  # artifact folder chosen at launch (absolute); None: beside the storage file
     version: int = SETTINGS_VERSION
 
     @property

@@ -36,6 +36,7 @@ class StudyRequest:
     enqueue: list[str] = field(default_factory=list)
     pruner: str = "median"
     rules: DegeneracyRules = DegeneracyRules()
+    artifacts: Path | None = None  # the artifact folder, resolved; kept in the settings when the study is created
 
 
 def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, StudySettings]:
@@ -52,7 +53,10 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
                 raise DataError(
                     f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
                 )
-        settings = StudySettings(**{**settings.__dict__, "trials": finished_trials(study) + request.trials})
+        changes = {"trials": finished_trials(study) + request.trials}
+        if request.artifacts is not None:
+            changes["artifacts"] = str(request.artifacts)
+        settings = StudySettings(**{**settings.__dict__, **changes})
         settings.save(study)
         log.info("resuming study %r: budget raised to %d finished trials", request.name, settings.trials)
     else:
@@ -72,6 +76,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
             pruner=request.pruner,
             rules=request.rules.as_dict(),
             seed=request.seed,
+            artifacts=str(request.artifacts) if request.artifacts else None,
         )
         study = optuna.create_study(study_name=request.name, storage=storage, direction="maximize")
         settings.save(study)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import optuna
 
+from search.artifacts import open_artifact_store, resolve_artifact_dir
 from search.objective import Objective
 from search.pruning import make_pruner
 from search.settings import StudySettings, finished_trials, load_study
@@ -52,6 +53,7 @@ def run_worker(
     data: Path | None = None,
     cache_dir: Path | None = None,
     index: int | None = None,
+    artifacts: Path | None = None,
     heartbeat: HeartbeatSettings = HeartbeatSettings(),
 ) -> int:
     """Run trials until the budget is met; returns how many trials this worker ran."""
@@ -74,9 +76,19 @@ def run_worker(
     )
     warmup = max(1, settings.config.epochs_pretrain // 3)
     study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, warmup))
-    objective = Objective(settings, data, Path(cache_dir or default_cache_dir()), gpu)
+    artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
+    objective = Objective(
+        settings, data, Path(cache_dir or default_cache_dir()), gpu, open_artifact_store(artifact_dir)
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    log.info("worker %s joined study %r on %s (sampler seed %d)", os.getpid(), study_name, redact(storage_url), seed)
+    log.info(
+        "worker %s joined study %r on %s (sampler seed %d, artifacts in %s)",
+        os.getpid(),
+        study_name,
+        redact(storage_url),
+        seed,
+        artifact_dir,
+    )
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored)
         signal.signal(sig, _interrupt)

@@ -32,3 +32,47 @@ class FocalLoss(keras.losses.Loss):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
+
+
+def focal_loss_numpy(alpha, gamma: float, labels, probabilities) -> float:
+    """The mean :class:`FocalLoss` of integer ``labels`` under ``probabilities``, in NumPy (validation loss)."""
+    import numpy as np
+
+    p = np.clip(np.asarray(probabilities, dtype="float64"), _EPSILON, 1.0 - _EPSILON)
+    rows = np.arange(len(labels))
+    p_true = p[rows, labels]
+    return float(np.mean(-np.asarray(alpha)[labels] * (1.0 - p_true) ** gamma * np.log(p_true)))
+
+
+@keras.saving.register_keras_serializable(package="dfu")
+class RunningQWK(keras.metrics.Metric):
+    """Quadratic weighted kappa of the training rows seen so far this epoch (argmax predictions).
+
+    It accumulates a confusion matrix while ``fit`` runs, so it is the usual Keras training metric:
+    dropout on and weights moving. It costs nothing extra, unlike re-predicting the training set.
+    """
+
+    def __init__(self, n_classes: int = 3, name: str = "qwk", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.n_classes = n_classes
+        self.confusion = self.add_variable(shape=(n_classes, n_classes), initializer="zeros", name="confusion")
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        true = ops.one_hot(ops.argmax(y_true, axis=-1), self.n_classes)
+        pred = ops.one_hot(ops.argmax(y_pred, axis=-1), self.n_classes)
+        self.confusion.assign_add(ops.matmul(ops.transpose(true), pred))
+
+    def result(self):
+        counts = self.confusion
+        total = ops.maximum(ops.sum(counts), 1.0)
+        index = ops.arange(self.n_classes, dtype=counts.dtype)
+        weights = ops.square(index[:, None] - index[None, :]) / float((self.n_classes - 1) ** 2)
+        expected = ops.outer(ops.sum(counts, axis=1), ops.sum(counts, axis=0)) / total
+        disagreement = ops.sum(weights * expected)
+        return ops.where(disagreement > 0, 1.0 - ops.sum(weights * counts) / ops.maximum(disagreement, 1e-12), 0.0)
+
+    def reset_state(self) -> None:
+        self.confusion.assign(ops.zeros((self.n_classes, self.n_classes)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_classes": self.n_classes}

@@ -7,7 +7,7 @@ check them against scikit-learn.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,7 @@ class Scores:
     accuracy: float
     macro_f1: float
     pred_histogram: list[int]  # predicted visits per class, I, P, R
+    confusion: list[list[int]] = field(default_factory=list)  # rows: true I, P, R; columns: predicted
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +70,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) ->
         accuracy=float((y_true == y_pred).mean()),
         macro_f1=macro_f1(y_true, y_pred, n_classes),
         pred_histogram=np.bincount(y_pred, minlength=n_classes).tolist(),
+        confusion=confusion(y_true, y_pred, n_classes).tolist(),
     )
 
 

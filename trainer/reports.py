@@ -21,6 +21,8 @@ class EpochReport:
     lr: float
     pred_histogram: list[int]  # validation visits predicted I, P, R
     train_batches: int = 0  # optimizer steps in this epoch (0: unknown)
+    train_qwk: float = float("nan")  # running QWK of the training rows during the epoch (rows, not visits)
+    val_loss: float = float("nan")  # focal loss of the validation rows, with the stage's alpha and gamma
 
     def as_dict(self) -> dict:
         return asdict(self)

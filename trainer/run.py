@@ -56,6 +56,10 @@ def train(
     folds = patient_folds(dataset.metadata.labels, dataset.metadata.patients, config.folds, config.seed)
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
+        if save_models:
+            from trainer.final import CONFIG_FILE
+
+            (Path(out) / CONFIG_FILE).write_text(config.to_toml())  # exactly this run's; `train --config` reads it
     results = []
     for fold in folds:
         result = train_fold(
@@ -68,6 +72,10 @@ def train(
             save_to=Path(out) if save_models and out else None,
         )
         results.append(result)
+        if save_models and out is not None:
+            from trainer.final import save_metadata_model
+
+            save_metadata_model(dataset, fold.train, config, Path(out) / f"fold{fold.index}-metadata.joblib")
         if callbacks.on_fold:
             callbacks.on_fold(result)
     summary = summarize(results, dataset, config, time.perf_counter() - started)

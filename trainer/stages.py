@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from trainer.losses import FocalLoss
+from trainer.losses import FocalLoss, RunningQWK, focal_loss_numpy
 from trainer.metrics import COLLAPSE_SHARE, score_visits, top_class_share, visit_probabilities
 from trainer.reports import EpochReport
 
@@ -80,7 +80,9 @@ class StagePlan:
 
 def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
     """Train ``model`` for one stage and leave it at its best validation-QWK weights."""
-    model.compile(optimizer=keras.optimizers.Adam(plan.lr), loss=FocalLoss(plan.alpha, plan.gamma))
+    model.compile(
+        optimizer=keras.optimizers.Adam(plan.lr), loss=FocalLoss(plan.alpha, plan.gamma), metrics=[RunningQWK()]
+    )
     batch_size = min(plan.batch_size, train.size)
     monitor = _StageMonitor(plan, val, on_epoch, batches_per_epoch=math.ceil(train.size / batch_size))
     # No steps_per_epoch: Keras derives it from this very data set, and a batch never exceeds it.
@@ -125,7 +127,9 @@ class _StageMonitor(keras.callbacks.Callback):
         scores = score_visits(np.asarray(row_probs), self.val.row_visits, self.val.visit_labels)
         learning_rate = self.model.optimizer.learning_rate
         lr = float(ops.convert_to_numpy(learning_rate))
-        loss = float((logs or {}).get("loss", math.nan))
+        logs = logs or {}
+        loss = float(logs.get("loss", math.nan))
+        val_loss = focal_loss_numpy(self.plan.alpha, self.plan.gamma, self.val.labels, np.asarray(row_probs))
         report = EpochReport(
             fold=self.plan.fold,
             stage=self.plan.name,
@@ -139,6 +143,8 @@ class _StageMonitor(keras.callbacks.Callback):
             lr=lr,
             pred_histogram=scores.pred_histogram,
             train_batches=self.batches_per_epoch,
+            train_qwk=float(logs.get("qwk", math.nan)),
+            val_loss=val_loss,
         )
         result = self.result
         result.history.append(report)

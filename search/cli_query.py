@@ -1,0 +1,154 @@
+"""Query commands of the CLI: ``trials``, ``best``, ``report`` and ``dashboard``. All read-only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search._console import console
+from search.cli_study import ArtifactsOption, StorageOption, StudyOption
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SHORT = {
+    "alpha_cap": "α cap",
+    "lr_pretrain": "lr p",
+    "lr_stage1": "lr s1",
+    "lr_stage2": "lr s2",
+    "fusion_init": "fusion",
+}
+
+
+def trials(
+    study: StudyOption,
+    storage: StorageOption = None,
+    format_: Annotated[str, typer.Option("--format", help="table, csv or json (a list of rows).")] = "table",
+) -> None:
+    """One row per trial: state, value, parameters, prune rule and where it fired, best epochs, duration, worker."""
+    from search.query import open_study
+    from trainer.errors import ConfigError
+
+    if format_ not in ("table", "csv", "json"):
+        raise ConfigError(f"--format must be table, csv or json, got {format_!r}")
+    view = open_study(study, storage)
+    frame = view.trials_frame()
+    if format_ == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif format_ == "json":
+        reasons = {t.number: t.user_attrs.get("prune_reason") for t in view.trials()}
+        rows = json.loads(frame.to_json(orient="records"))
+        for row in rows:
+            row["prune_reason"] = reasons.get(row["number"])
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+    else:
+        console.print(_table(frame, view.settings.search_space.names, f"trials of {view.name}"))
+
+
+def best(
+    study: StudyOption,
+    out: Annotated[Path, typer.Option("--out", help="TOML file to write; `dfu-search train --config` reads it.")],
+    storage: StorageOption = None,
+) -> None:
+    """Write the best trial's full trainer config as TOML, for `dfu-search train --config`."""
+    from search.query import open_study
+
+    view = open_study(study, storage)
+    trial = view.best_trial()
+    config = view.best_config()
+    header = (
+        f"# best trial {trial.number} of study {view.name!r}: mean QWK {trial.value:.4f} over {config.folds} folds\n"
+        f"# train the final models: dfu-search train --data DATA --config {out.name} --save-models --out final\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + config.to_toml())
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    console.print(f"trial {trial.number}: mean QWK {trial.value:.4f} ({params}); wrote {out}")
+
+
+def report(
+    study: StudyOption,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the HTML and PNG plots.")],
+    storage: StorageOption = None,
+) -> None:
+    """Optimization history, intermediate values, parameter importances and parallel coordinates (HTML + PNG)."""
+    from search.query import open_study
+    from search.report import write_report
+
+    view = open_study(study, storage)
+    with console.status(f"drawing the plots of {view.name} …"):
+        outcome = write_report(view, out)
+    for key, result in outcome.items():
+        console.print(f"  {key}: {result}", markup=False)
+    console.print(f"wrote {out / 'index.html'}")
+
+
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback exposes it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    artifacts: ArtifactsOption = None,
+) -> None:
+    """Serve optuna-dashboard on the study storage, with the trials' diagnostics (artifacts) wired in."""
+    from search.artifacts import dashboard_artifact_dir, open_artifact_store
+    from storage import open_storage, redact, resolve_url
+
+    url = resolve_url(storage)
+    optuna_storage = open_storage(url, heartbeat=None)
+    folder = dashboard_artifact_dir(url, optuna_storage, artifacts)
+    store = open_artifact_store(folder, create=True)
+    if host not in _LOOPBACK:
+        console.print(
+            f"[yellow]warning:[/yellow] the dashboard on {host}:{port} has no authentication and can delete "
+            "studies; anyone who reaches this address can. Keep it on a trusted network or behind a proxy with auth."
+        )
+    console.print(f"dashboard for {redact(url)} (artifacts in {folder}) on http://{host}:{port}/  — Ctrl-C stops it")
+    console.file.flush()
+    from optuna_dashboard import run_server
+
+    run_server(optuna_storage, host=host, port=port, artifact_store=store)
+
+
+def _table(frame, params: list[str], title: str):
+    """A terminal-width summary; ``--format csv`` has every column."""
+    from rich import box
+    from rich.table import Table
+
+    headers = [_SHORT.get(p, p) for p in params]
+    table = Table("#", "state", "QWK", *headers, "pruned", "best ep p/s1/s2", "ep", "s", title=title)
+    table.box, table.padding, table.pad_edge, table.collapse_padding = box.SIMPLE_HEAD, (0, 1), False, True
+    for row in frame.to_dict(orient="records"):
+        pruned = ""
+        if row["prune_rule"]:
+            pruned = f"{row['prune_rule']} f{row['prune_fold']} {row['prune_stage']} e{row['prune_epoch']}"
+        best_epochs = "/".join(_cell(row[f"best_epoch_{s}"]) or "–" for s in ("pretrain", "stage1", "stage2"))
+        table.add_row(
+            str(row["number"]),
+            row["state"].lower(),
+            _cell(row["value"]),
+            *(_cell(row[p]) for p in params),
+            pruned,
+            best_epochs,
+            _cell(row["epochs_trained"]),
+            _cell(row["duration_s"]),
+        )
+    return table
+
+
+def _cell(value) -> str:
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1e}".replace("e-0", "e-") if 0 < abs(value) < 0.01 else f"{value:.3g}"
+    return str(value)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(trials)
+    app.command()(best)
+    app.command()(report)
+    app.command()(dashboard)

@@ -1,0 +1,71 @@
+"""The learning curve a trial keeps in its ``curve`` user attribute: one row per epoch trained.
+
+Rows are short lists rather than dicts (a trial of 5 folds × 60 epochs stays a few kB in the
+storage); :data:`CURVE_COLUMNS` names their fields and :func:`curve_frame` turns them into a table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from trainer.reports import EpochReport
+
+CURVE_COLUMNS = (
+    "step",
+    "fold",
+    "stage",
+    "epoch",
+    "val_qwk",
+    "val_kappa",
+    "train_loss",
+    "pred_histogram",
+    "train_qwk",
+    "val_loss",
+)
+STAGE_ORDER = ("pretrain", "stage1", "stage2")
+#: The trainer counts a new best only above this margin (trainer.stages._MIN_IMPROVEMENT).
+_MIN_IMPROVEMENT = 1e-4
+
+
+def curve_row(report: EpochReport) -> list:
+    """One epoch's row, numbers rounded to 5 digits and NaN stored as null (JSON has no NaN)."""
+    return [
+        report.step,
+        report.fold,
+        report.stage,
+        report.epoch,
+        _finite_or_none(report.val_qwk),
+        _finite_or_none(report.val_kappa),
+        _finite_or_none(report.train_loss),
+        list(report.pred_histogram),
+        _finite_or_none(report.train_qwk),
+        _finite_or_none(report.val_loss),
+    ]
+
+
+def curve_frame(curve: list[list]) -> pd.DataFrame:
+    """The rows as a DataFrame; rows written before a column existed get NaN there."""
+    import pandas as pd
+
+    padded = [list(row) + [None] * (len(CURVE_COLUMNS) - len(row)) for row in curve]
+    return pd.DataFrame(padded, columns=list(CURVE_COLUMNS))
+
+
+def best_epochs(curve: list[list]) -> dict[tuple[int, str], int]:
+    """The epoch each (fold, stage) would restore: its first best validation QWK, as the trainer picks it."""
+    best: dict[tuple[int, str], tuple[int, float]] = {}
+    for row in curve:
+        fold, stage, epoch, qwk = row[1], row[2], row[3], row[4]
+        qwk = -math.inf if qwk is None else qwk
+        key = (fold, stage)
+        if key not in best or qwk > best[key][1] + _MIN_IMPROVEMENT:
+            best[key] = (epoch, qwk)
+    return {key: epoch for key, (epoch, _) in best.items()}
+
+
+def _finite_or_none(value: float) -> float | None:
+    return round(float(value), 5) if math.isfinite(value) else None

@@ -1,0 +1,144 @@
+"""Read-only questions about a study, for notebooks and scripts: ``from search import open_study``.
+
+    >>> from search import open_study
+    >>> v = open_study("dfu", storage="postgresql://dfu@db/dfu")
+    >>> v.trials_frame().sort_values("value", ascending=False).head()
+    >>> v.best_config().to_toml()
+    >>> v.prune_summary()
+    >>> v.epochs_saved()
+
+Nothing here writes to the storage, and each call reads one snapshot of the trials, so it is safe
+to run while workers are writing. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import optuna
+
+from search.curves import STAGE_ORDER, best_epochs
+from search.settings import StudySettings, load_study
+from storage.errors import StorageError
+from trainer.config import TrainConfig, apply
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def open_study(name: str, storage: str | None = None) -> StudyView:
+    """A read-only view of study ``name`` on ``storage`` (URL; default ``$DFU_SEARCH_STORAGE`` or ./dfu-search.db)."""
+    from storage import open_storage, resolve_url
+
+    url = resolve_url(storage)
+    return StudyView(load_study(name, open_storage(url, heartbeat=None)), url)
+
+
+@dataclass(frozen=True)
+class StudyView:
+    study: optuna.Study
+    storage_url: str
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def settings(self) -> StudySettings:
+        return StudySettings.load(self.study)
+
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        return self.study.get_trials(deepcopy=False)
+
+    def trials_frame(self) -> pd.DataFrame:
+        """One row per trial: number, state, value, each parameter, prune rule/fold/stage/epoch,
+        best epoch per stage (mean over the folds that ran it), epochs trained, duration, worker."""
+        import pandas as pd
+
+        settings = self.settings
+        params = list(settings.search_space.names)
+        rows = [_trial_row(t, params) for t in self.trials()]
+        columns = ["number", "state", "value", *params, *_DIAGNOSTIC_COLUMNS]
+        return pd.DataFrame(rows, columns=columns)
+
+    def best_trial(self) -> optuna.trial.FrozenTrial:
+        complete = [t for t in self.trials() if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        if not complete:
+            raise StorageError(f"study {self.name!r} has no complete trial yet")
+        return max(complete, key=lambda t: (t.value, -t.number))
+
+    def best_config(self) -> TrainConfig:
+        """The trainer config the best trial trained with (base settings, pinned values and sampled knobs)."""
+        best = self.best_trial()
+        return apply(TrainConfig(), best.user_attrs["config"], f"trial {best.number}")
+
+    def prune_summary(self) -> pd.DataFrame:
+        """Pruned trials counted by rule (rows) and stage (columns), with totals."""
+        import pandas as pd
+
+        reasons = [t.user_attrs.get("prune_reason") or {} for t in self.trials() if t.state.name == "PRUNED"]
+        frame = pd.DataFrame(
+            [(r.get("rule", "unknown"), r.get("stage", "unknown")) for r in reasons], columns=["rule", "stage"]
+        )
+        table = pd.crosstab(frame["rule"], frame["stage"], margins=True, margins_name="total")
+        stages = [s for s in STAGE_ORDER if s in table.columns]
+        other = [c for c in table.columns if c not in stages and c != "total"]
+        return table[[*stages, *other, "total"]] if len(frame) else table
+
+    def epochs_saved(self) -> int:
+        """Epochs pruning avoided: for each pruned trial, its configured maximum (folds × all stages' epochs)
+        minus the epochs it trained. An upper bound: early stopping might have ended some trials sooner."""
+        saved = 0
+        for trial in self.trials():
+            if trial.state == optuna.trial.TrialState.PRUNED and "config" in trial.user_attrs:
+                saved += max(0, max_epochs(trial) - int(trial.user_attrs.get("epochs_trained", 0)))
+        return saved
+
+
+def max_epochs(trial: optuna.trial.FrozenTrial) -> int:
+    """The most epochs the trial's config allows: folds × (pretrain + stage 1 + stage 2 epochs)."""
+    config = trial.user_attrs["config"]
+    return int(config["folds"]) * sum(int(config[f"epochs_{stage}"]) for stage in STAGE_ORDER)
+
+
+_DIAGNOSTIC_COLUMNS = (
+    "prune_rule",
+    "prune_fold",
+    "prune_stage",
+    "prune_epoch",
+    *(f"best_epoch_{stage}" for stage in STAGE_ORDER),
+    "epochs_trained",
+    "max_epochs",
+    "duration_s",
+    "worker",
+    "enqueued",
+    "metadata_qwk",
+)
+
+
+def _trial_row(trial: optuna.trial.FrozenTrial, params: list[str]) -> dict:
+    attrs = trial.user_attrs
+    reason = attrs.get("prune_reason") or {}
+    worker = attrs.get("worker") or {}
+    row = {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": trial.value,
+        **{name: trial.params.get(name, (attrs.get("overrides") or {}).get(name)) for name in params},
+        "prune_rule": reason.get("rule"),
+        "prune_fold": reason.get("fold"),
+        "prune_stage": reason.get("stage"),
+        "prune_epoch": reason.get("epoch"),
+        "epochs_trained": attrs.get("epochs_trained"),
+        "max_epochs": max_epochs(trial) if "config" in attrs else None,
+        "duration_s": trial.duration.total_seconds() if trial.duration else None,
+        "worker": f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})" if worker else None,
+        "enqueued": attrs.get("enqueued"),
+        "metadata_qwk": attrs.get("metadata_qwk"),
+    }
+    restored = best_epochs(attrs.get("curve", []))
+    for stage in STAGE_ORDER:
+        epochs = [epoch for (_, s), epoch in restored.items() if s == stage]
+        row[f"best_epoch_{stage}"] = sum(epochs) / len(epochs) if epochs else None
+    return row

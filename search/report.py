@@ -1,0 +1,88 @@
+"""``dfu-search report``: a study's plots as HTML (optuna.visualization, plotly) and PNG summaries.
+
+Writes ``history``, ``intermediate`` (every trial's per-step QWK; pruned trials end early),
+``importances`` and ``parallel`` as ``.html`` and ``.png``, plus ``index.html`` linking them and
+``prune-summary.csv``. A plot that cannot be drawn yet (importances need two complete trials with
+different parameters) is listed in the index with the reason instead of failing the report.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from search.query import StudyView
+
+log = logging.getLogger(__name__)
+
+
+def _plots() -> dict[str, tuple[str, Callable, Callable]]:
+    import optuna.visualization as interactive
+    import optuna.visualization.matplotlib as static
+
+    return {
+        "history": ("Optimization history", interactive.plot_optimization_history, static.plot_optimization_history),
+        "intermediate": (
+            "Validation QWK per global step (pruned trials stop early)",
+            interactive.plot_intermediate_values,
+            static.plot_intermediate_values,
+        ),
+        "importances": ("Parameter importances", interactive.plot_param_importances, static.plot_param_importances),
+        "parallel": ("Parallel coordinates", interactive.plot_parallel_coordinate, static.plot_parallel_coordinate),
+    }
+
+
+def write_report(view: StudyView, out: Path) -> dict[str, str]:
+    """Write the report into ``out``; returns {plot: "ok" or why it was skipped}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's experimental-API and few-trials notes; the index says what's skipped
+        outcome = _draw(view, out, plt)
+    view.prune_summary().to_csv(out / "prune-summary.csv")
+    (out / "index.html").write_text(_index(view, outcome))
+    return outcome
+
+
+def _draw(view: StudyView, out: Path, plt) -> dict[str, str]:
+    outcome = {}
+    for key, (_title, interactive, static) in _plots().items():
+        try:
+            interactive(view.study).write_html(out / f"{key}.html", include_plotlyjs="directory")
+            axes = static(view.study)
+            figure = getattr(axes, "figure", None) or axes.flat[0].figure  # parallel coordinates: an array
+            figure.set_size_inches(9, 5.5)
+            figure.savefig(out / f"{key}.png", dpi=90, bbox_inches="tight")
+            plt.close(figure)
+            outcome[key] = "ok"
+        except Exception as exc:  # noqa: BLE001 (e.g. too few trials for importances)
+            outcome[key] = f"skipped: {exc}"
+            log.info("%s: %s", key, outcome[key])
+        finally:
+            plt.close("all")
+    return outcome
+
+
+def _index(view: StudyView, outcome: dict[str, str]) -> str:
+    frame = view.trials_frame()
+    counts = frame["state"].value_counts().to_dict()
+    lines = [
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(view.name)}</title>",
+        f"<h1>Study {html.escape(view.name)}</h1>",
+        "<p>" + ", ".join(f"{state.lower()} {n}" for state, n in sorted(counts.items())) + "; "
+        f"epochs pruning avoided (against each trial's maximum): {view.epochs_saved()}</p>",
+    ]
+    for key, (title, _, _) in _plots().items():
+        if outcome[key] == "ok":
+            lines.append(f"<h2>{title}</h2><a href='{key}.html'><img src='{key}.png' width='800'></a>")
+        else:
+            lines.append(f"<h2>{title}</h2><p>{html.escape(outcome[key])}</p>")
+    lines.append("<h2>Pruned trials by rule and stage</h2>" + view.prune_summary().to_html())
+    return "\n".join(lines) + "\n"

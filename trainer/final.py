@@ -1,0 +1,109 @@
+"""The final model: what ``dfu-search train --save-models`` writes, and reading it back to predict.
+
+A saved run folder holds ``config.toml`` (the run's full config: ``train --config`` reproduces it),
+``result.json`` and per fold ``fold{K}.keras`` (the fusion network at its restored weights) and
+``fold{K}-metadata.joblib`` (encoder + RandomForest fitted on that fold's training visits, the model
+whose probabilities the network was validated with). :func:`load_final_model` reloads them;
+:meth:`FinalModel.predict` averages the folds' visit probabilities, the usual cross-validation
+ensemble. The ``.joblib`` files are pickles: load only folders you trust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainer.config import TrainConfig, load_config
+from trainer.data import Dataset
+from trainer.errors import DataError
+from trainer.metadata import feature_frame, fit_metadata_model, predict_proba
+from trainer.metrics import visit_probabilities
+from trainer.schema import METADATA, N_CLASSES
+
+CONFIG_FILE = "config.toml"
+
+
+def save_metadata_model(dataset: Dataset, train_visits: np.ndarray, config: TrainConfig, path: Path) -> None:
+    """Fit the fold's metadata model on its training visits (as the trainer's validation model) and save it."""
+    import joblib
+
+    features = feature_frame(dataset.metadata).iloc[train_visits]
+    model = fit_metadata_model(features, dataset.metadata.labels[train_visits], config.rf_settings)
+    joblib.dump(model, path)
+
+
+@dataclass
+class FinalModel:
+    folder: Path
+    config: TrainConfig
+    networks: list  # keras.Model per fold, or None for a metadata-only run
+    metadata_models: list  # sklearn Pipeline per fold
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.metadata_models)
+
+    def predict_fold(
+        self, fold: int, dataset: Dataset, images: dict[str, np.ndarray], visits: np.ndarray
+    ) -> np.ndarray:
+        """Class probabilities (I, P, R) of ``visits`` (positions in ``dataset.metadata``) from one fold's models."""
+        rf = predict_proba(self.metadata_models[fold], feature_frame(dataset.metadata).iloc[visits])
+        network = self.networks[fold]
+        if network is None:
+            return rf
+        from trainer.models import RF_INPUT
+        from trainer.stages import _PREDICT_BATCH
+
+        position = np.full(len(dataset.metadata), -1)
+        position[visits] = np.arange(len(visits))
+        rows = np.flatnonzero(position[dataset.image_rows["visit"].to_numpy()] >= 0)
+        row_visits = position[dataset.image_rows["visit"].to_numpy()[rows]]
+        inputs = {m: images[m][rows] for m in dataset.image_modalities}
+        if METADATA in dataset.modalities:
+            inputs[RF_INPUT] = rf[row_visits].astype("float32")
+        inputs = {name: inputs[name] for name in network.input}
+        row_probs = np.asarray(network.predict(inputs, batch_size=_PREDICT_BATCH, verbose=0))
+        return visit_probabilities(row_probs, row_visits, len(visits))
+
+    def predict(self, data: Path, cache_dir: Path) -> tuple[Dataset, np.ndarray]:
+        """Probabilities for every visit of ``data`` (same layout as training data), averaged over the folds."""
+        from trainer.run import prepare
+
+        dataset, images = prepare(Path(data), self.config, cache_dir)
+        visits = np.arange(len(dataset.metadata))
+        probabilities = np.zeros((len(visits), N_CLASSES))
+        for fold in range(self.n_folds):
+            probabilities += self.predict_fold(fold, dataset, images, visits)
+        return dataset, probabilities / self.n_folds
+
+
+def load_final_model(folder: Path) -> FinalModel:
+    """Read a folder written by ``dfu-search train --save-models``."""
+    import joblib
+
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file():
+        raise DataError(f"{folder}: no {CONFIG_FILE}; not a folder written by dfu-search train --save-models")
+    config = load_config(None, folder / CONFIG_FILE, [])
+    metadata_paths = sorted(folder.glob("fold*-metadata.joblib"), key=lambda p: int(p.name[4:].split("-")[0]))
+    if not metadata_paths:
+        raise DataError(f"{folder}: no fold*-metadata.joblib files")
+    networks = []
+    for path in metadata_paths:
+        network_path = folder / path.name.replace("-metadata.joblib", ".keras")
+        networks.append(_load_network(network_path) if network_path.exists() else None)
+    return FinalModel(folder, config, networks, [joblib.load(p) for p in metadata_paths])
+
+
+def _load_network(path: Path):
+    import keras
+
+    from trainer import (  # noqa: F401  (register the custom layer, loss and metric)
+        _backend,  # noqa: F401  (quiet Keras start-up)
+        losses,
+        models,
+    )
+
+    return keras.saving.load_model(path)
