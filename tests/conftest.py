@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,29 @@ def training_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("training") / "data"
     write_demo_data(folder, patients=80, seed=1, shots_per_visit=2)
     return folder
+
+
+@dataclass(frozen=True)
+class FinishedStudy:
+    name: str
+    url: str
+    data: Path
+    folder: Path  # the launch's working directory: the SQLite file and its artifact folder are here
+    cache: Path
+
+
+@pytest.fixture(scope="session")
+def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> FinishedStudy:
+    """A finished SQLite study run by real workers: the degenerate and default presets enqueued, then one sampled
+    trial (quick preset, 24 px, 2 folds). Shared by the study, query and dashboard tests; treat as read-only."""
+    from _cli import run_cli
+
+    folder = tmp_path_factory.mktemp("preset-study")
+    url = f"sqlite:///{folder / 'dfu-search.db'}"
+    # batch 8: ~45 optimizer steps an epoch, so the rules' 40-step warm-up is one epoch here
+    result = run_cli("launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1",
+                     "--trials", "3", "--folds", "2", "--preset", "quick", "--set", "image_size=24",
+                     "--set", "batch_size=8", "--enqueue", "degenerate", "--enqueue", "default",
+                     "--cache-dir", folder / "cache", "--log-dir", folder / "logs", cwd=folder)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return FinishedStudy("presets", url, training_folder, folder, folder / "cache")

@@ -79,14 +79,8 @@ def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, sto
     assert not [t for t in study.trials if t.state == States.RUNNING]
 
 
-def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(training_folder: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'studies.db'}"
-    # batch 8: ~45 optimizer steps an epoch, so the rules' 40-step warm-up is one epoch here
-    result = run_cli("launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1",
-                     "--trials", "2", "--folds", "2", "--preset", "quick", "--set", "image_size=24",
-                     "--set", "batch_size=8", "--enqueue", "degenerate", "--enqueue", "default",
-                     "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
+def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(preset_study) -> None:
+    url = preset_study.url
     study = load(url, "presets")
     by_preset = {t.user_attrs.get("enqueued"): t for t in study.trials}
     degenerate, default = by_preset["degenerate"], by_preset["default"]

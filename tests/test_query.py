@@ -1,0 +1,206 @@
+"""Browsing and querying a finished study: artifacts, the Python API, ``trials``/``best``/``report``, the final model.
+
+The study is :func:`conftest.preset_study` (real workers on SQLite). The PostgreSQL cases read a copy
+of it written into a real server with ``optuna.copy_study``: the query code path on PostgreSQL is
+the same real reads; the workers on PostgreSQL are covered in test_study and test_postgres.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from _cli import load, run_cli
+from PIL import Image
+
+from search import open_study
+from search.artifacts import artifact_names, default_artifact_dir
+from trainer.config import TrainConfig, load_config
+
+States = optuna.trial.TrialState
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def study_url(request: pytest.FixtureRequest, preset_study) -> str:
+    if request.param == "sqlite":
+        return preset_study.url
+    url = request.getfixturevalue("postgres").create_database()
+    optuna.copy_study(from_study_name="presets", from_storage=preset_study.url, to_storage=url)
+    return url
+
+
+def _by_state(url: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
+    trials: dict[str, list] = {}
+    for t in load(url, "presets").trials:
+        trials.setdefault(t.state.name, []).append(t)
+    return trials
+
+
+def test_every_finished_trial_has_its_diagnostics_as_artifacts(preset_study) -> None:
+    study = load(preset_study.url, "presets")
+    store = default_artifact_dir(preset_study.url)
+    assert store == preset_study.folder / "dfu-search-artifacts"  # beside the SQLite file
+    for trial in study.trials:
+        names = artifact_names(study, trial)
+        assert {"learning-curve.png", "result.json"} <= set(names), (trial.number, names)
+        metas = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)}
+        curve_png = Image.open(store / metas["learning-curve.png"].artifact_id)
+        assert curve_png.size[0] > 600 and curve_png.size[1] > 400
+        result = json.loads((store / metas["result.json"].artifact_id).read_text())
+        assert result["epochs_trained"] == trial.user_attrs["epochs_trained"]
+        if trial.state == States.PRUNED:
+            assert result["state"] == "pruned" and result["prune_reason"] == trial.user_attrs["prune_reason"]
+        else:
+            assert result["state"] == "complete" and result["qwk"] == pytest.approx(trial.value)
+            assert "confusion.png" in names
+            assert sum(map(sum, np.sum([f["confusion"] for f in result["folds"]], axis=0))) == result["data"]["visits"]
+        # the curves behind the figure: train QWK and validation loss recorded for every epoch
+        assert all(row[8] is not None and row[9] is not None for row in trial.user_attrs["curve"])
+
+
+def test_python_api_answers_from_the_trials(study_url: str) -> None:
+    view = open_study("presets", storage=study_url)
+    frame = view.trials_frame()
+    trials = load(study_url, "presets").trials
+    assert list(frame["number"]) == [t.number for t in trials]
+    assert {"number", "state", "value", "alpha_cap", "lr_pretrain", "lr_stage1", "lr_stage2", "fusion_init",
+            "prune_rule", "prune_fold", "prune_stage", "prune_epoch", "best_epoch_pretrain", "best_epoch_stage1",
+            "best_epoch_stage2", "epochs_trained", "duration_s", "worker"} <= set(frame.columns)  # fmt: skip
+    pruned = [t for t in trials if t.state == States.PRUNED]
+    assert pruned, "the fixture study must have a pruned trial"
+    for trial in pruned:
+        row = frame.set_index("number").loc[trial.number]
+        reason = trial.user_attrs["prune_reason"]
+        assert (row["prune_rule"], row["prune_fold"], row["prune_stage"], row["prune_epoch"]) == (
+            reason["rule"], reason["fold"], reason["stage"], reason["epoch"])  # fmt: skip
+        assert row["epochs_trained"] == trial.user_attrs["epochs_trained"]
+    degenerate = frame[frame["enqueued"] == "degenerate"].iloc[0]
+    assert degenerate["lr_pretrain"] == 10.0  # pinned outside the space, still in its row
+
+    best = max((t for t in trials if t.state == States.COMPLETE), key=lambda t: t.value)
+    config = view.best_config()
+    assert isinstance(config, TrainConfig)
+    assert config.as_dict() == best.user_attrs["config"]
+    assert config.lr_stage1 == pytest.approx(best.params["lr_stage1"])
+
+    summary = view.prune_summary()
+    assert summary.loc["total", "total"] == len(pruned)
+    for trial in pruned:
+        reason = trial.user_attrs["prune_reason"]
+        assert summary.loc[reason["rule"], reason["stage"]] >= 1
+
+    # epochs avoided: each pruned trial's maximum (folds × every stage's epochs) minus what it trained
+    expected = sum(
+        TrainConfig(**{**t.user_attrs["config"], "modalities": ()}).steps_per_fold * t.user_attrs["config"]["folds"]
+        - t.user_attrs["epochs_trained"]
+        for t in pruned
+    )
+    assert view.epochs_saved() == expected > 0
+
+
+def test_queries_never_write_to_the_storage(preset_study) -> None:
+    database = preset_study.folder / "dfu-search.db"
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    view = open_study("presets", storage=preset_study.url)
+    view.trials_frame(), view.best_config(), view.prune_summary(), view.epochs_saved()
+    assert run_cli("trials", "--study", "presets", "--storage", preset_study.url).returncode == 0
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+def test_trials_command_in_three_formats(study_url: str) -> None:
+    rows = json.loads(_ok(run_cli("trials", "--study", "presets", "--storage", study_url, "--format", "json")))
+    by_state = _by_state(study_url)
+    assert len(rows) == sum(map(len, by_state.values()))
+    for row in rows:
+        assert {"state", "prune_reason", "value", "number"} <= set(row)
+    pruned_rows = [r for r in rows if r["state"] == "PRUNED"]
+    assert [r["prune_reason"] for r in pruned_rows] == [t.user_attrs["prune_reason"] for t in by_state["PRUNED"]]
+    assert all(r["prune_reason"] is None for r in rows if r["state"] == "COMPLETE")
+
+    csv = pd.read_csv(
+        io.StringIO(_ok(run_cli("trials", "--study", "presets", "--storage", study_url, "--format", "csv")))
+    )
+    assert list(csv["state"]) == [r["state"] for r in rows] and "prune_rule" in csv.columns
+
+    table = _ok(run_cli("trials", "--study", "presets", "--storage", study_url, env={"COLUMNS": "200"}))
+    assert "pruned" in table and pruned_rows[0]["prune_reason"]["rule"] in table
+
+
+def test_report_writes_the_plots(study_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    output = _ok(run_cli("report", "--study", "presets", "--storage", study_url, "--out", out))
+    for plot in ("history", "intermediate", "parallel"):
+        assert f"{plot}: ok" in output
+        assert (out / f"{plot}.html").stat().st_size > 1000
+        assert Image.open(out / f"{plot}.png").size[0] > 300
+    assert "importances: " in output  # drawn, or skipped with the reason (it needs two complete trials)
+    intermediate = (out / "intermediate.html").read_text()
+    assert "Trial0" in intermediate.replace(" ", "")  # the pruned degenerate trial is one of the lines
+    assert (out / "plotly.min.js").is_file()  # the HTML works offline
+    index = (out / "index.html").read_text()
+    assert "epochs pruning avoided" in index and f"pruned {len(_by_state(study_url)['PRUNED'])}" in index
+
+
+def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_study, tmp_path: Path) -> None:
+    best_toml = tmp_path / "best.toml"
+    _ok(run_cli("best", "--study", "presets", "--storage", preset_study.url, "--out", best_toml))
+    view = open_study("presets", storage=preset_study.url)
+    assert load_config(None, best_toml, []) == view.best_config()
+
+    final = tmp_path / "final"
+    _ok(run_cli("train", "--data", preset_study.data, "--config", best_toml, "--save-models", "--out", final,
+                "--cache-dir", preset_study.cache))  # fmt: skip
+    result = json.loads((final / "result.json").read_text())
+    trial = view.best_trial()
+    # the same config on the same data and seed: the same folds, RF, networks and score as the trial
+    assert result["qwk"] == pytest.approx(trial.value, abs=1e-12)
+    assert load_config(None, final / "config.toml", []) == view.best_config()
+
+    from trainer import load_final_model, patient_folds, prepare, score
+
+    model = load_final_model(final)
+    dataset, images = prepare(preset_study.data, model.config, preset_study.cache)
+    folds = patient_folds(dataset.metadata.labels, dataset.metadata.patients, model.config.folds, model.config.seed)
+    for fold in folds:
+        probabilities = model.predict_fold(fold.index, dataset, images, fold.val)
+        reloaded = score(dataset.metadata.labels[fold.val], probabilities.argmax(axis=1)).qwk
+        assert reloaded == pytest.approx(result["folds"][fold.index]["qwk"], abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trials", "--study", "nope"], "no study named 'nope' (studies here: presets)"),
+        (["trials", "--study", "presets", "--format", "xml"], "--format must be table, csv or json"),
+        (["best", "--study", "nope", "--out", "b.toml"], "no study named 'nope'"),
+        (["report", "--study", "nope", "--out", "r"], "no study named 'nope'"),
+    ],
+)
+def test_query_mistakes_are_one_error_line(preset_study, tmp_path: Path, args: list[str], message: str) -> None:
+    result = run_cli(*args, "--storage", preset_study.url, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "b.toml").exists() and not (tmp_path / "r").exists()
+
+
+def test_best_of_a_study_without_a_complete_trial_is_an_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    from search.settings import StudySettings
+
+    study = optuna.create_study(study_name="empty", storage=url, direction="maximize")
+    StudySettings(data="x", fingerprint={}, base_config={}, space={"knobs": [], "fixed": {}}, trials=1).save(study)
+    result = run_cli("best", "--study", "empty", "--storage", url, "--out", tmp_path / "b.toml")
+    assert result.returncode == 2 and "error: study 'empty' has no complete trial yet" in result.stderr
+    assert not (tmp_path / "b.toml").exists()
+
+
+def _ok(result) -> str:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
