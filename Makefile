@@ -37,7 +37,7 @@ demo: $(VENV)/.installed
 	@test -d $(DEMO)/data || $(DFU) demo-data $(DEMO)/data
 	cd $(DEMO) && $(DFU) launch --study demo --data data --workers 2 --trials 10 --preset quick --set batch_size=8 --folds 3 \
 		--enqueue degenerate --cache-dir cache
-	@echo "results: $(DEMO)/dfu-search.db (dfu-search status --study demo --storage sqlite:///$(abspath $(DEMO))/dfu-search.db)"
+	@echo "results: $(DEMO)/dfu-search.db; browse them: $(DFU) dashboard --storage sqlite:///$(abspath $(DEMO))/dfu-search.db"
 
 test: $(VENV)/.dev-installed
 	./scripts/system-deps.sh

@@ -46,17 +46,18 @@ def resolve_artifact_dir(storage_url: str, explicit: str | Path | None = None, f
     return Path(chosen).expanduser().resolve() if chosen else default_artifact_dir(storage_url)
 
 
-def open_artifact_store(folder: Path, create: bool = True) -> FileSystemArtifactStore:
-    """A file-system artifact store; a one-line error when the folder cannot be made or written."""
+def open_artifact_store(folder: Path, for_writing: bool = True) -> FileSystemArtifactStore:
+    """A file-system artifact store. Workers write (a one-line error if they cannot); the dashboard only
+    reads, so a read-only mount is fine there and a missing folder just means no artifacts yet."""
     try:
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        elif not folder.is_dir():
-            raise StorageError(f"artifact folder {folder} does not exist (set --artifacts or ${ENV_VAR})")
-        if create and not os.access(folder, os.W_OK):
-            raise StorageError(f"artifact folder {folder} is not writable (set --artifacts or ${ENV_VAR})")
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StorageError(f"artifact folder {folder}: {exc.strerror or exc}") from None
+        if for_writing:
+            raise StorageError(
+                f"artifact folder {folder}: {exc.strerror or exc} (set --artifacts or ${ENV_VAR})"
+            ) from None
+    if for_writing and not os.access(folder, os.W_OK):
+        raise StorageError(f"artifact folder {folder} is not writable (set --artifacts or ${ENV_VAR})")
     return FileSystemArtifactStore(folder)
 
 

@@ -98,7 +98,7 @@ def dashboard(
     url = resolve_url(storage)
     optuna_storage = open_storage(url, heartbeat=None)
     folder = dashboard_artifact_dir(url, optuna_storage, artifacts)
-    store = open_artifact_store(folder, create=True)
+    store = open_artifact_store(folder, for_writing=False)
     if host not in _LOOPBACK:
         console.print(
             f"[yellow]warning:[/yellow] the dashboard on {host}:{port} has no authentication and can delete "

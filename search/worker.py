@@ -45,6 +45,13 @@ def worker_seed(study_seed: int, index: int | None) -> int:
     return int(digest[:8], 16)
 
 
+def make_sampler(settings: StudySettings, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE; ``constant_liar`` keeps parallel workers from sampling next to each other's running trials."""
+    return optuna.samplers.TPESampler(
+        seed=seed, constant_liar=True, n_startup_trials=max(4, min(10, settings.trials // 3))
+    )
+
+
 def run_worker(
     study_name: str,
     storage_url: str,
@@ -71,9 +78,7 @@ def run_worker(
     from trainer.cache import default_cache_dir
 
     seed = worker_seed(settings.seed, index)
-    sampler = optuna.samplers.TPESampler(
-        seed=seed, constant_liar=True, n_startup_trials=max(4, min(10, settings.trials // 3))
-    )
+    sampler = make_sampler(settings, seed)
     warmup = max(1, settings.config.epochs_pretrain // 3)
     study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, warmup))
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)

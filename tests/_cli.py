@@ -9,12 +9,19 @@ import sys
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "search"]
-#: Small enough for a trial in a few seconds on 2 cores, big enough to run all three stages.
+#: The smallest study trial: pre-training and fusion, no stage 2 (each stage's fit costs ~2 s of graph
+#: tracing on CPU, more than its epochs here). test_training runs all three stages.
 # fmt: off
-TINY = ["--set", "image_size=16", "--set", "epochs_pretrain=3", "--set", "epochs_stage1=2", "--set", "epochs_stage2=2",
+TINY = ["--set", "image_size=16", "--set", "epochs_pretrain=3", "--set", "epochs_stage1=2", "--set", "epochs_stage2=0",
         "--set", "rf_trees=30", "--set", "patience_pretrain=3", "--set", "patience_stage1=2",
-        "--set", "patience_stage2=2", "--set", "batch_size=8"]
+        "--set", "batch_size=8"]
 # fmt: on
+
+
+def launch_args(study: str, storage: str, data: Path, tmp_path: Path, cache: Path, *extra) -> list:
+    """``launch`` of a small study: 2 folds of the quick preset at TINY size, logs under ``tmp_path``."""
+    return ["launch", "--study", study, "--storage", storage, "--data", data, "--folds", "2", "--preset", "quick",
+            *TINY, "--cache-dir", cache, "--log-dir", tmp_path / "logs", *extra]  # fmt: skip
 
 
 def run_cli(*args, cwd: Path | None = None, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -101,3 +101,10 @@ def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory
                      "--cache-dir", folder / "cache", "--log-dir", folder / "logs", cwd=folder)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return FinishedStudy("presets", url, training_folder, folder, folder / "cache")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One preprocessing cache for the study tests: entries are keyed by content and safe to share (see
+    trainer/cache.py), so each test does not rebuild the same images and RandomForests."""
+    return tmp_path_factory.mktemp("shared-cache")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from _cli import TINY, Background, load, run_cli, trials_now, wait_for
+from _cli import Background, launch_args, load, run_cli, trials_now, wait_for
 
 from search.settings import StudySettings
 from trainer.config import TrainConfig
@@ -17,7 +17,7 @@ from trainer.config import TrainConfig
 States = optuna.trial.TrialState
 
 
-@pytest.fixture(params=["sqlite", "journal", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql"])  # the journal file: the kill test below
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("postgres").create_database()
@@ -26,39 +26,15 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"journal:///{tmp_path / 'studies.log'}"
 
 
-def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, storage_url: str, tmp_path: Path) -> None:
-    common = [
-        "--study",
-        "s",
-        "--storage",
-        storage_url,
-        "--cache-dir",
-        tmp_path / "cache",
-        "--log-dir",
-        tmp_path / "logs",
-    ]
-    result = run_cli(
-        "launch",
-        *common,
-        "--data",
-        demo_folder,
-        "--workers",
-        "2",
-        "--trials",
-        "4",
-        "--folds",
-        "2",
-        "--preset",
-        "quick",
-        *TINY,
-        "--pruner",
-        "none",
-        cwd=tmp_path,
-    )
+def test_launch_meets_the_budget_and_relaunch_adds_trials(
+    demo_folder: Path, storage_url: str, shared_cache: Path, tmp_path: Path
+) -> None:
+    args = launch_args("s", storage_url, demo_folder, tmp_path, shared_cache, "--pruner", "none")
+    result = run_cli(*args, "--workers", "2", "--trials", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     study = load(storage_url, "s")
     finished = [t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]
-    assert 4 <= len(finished) <= 4 + 1  # overshoot only by a trial already running on the other worker
+    assert 2 <= len(finished) <= 2 + 1  # overshoot only by a trial already running on the other worker
     assert not [t for t in study.trials if t.state == States.RUNNING]
     params = [tuple(sorted(t.params.items())) for t in study.trials]
     assert len(set(params)) == len(params)  # workers sample distinct parameters
@@ -72,10 +48,10 @@ def test_launch_meets_the_budget_and_relaunch_adds_trials(demo_folder: Path, sto
         assert set(trial.intermediate_values) == {row[0] for row in trial.user_attrs["curve"]}
         assert trial.user_attrs["config"]["image_size"] == 16
 
-    again = run_cli("launch", *common, "--workers", "1", "--trials", "2", cwd=tmp_path)
+    again = run_cli(*args, "--workers", "1", "--trials", "1", cwd=tmp_path)  # resumes: only --trials counts
     assert again.returncode == 0, again.stdout[-3000:]
     study = load(storage_url, "s")
-    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= len(finished) + 2
+    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= len(finished) + 1
     assert not [t for t in study.trials if t.state == States.RUNNING]
 
 
@@ -97,16 +73,13 @@ def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(preset_st
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
 
 
-@pytest.mark.parametrize("storage_kind", ["sqlite", "journal"])  # the launcher's own retry path; no heartbeats needed
 def test_a_killed_worker_is_restarted_and_its_trial_retried(
-    demo_folder: Path, storage_kind: str, tmp_path: Path
+    demo_folder: Path, shared_cache: Path, tmp_path: Path
 ) -> None:
-    storage_url = (
-        f"sqlite:///{tmp_path / 'studies.db'}" if storage_kind == "sqlite" else f"journal:///{tmp_path / 'j.log'}"
-    )
-    launcher = Background("launch", "--study", "k", "--storage", storage_url, "--data", demo_folder, "--workers", "1",
-                          "--trials", "1", "--folds", "2", "--preset", "quick", *TINY, "--pruner", "none", "--no-rules",
-                          "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
+    # the launcher's own retry path, on a journal file: no heartbeats there, only the launcher notices
+    storage_url = f"journal:///{tmp_path / 'j.log'}"
+    args = launch_args("k", storage_url, demo_folder, tmp_path, shared_cache, "--pruner", "none", "--no-rules")
+    launcher = Background(*args, "--workers", "1", "--trials", "1", cwd=tmp_path)
     try:
 
         def running_with_epochs():
@@ -132,31 +105,10 @@ def test_a_killed_worker_is_restarted_and_its_trial_retried(
     assert seconds < 60
 
 
-def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_path: Path) -> None:
+def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, shared_cache: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    launcher = Background(
-        "launch",
-        "--study",
-        "c",
-        "--storage",
-        url,
-        "--data",
-        demo_folder,
-        "--workers",
-        "2",
-        "--trials",
-        "50",
-        "--folds",
-        "2",
-        "--preset",
-        "quick",
-        *TINY,
-        "--cache-dir",
-        tmp_path / "cache",
-        "--log-dir",
-        tmp_path / "logs",
-        cwd=tmp_path,
-    )
+    launcher = Background(*launch_args("c", url, demo_folder, tmp_path, shared_cache, "--workers", "2", "--trials", "50"),
+                          cwd=tmp_path)  # fmt: skip
     try:
         wait_for(
             lambda: [t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values],
@@ -176,18 +128,7 @@ def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, tmp_
 def test_worker_with_different_data_refuses_to_join(demo_folder: Path, demo_copy: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     created = run_cli(
-        "launch",
-        "--study",
-        "fp",
-        "--storage",
-        url,
-        "--data",
-        demo_folder,
-        "--workers",
-        "0",
-        "--trials",
-        "2",
-        cwd=tmp_path,
+        "launch", "--study", "fp", "--storage", url, "--data", demo_folder, "--workers", "0", cwd=tmp_path
     )
     assert created.returncode == 0, created.stderr
     assert "join it from any machine" in created.stdout
@@ -224,7 +165,7 @@ def test_status_of_a_missing_study_names_the_known_ones(tmp_path: Path, demo_fol
     assert result.returncode == 2 and "no study named 'typo' (studies here: real)" in result.stderr
 
 
-def test_a_study_through_the_grpc_proxy(demo_folder: Path, tmp_path: Path) -> None:
+def test_a_study_through_the_grpc_proxy(demo_folder: Path, shared_cache: Path, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:
@@ -234,11 +175,10 @@ def test_a_study_through_the_grpc_proxy(demo_folder: Path, tmp_path: Path) -> No
     proxy = Background("proxy", "--storage", database, "--port", port, cwd=tmp_path)
     try:
         wait_for(lambda: "proxy for" in proxy.output_path.read_text(), 60, "the proxy")
-        result = run_cli("launch", "--study", "p", "--storage", f"grpc://127.0.0.1:{port}", "--data", demo_folder,
-                         "--workers", "1", "--trials", "2", "--folds", "2", "--preset", "quick", *TINY,
-                         "--cache-dir", tmp_path / "cache", "--log-dir", tmp_path / "logs", cwd=tmp_path)  # fmt: skip
+        args = launch_args("p", f"grpc://127.0.0.1:{port}", demo_folder, tmp_path, shared_cache)
+        result = run_cli(*args, "--workers", "1", "--trials", "1", cwd=tmp_path)
     finally:
         proxy.kill()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     study = load(database, "p")  # the trials landed in the database behind the proxy
-    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= 2
+    assert len([t for t in study.trials if t.state in (States.COMPLETE, States.PRUNED)]) >= 1

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trainer import RunCallbacks, load_config, train
@@ -26,22 +27,6 @@ FULL_RUN = {
 }
 
 
-def test_hook_sees_consecutive_global_steps_with_fixed_offsets(demo_folder: Path, cache_dir: Path) -> None:
-    config = load_config("quick", overrides=FULL_RUN)
-    reports: list[EpochReport] = []
-    train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=reports.append))
-    per_fold = 3 + 2 + 2
-    assert [r.step for r in reports] == list(range(2 * per_fold))
-    expected = [("pretrain", e) for e in (1, 2, 3)] + [("stage1", e) for e in (1, 2)] + [("stage2", e) for e in (1, 2)]
-    for fold in (0, 1):
-        seen = [(r.stage, r.epoch) for r in reports if r.fold == fold]
-        assert seen == expected
-        for r in reports:
-            assert r.step == config.global_step(r.fold, r.stage, r.epoch)
-    assert config.step_offset("stage1") == 3 and config.step_offset("stage2") == 5
-    assert all(sum(r.pred_histogram) == sum(reports[0].pred_histogram) for r in reports if r.fold == 0)
-
-
 def test_steps_keep_their_meaning_when_stages_stop_early(demo_folder: Path, cache_dir: Path) -> None:
     config = load_config("quick", overrides={**FULL_RUN, "patience_pretrain": 1, "epochs_pretrain": 6})
     reports: list[EpochReport] = []
@@ -54,7 +39,7 @@ class Stop(Exception):
     pass
 
 
-def test_raising_in_the_hook_stops_training(demo_folder: Path, cache_dir: Path) -> None:
+def test_raising_in_the_hook_stops_training_and_steps_are_consecutive(demo_folder: Path, cache_dir: Path) -> None:
     config = load_config("quick", overrides=FULL_RUN)
     reports: list[EpochReport] = []
 
@@ -66,20 +51,24 @@ def test_raising_in_the_hook_stops_training(demo_folder: Path, cache_dir: Path) 
     with pytest.raises(Stop):
         train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=hook))
     assert [(r.stage, r.epoch) for r in reports] == [("pretrain", 1), ("pretrain", 2), ("pretrain", 3), ("stage1", 1)]
-    # the process can go straight on with the next run (memory freed, no stale graph)
-    again: list[EpochReport] = []
-    train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=again.append))
-    assert len(again) == 14
+
+    # the process can go straight on with the next run (memory freed, no stale graph), and a full run
+    # reports every epoch at consecutive global steps with the offsets of the configured maxima
+    reports = []
+    train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=reports.append))
+    per_fold = 3 + 2 + 2
+    assert [r.step for r in reports] == list(range(2 * per_fold))
+    expected = [("pretrain", e) for e in (1, 2, 3)] + [("stage1", e) for e in (1, 2)] + [("stage2", e) for e in (1, 2)]
+    for fold in (0, 1):
+        assert [(r.stage, r.epoch) for r in reports if r.fold == fold] == expected
+    assert all(r.step == config.global_step(r.fold, r.stage, r.epoch) for r in reports)
+    assert config.step_offset("stage1") == 3 and config.step_offset("stage2") == 5
+    assert all(sum(r.pred_histogram) == sum(reports[0].pred_histogram) for r in reports if r.fold == 0)
+    assert all(np.isfinite(r.train_qwk) and np.isfinite(r.val_loss) for r in reports)
 
 
-def test_training_is_deterministic_on_cpu_for_a_seed(demo_folder: Path, cache_dir: Path) -> None:
-    config = load_config("quick", overrides={**FULL_RUN, "epochs_pretrain": 2, "epochs_stage1": 1, "epochs_stage2": 1})
-    runs = []
-    for _ in range(2):
-        reports: list[EpochReport] = []
-        summary = train(demo_folder, config, cache_dir, callbacks=RunCallbacks(on_epoch=reports.append))
-        runs.append(([(r.val_qwk, r.train_loss) for r in reports], summary["qwk"]))
-    assert runs[0] == runs[1]
+# Determinism for a seed is tested across processes in test_query: `train --config best.toml` reproduces
+# the QWK a worker measured for that trial exactly.
 
 
 def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
@@ -106,7 +95,7 @@ def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
 
 
 def test_default_recipe_learns_in_every_stage_and_beats_metadata(training_folder: Path, tmp_path: Path) -> None:
-    summary = _train_cli(training_folder, tmp_path / "run", tmp_path / "cache", "--preset", "quick", "--folds", "3")
+    summary = _train_cli(training_folder, tmp_path / "run", tmp_path / "cache", "--preset", "quick", "--folds", "2")
     assert summary["config"]["modalities"] == ["metadata", "depth_rgb", "thermal_map"]
     for fold in summary["folds"]:
         stages = fold["stages"]

@@ -67,11 +67,11 @@ class FinalModel:
         row_probs = np.asarray(network.predict(inputs, batch_size=_PREDICT_BATCH, verbose=0))
         return visit_probabilities(row_probs, row_visits, len(visits))
 
-    def predict(self, data: Path, cache_dir: Path) -> tuple[Dataset, np.ndarray]:
+    def predict(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, np.ndarray]:
         """Probabilities for every visit of ``data`` (same layout as training data), averaged over the folds."""
         from trainer.run import prepare
 
-        dataset, images = prepare(Path(data), self.config, cache_dir)
+        dataset, images = prepare(Path(data).expanduser(), self.config, Path(cache_dir).expanduser())
         visits = np.arange(len(dataset.metadata))
         probabilities = np.zeros((len(visits), N_CLASSES))
         for fold in range(self.n_folds):
@@ -79,11 +79,11 @@ class FinalModel:
         return dataset, probabilities / self.n_folds
 
 
-def load_final_model(folder: Path) -> FinalModel:
+def load_final_model(folder: str | Path) -> FinalModel:
     """Read a folder written by ``dfu-search train --save-models``."""
     import joblib
 
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not (folder / CONFIG_FILE).is_file():
         raise DataError(f"{folder}: no {CONFIG_FILE}; not a folder written by dfu-search train --save-models")
     config = load_config(None, folder / CONFIG_FILE, [])
