@@ -17,6 +17,7 @@ and ``epochs_pruned``/``epochs_unpruned``/``best_pruned``/``best_unpruned`` (rul
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -80,7 +81,9 @@ def run_arm(arm: str, plan: Plan, data: Path, seed: int, folder: Path) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started, cpu = time.perf_counter(), _cpu_seconds()
     study.optimize(objective, n_trials=plan.trials, gc_after_trial=True)
-    return summarize(arm, study, time.perf_counter() - started) | {"cpu_s": round(_cpu_seconds() - cpu, 1)}
+    result = summarize(arm, study, time.perf_counter() - started) | {"cpu_s": round(_cpu_seconds() - cpu, 1)}
+    (folder / "arm.json").write_text(json.dumps(result) + "\n")  # survives an interrupted comparison
+    return result
 
 
 def _cpu_seconds() -> float:

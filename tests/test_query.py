@@ -64,7 +64,7 @@ def test_every_finished_trial_has_its_diagnostics_as_artifacts(preset_study) -> 
         assert all(row[8] is not None and row[9] is not None for row in trial.user_attrs["curve"])
 
 
-def test_python_api_answers_from_the_trials(study_url: str) -> None:
+def test_python_api_and_best_answer_from_the_trials(study_url: str, tmp_path: Path) -> None:
     view = open_study("presets", storage=study_url)
     frame = view.trials_frame()
     trials = load(study_url, "presets").trials
@@ -85,6 +85,10 @@ def test_python_api_answers_from_the_trials(study_url: str) -> None:
 
     best = max((t for t in trials if t.state == States.COMPLETE), key=lambda t: t.value)
     config = view.best_config()
+    best_toml = tmp_path / "best.toml"
+    output = _ok(run_cli("best", "--study", "presets", "--storage", study_url, "--out", best_toml))
+    assert f"trial {best.number}: mean QWK {best.value:.4f}" in output
+    assert load_config(None, best_toml, []) == config
     assert isinstance(config, TrainConfig)
     assert config.as_dict() == best.user_attrs["config"]
     assert config.lr_stage1 == pytest.approx(best.params["lr_stage1"])
