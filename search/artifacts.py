@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
+from search.settings import ATTR
 from storage.errors import StorageError
 from storage.urls import journal_path, kind, sqlite_path
 
@@ -44,6 +45,14 @@ def resolve_artifact_dir(storage_url: str, explicit: str | Path | None = None, f
     """The artifact folder in force: ``--artifacts``, else the environment, else the study's, else the default."""
     chosen = explicit or os.environ.get(ENV_VAR) or from_study
     return Path(chosen).expanduser().resolve() if chosen else default_artifact_dir(storage_url)
+
+
+def artifact_dir_to_keep(storage_url: str, explicit: Path | None) -> Path | None:
+    """The folder ``launch`` stores in the study's settings: a chosen one, or the default for a database
+    server; None beside a SQLite or journal file, so the default follows the file wherever it is mounted."""
+    if explicit or os.environ.get(ENV_VAR) or kind(storage_url) in ("postgresql", "grpc"):
+        return resolve_artifact_dir(storage_url, explicit)
+    return None
 
 
 def open_artifact_store(folder: Path, for_writing: bool = True) -> FileSystemArtifactStore:
@@ -104,7 +113,7 @@ def dashboard_artifact_dir(storage_url: str, storage: optuna.storages.BaseStorag
         return resolve_artifact_dir(storage_url, explicit)
     chosen = set()
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        settings = summary.user_attrs.get("dfu_search") or {}
+        settings = summary.user_attrs.get(ATTR) or {}
         if settings.get("artifacts"):
             chosen.add(settings["artifacts"])
     if len(chosen) > 1:

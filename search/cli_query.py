@@ -11,6 +11,7 @@ import typer
 
 from search._console import console
 from search.cli_study import ArtifactsOption, StorageOption, StudyOption
+from trainer.config import STAGES
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _SHORT = {
@@ -34,11 +35,12 @@ def trials(
     if format_ not in ("table", "csv", "json"):
         raise ConfigError(f"--format must be table, csv or json, got {format_!r}")
     view = open_study(study, storage)
-    frame = view.trials_frame()
+    snapshot = view.trials()
+    frame = view.trials_frame(snapshot)
     if format_ == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif format_ == "json":
-        reasons = {t.number: t.user_attrs.get("prune_reason") for t in view.trials()}
+        reasons = {t.number: t.user_attrs.get("prune_reason") for t in snapshot}
         rows = json.loads(frame.to_json(orient="records"))
         for row in rows:
             row["prune_reason"] = reasons.get(row["number"])
@@ -123,7 +125,7 @@ def _table(frame, params: list[str], title: str):
         pruned = ""
         if row["prune_rule"]:
             pruned = f"{row['prune_rule']} f{row['prune_fold']} {row['prune_stage']} e{row['prune_epoch']}"
-        best_epochs = "/".join(_cell(row[f"best_epoch_{s}"]) or "–" for s in ("pretrain", "stage1", "stage2"))
+        best_epochs = "/".join(_cell(row[f"best_epoch_{s}"]) or "–" for s in STAGES)
         table.add_row(
             str(row["number"]),
             row["state"].lower(),

@@ -63,6 +63,7 @@ def launch(
 ) -> None:
     """Create or resume a study and run WORKERS local workers until its trial budget is met."""
     setup_logging()
+    from search.artifacts import artifact_dir_to_keep
     from search.launch import Launcher, detect_gpus, plan_workers
     from search.pruning import DegeneracyRules
     from search.study import StudyRequest, create_or_resume
@@ -71,7 +72,7 @@ def launch(
     route_optuna_logs()
     url = resolve_url(storage)
     request = StudyRequest(
-        artifacts=_artifacts_to_keep(url, artifacts),
+        artifacts=artifact_dir_to_keep(url, artifacts),
         name=study,
         data=data,
         trials=trials,
@@ -165,18 +166,6 @@ def proxy(
     console.print(f"proxy for {redact(url)} on grpc://{host}:{port} (no heartbeats through the proxy)")
     console.file.flush()  # announce readiness before serving blocks, also when stdout is a file
     serve_proxy(url, host, port)
-
-
-def _artifacts_to_keep(url: str, explicit: Path | None) -> Path | None:
-    """The artifact folder to store in the study's settings: a chosen one, or the default for a database server."""
-    import os
-
-    from search.artifacts import ENV_VAR, resolve_artifact_dir
-    from storage import kind
-
-    if explicit or os.environ.get(ENV_VAR) or kind(url) in ("postgresql", "grpc"):
-        return resolve_artifact_dir(url, explicit)
-    return None  # beside the SQLite or journal file, wherever that is mounted
 
 
 def register(app: typer.Typer) -> None:

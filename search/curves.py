@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from trainer.metrics import MIN_IMPROVEMENT
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,9 +28,6 @@ CURVE_COLUMNS = (
     "train_qwk",
     "val_loss",
 )
-STAGE_ORDER = ("pretrain", "stage1", "stage2")
-#: The trainer counts a new best only above this margin (trainer.stages._MIN_IMPROVEMENT).
-_MIN_IMPROVEMENT = 1e-4
 
 
 def curve_row(report: EpochReport) -> list:
@@ -62,7 +61,7 @@ def best_epochs(curve: list[list]) -> dict[tuple[int, str], int]:
         fold, stage, epoch, qwk = row[1], row[2], row[3], row[4]
         qwk = -math.inf if qwk is None else qwk
         key = (fold, stage)
-        if key not in best or qwk > best[key][1] + _MIN_IMPROVEMENT:
+        if key not in best or qwk > best[key][1] + MIN_IMPROVEMENT:
             best[key] = (epoch, qwk)
     return {key: epoch for key, (epoch, _) in best.items()}
 

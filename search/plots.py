@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.curves import STAGE_ORDER, curve_frame
+from search.curves import curve_frame
+from trainer.config import STAGES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -101,7 +102,7 @@ def _restored_points(frame, folds: list[dict]) -> list[tuple[int, float]]:
     """(step, val QWK) of the epoch each finished stage restored (a stage 2 that lost to stage 1 is not kept)."""
     points = []
     for fold in folds:
-        for stage in STAGE_ORDER:
+        for stage in STAGES:
             summary = fold.get("stages", {}).get(stage)
             if not summary or not summary.get("kept", True):
                 continue

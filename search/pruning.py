@@ -24,11 +24,10 @@ from dataclasses import asdict, dataclass
 
 import optuna
 
-from trainer.metrics import COLLAPSE_SHARE, top_class_share
+from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, top_class_share
 from trainer.reports import EpochReport
 
 PRUNERS = ("median", "hyperband", "wilcoxon", "none")
-_MIN_IMPROVEMENT = 1e-4  # as the trainer's early stopping
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class DegeneracyRules:
         # Judged once, after the warm-up: a stage whose later epochs never beat epoch 1 is heading for an
         # epoch-1 restore, the failure's signature; one that improved once is left to early stopping.
         if latest.stage in self.stall_stages and len(history) == max(self.stall_epochs, warmup + 2):
-            if all(r.val_qwk <= history[0].val_qwk + _MIN_IMPROVEMENT for r in history[1:]):
+            if all(r.val_qwk <= history[0].val_qwk + MIN_IMPROVEMENT for r in history[1:]):
                 return "stalled"
         return None
 

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from search.curves import STAGE_ORDER, best_epochs
+from search.curves import best_epochs
 from search.settings import StudySettings, load_study
+from search.status import worker_label
 from storage.errors import StorageError
-from trainer.config import TrainConfig, apply
+from trainer.config import STAGES, TrainConfig, apply
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,22 +52,22 @@ class StudyView:
     def trials(self) -> list[optuna.trial.FrozenTrial]:
         return self.study.get_trials(deepcopy=False)
 
-    def trials_frame(self) -> pd.DataFrame:
+    def trials_frame(self, trials: list[optuna.trial.FrozenTrial] | None = None) -> pd.DataFrame:
         """One row per trial: number, state, value, each parameter, prune rule/fold/stage/epoch,
-        best epoch per stage (mean over the folds that ran it), epochs trained, duration, worker."""
+        best epoch per stage (mean over the folds that ran it), epochs trained, duration, worker.
+        ``trials``: a snapshot already read with :meth:`trials` (default: read one now)."""
         import pandas as pd
 
-        settings = self.settings
-        params = list(settings.search_space.names)
-        rows = [_trial_row(t, params) for t in self.trials()]
+        params = list(self.settings.search_space.names)
+        rows = [_trial_row(t, params) for t in (self.trials() if trials is None else trials)]
         columns = ["number", "state", "value", *params, *_DIAGNOSTIC_COLUMNS]
         return pd.DataFrame(rows, columns=columns)
 
     def best_trial(self) -> optuna.trial.FrozenTrial:
-        complete = [t for t in self.trials() if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-        if not complete:
-            raise StorageError(f"study {self.name!r} has no complete trial yet")
-        return max(complete, key=lambda t: (t.value, -t.number))
+        try:
+            return self.study.best_trial
+        except ValueError:  # Optuna's "no trials are completed yet"
+            raise StorageError(f"study {self.name!r} has no complete trial yet") from None
 
     def best_config(self) -> TrainConfig:
         """The trainer config the best trial trained with (base settings, pinned values and sampled knobs)."""
@@ -82,7 +83,7 @@ class StudyView:
             [(r.get("rule", "unknown"), r.get("stage", "unknown")) for r in reasons], columns=["rule", "stage"]
         )
         table = pd.crosstab(frame["rule"], frame["stage"], margins=True, margins_name="total")
-        stages = [s for s in STAGE_ORDER if s in table.columns]
+        stages = [s for s in STAGES if s in table.columns]
         other = [c for c in table.columns if c not in stages and c != "total"]
         return table[[*stages, *other, "total"]] if len(frame) else table
 
@@ -98,8 +99,8 @@ class StudyView:
 
 def max_epochs(trial: optuna.trial.FrozenTrial) -> int:
     """The most epochs the trial's config allows: folds × (pretrain + stage 1 + stage 2 epochs)."""
-    config = trial.user_attrs["config"]
-    return int(config["folds"]) * sum(int(config[f"epochs_{stage}"]) for stage in STAGE_ORDER)
+    config = apply(TrainConfig(), trial.user_attrs["config"], f"trial {trial.number}")
+    return config.folds * config.steps_per_fold
 
 
 _DIAGNOSTIC_COLUMNS = (
@@ -107,7 +108,7 @@ _DIAGNOSTIC_COLUMNS = (
     "prune_fold",
     "prune_stage",
     "prune_epoch",
-    *(f"best_epoch_{stage}" for stage in STAGE_ORDER),
+    *(f"best_epoch_{stage}" for stage in STAGES),
     "epochs_trained",
     "max_epochs",
     "duration_s",
@@ -133,12 +134,12 @@ def _trial_row(trial: optuna.trial.FrozenTrial, params: list[str]) -> dict:
         "epochs_trained": attrs.get("epochs_trained"),
         "max_epochs": max_epochs(trial) if "config" in attrs else None,
         "duration_s": trial.duration.total_seconds() if trial.duration else None,
-        "worker": f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})" if worker else None,
+        "worker": worker_label(worker) if worker else None,
         "enqueued": attrs.get("enqueued"),
         "metadata_qwk": attrs.get("metadata_qwk"),
     }
     restored = best_epochs(attrs.get("curve", []))
-    for stage in STAGE_ORDER:
+    for stage in STAGES:
         epochs = [epoch for (_, s), epoch in restored.items() if s == stage]
         row[f"best_epoch_{stage}"] = sum(epochs) / len(epochs) if epochs else None
     return row

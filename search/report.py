@@ -46,8 +46,9 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental-API and few-trials notes; the index says what's skipped
         outcome = _draw(view, out, plt)
-    view.prune_summary().to_csv(out / "prune-summary.csv")
-    (out / "index.html").write_text(_index(view, outcome))
+    prune_summary = view.prune_summary()
+    prune_summary.to_csv(out / "prune-summary.csv")
+    (out / "index.html").write_text(_index(view, outcome, prune_summary))
     return outcome
 
 
@@ -70,7 +71,7 @@ def _draw(view: StudyView, out: Path, plt) -> dict[str, str]:
     return outcome
 
 
-def _index(view: StudyView, outcome: dict[str, str]) -> str:
+def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
     frame = view.trials_frame()
     counts = frame["state"].value_counts().to_dict()
     lines = [
@@ -84,5 +85,5 @@ def _index(view: StudyView, outcome: dict[str, str]) -> str:
             lines.append(f"<h2>{title}</h2><a href='{key}.html'><img src='{key}.png' width='800'></a>")
         else:
             lines.append(f"<h2>{title}</h2><p>{html.escape(outcome[key])}</p>")
-    lines.append("<h2>Pruned trials by rule and stage</h2>" + view.prune_summary().to_html())
+    lines.append("<h2>Pruned trials by rule and stage</h2>" + prune_summary.to_html())
     return "\n".join(lines) + "\n"

@@ -49,12 +49,17 @@ def print_status(study: optuna.Study, console: Console) -> None:
     for t in trials:
         worker = t.user_attrs.get("worker")
         if worker:
-            per_worker[(f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})", t.state.name)] += 1
+            per_worker[(worker_label(worker), t.state.name)] += 1
     if per_worker:
         table = Table("worker", "complete", "pruned", "running", "fail", title="trials per worker")
         for name in sorted({w for w, _ in per_worker}):
             table.add_row(name, *(str(per_worker[(name, s)]) for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL")))
         console.print(table)
+
+
+def worker_label(worker: dict) -> str:
+    """``host:pid (gpu)`` of a trial's ``worker`` attribute."""
+    return f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})"
 
 
 def _short(value) -> str:

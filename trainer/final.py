@@ -19,7 +19,6 @@ from trainer.config import TrainConfig, load_config
 from trainer.data import Dataset
 from trainer.errors import DataError
 from trainer.metadata import feature_frame, fit_metadata_model, predict_proba
-from trainer.metrics import visit_probabilities
 from trainer.schema import METADATA, N_CLASSES
 
 CONFIG_FILE = "config.toml"
@@ -53,19 +52,12 @@ class FinalModel:
         network = self.networks[fold]
         if network is None:
             return rf
-        from trainer.models import RF_INPUT
-        from trainer.stages import _PREDICT_BATCH
+        from trainer.stages import predict_visits
+        from trainer.training import visit_rows
 
-        position = np.full(len(dataset.metadata), -1)
-        position[visits] = np.arange(len(visits))
-        rows = np.flatnonzero(position[dataset.image_rows["visit"].to_numpy()] >= 0)
-        row_visits = position[dataset.image_rows["visit"].to_numpy()[rows]]
-        inputs = {m: images[m][rows] for m in dataset.image_modalities}
-        if METADATA in dataset.modalities:
-            inputs[RF_INPUT] = rf[row_visits].astype("float32")
-        inputs = {name: inputs[name] for name in network.input}
-        row_probs = np.asarray(network.predict(inputs, batch_size=_PREDICT_BATCH, verbose=0))
-        return visit_probabilities(row_probs, row_visits, len(visits))
+        return predict_visits(
+            network, visit_rows(dataset, images, visits, rf if METADATA in dataset.modalities else None)
+        )
 
     def predict(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, np.ndarray]:
         """Probabilities for every visit of ``data`` (same layout as training data), averaged over the folds."""

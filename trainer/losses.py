@@ -34,16 +34,6 @@ class FocalLoss(keras.losses.Loss):
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}
 
 
-def focal_loss_numpy(alpha, gamma: float, labels, probabilities) -> float:
-    """The mean :class:`FocalLoss` of integer ``labels`` under ``probabilities``, in NumPy (validation loss)."""
-    import numpy as np
-
-    p = np.clip(np.asarray(probabilities, dtype="float64"), _EPSILON, 1.0 - _EPSILON)
-    rows = np.arange(len(labels))
-    p_true = p[rows, labels]
-    return float(np.mean(-np.asarray(alpha)[labels] * (1.0 - p_true) ** gamma * np.log(p_true)))
-
-
 @keras.saving.register_keras_serializable(package="dfu")
 class RunningQWK(keras.metrics.Metric):
     """Quadratic weighted kappa of the training rows seen so far this epoch (argmax predictions).

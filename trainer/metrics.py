@@ -76,6 +76,9 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) ->
 
 #: Share of validation visits in one class at which predictions count as collapsed.
 COLLAPSE_SHARE = 0.95
+#: A validation QWK counts as a new best only above the previous best plus this margin (early
+#: stopping, the restored epoch, and the rules and curves that mirror them).
+MIN_IMPROVEMENT = 1e-4
 
 
 def top_class_share(histogram: list[int]) -> float:

@@ -16,11 +16,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from trainer.losses import FocalLoss, RunningQWK, focal_loss_numpy
-from trainer.metrics import COLLAPSE_SHARE, score_visits, top_class_share, visit_probabilities
+from trainer.losses import FocalLoss, RunningQWK
+from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, score_visits, top_class_share, visit_probabilities
 from trainer.reports import EpochReport
 
-_MIN_IMPROVEMENT = 1e-4
 _PREDICT_BATCH = 256
 
 
@@ -117,6 +116,8 @@ class _StageMonitor(keras.callbacks.Callback):
     def __init__(self, plan: StagePlan, val: Split, on_epoch: OnEpoch | None, batches_per_epoch: int) -> None:
         super().__init__()
         self.plan, self.val, self.on_epoch = plan, val, on_epoch
+        self._val_targets = keras.utils.to_categorical(val.labels, 3)
+        self._loss = FocalLoss(plan.alpha, plan.gamma)  # the training loss, on the validation rows
         self.batches_per_epoch = batches_per_epoch
         self.result = StageResult(plan.name)
         self.best_weights: list[np.ndarray] | None = None
@@ -129,7 +130,7 @@ class _StageMonitor(keras.callbacks.Callback):
         lr = float(ops.convert_to_numpy(learning_rate))
         logs = logs or {}
         loss = float(logs.get("loss", math.nan))
-        val_loss = focal_loss_numpy(self.plan.alpha, self.plan.gamma, self.val.labels, np.asarray(row_probs))
+        val_loss = float(ops.convert_to_numpy(self._loss(self._val_targets, row_probs)))
         report = EpochReport(
             fold=self.plan.fold,
             stage=self.plan.name,
@@ -150,7 +151,7 @@ class _StageMonitor(keras.callbacks.Callback):
         result.history.append(report)
         result.epochs_run = epoch + 1
         result.collapsed_epochs += top_class_share(scores.pred_histogram) >= COLLAPSE_SHARE
-        if result.best_epoch == 0 or scores.qwk > result.best_qwk + _MIN_IMPROVEMENT:
+        if result.best_epoch == 0 or scores.qwk > result.best_qwk + MIN_IMPROVEMENT:
             result.best_qwk, result.best_epoch, result.best_histogram = scores.qwk, epoch + 1, scores.pred_histogram
             self.best_weights = self.model.get_weights()
             self._since_best = 0

@@ -131,20 +131,25 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
 
 def _split(dataset: Dataset, images: dict[str, np.ndarray], fold: Fold, rf: MetadataProbabilities | None):
     """Image rows of the fold's training and validation visits, with each row's RF probabilities."""
+    return (
+        visit_rows(dataset, images, fold.train, rf.train if rf is not None else None),
+        visit_rows(dataset, images, fold.val, rf.val if rf is not None else None),
+    )
+
+
+def visit_rows(dataset: Dataset, images: dict[str, np.ndarray], visits: np.ndarray, visit_probs: np.ndarray | None):
+    """The image rows of ``visits`` (positions in the metadata) as model inputs, with each row's RF
+    probabilities (``visit_probs``, one row per visit) when the model fuses them."""
     from trainer.models import RF_INPUT
     from trainer.stages import Split
 
     row_visit = dataset.image_rows["visit"].to_numpy()
     labels = dataset.metadata.labels
-
-    def side(visits: np.ndarray, visit_probs: np.ndarray | None) -> Split:
-        position = np.full(len(labels), -1)
-        position[visits] = np.arange(len(visits))
-        rows = np.flatnonzero(position[row_visit] >= 0)
-        row_positions = position[row_visit[rows]]
-        inputs = {m: images[m][rows] for m in dataset.image_modalities}
-        if visit_probs is not None:
-            inputs[RF_INPUT] = visit_probs[row_positions].astype("float32")
-        return Split(inputs, labels[visits][row_positions], row_positions, labels[visits])
-
-    return side(fold.train, rf.train if rf is not None else None), side(fold.val, rf.val if rf is not None else None)
+    position = np.full(len(labels), -1)
+    position[visits] = np.arange(len(visits))
+    rows = np.flatnonzero(position[row_visit] >= 0)
+    row_positions = position[row_visit[rows]]
+    inputs = {m: images[m][rows] for m in dataset.image_modalities}
+    if visit_probs is not None:
+        inputs[RF_INPUT] = visit_probs[row_positions].astype("float32")
+    return Split(inputs, labels[visits][row_positions], row_positions, labels[visits])
