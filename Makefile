@@ -36,7 +36,7 @@ demo: $(VENV)/.installed
 	@mkdir -p $(DEMO)
 	@test -d $(DEMO)/data || $(DFU) demo-data $(DEMO)/data
 	cd $(DEMO) && $(DFU) launch --study demo --data data --workers 2 --trials 10 --preset quick --set batch_size=8 --folds 3 \
-		--enqueue degenerate --cache-dir cache
+		--enqueue degenerate --enqueue default --cache-dir cache
 	@echo "results: $(DEMO)/dfu-search.db; browse them: $(DFU) dashboard --storage sqlite:///$(abspath $(DEMO))/dfu-search.db"
 
 test: $(VENV)/.dev-installed

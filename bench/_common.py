@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -37,11 +38,11 @@ def real_demo_data(visits: int | None, shots: int, seed: int = 0) -> Path:
 
     Built once per (visits, shots, seed) under ``bench/.work``; the real CSV is read, never copied into the repo.
     """
-    from trainer.synthetic import write_demo_data
+    from trainer.synthetic import GENERATOR_VERSION, write_demo_data
 
     if not REAL_CSV.is_file():
         sys.exit(f"error: the real metadata is not at {REAL_CSV} (set DFU_SHARED_DATA)")
-    folder = WORK / f"data-{visits or 'all'}-{shots}shot-{seed}"
+    folder = WORK / f"data-v{GENERATOR_VERSION}-{visits or 'all'}-{shots}shot-{seed}"
     if (folder / "data").is_dir():
         return folder / "data"
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,11 @@ def real_demo_data(visits: int | None, shots: int, seed: int = 0) -> Path:
         keep = patients[np.cumsum(sizes.loc[patients].to_numpy()) <= visits]
         source = folder / "subset.csv"
         frame[frame["Patient#"].isin(keep)].to_csv(source, index=False)
-    write_demo_data(folder / "data", from_metadata=source, seed=seed, shots_per_visit=shots)
+    # Drawn beside, then renamed: an interrupted draw never leaves a half-written folder to be reused.
+    partial = folder / "data.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    write_demo_data(partial, from_metadata=source, seed=seed, shots_per_visit=shots)
+    partial.rename(folder / "data")
     return folder / "data"
 
 

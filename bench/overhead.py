@@ -27,19 +27,26 @@ from pathlib import Path
 from _common import REPO, WORK, emit, machine, real_demo_data
 
 STORAGES = ("sqlite", "journal", "postgresql")
-WORKER_COUNTS = (1, 2, 4, 8)
-FOLDS, EPOCHS_PER_FOLD = 2, 18  # the quick preset: 8 + 6 + 4 epochs a fold, 2 folds in the search's tests
+FOLDS, STAGE_EPOCHS = 2, (8, 6, 4)  # the quick preset: 8 + 6 + 4 epochs a fold, 2 folds in the search's tests
+EPOCHS_PER_FOLD = sum(STAGE_EPOCHS)
 
 
-def _worker(url: str, study_name: str, trials: int, queue: mp.Queue) -> None:
+def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Queue) -> None:
+    """A stand-in worker: the storage calls of a real trial, decided by the real Judge and pruner of ``strategy``."""
     import optuna
 
+    from search.judge import Judge
+    from search.pruning import DegeneracyRules, make_pruner
+    from search.racing import CompletedTrials, StepLayout
     from search.settings import StudySettings
     from storage import open_storage
+    from trainer.config import STAGES
+    from trainer.reports import EpochReport
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(url, heartbeat=None)
-    study = optuna.load_study(study_name=study_name, storage=storage, pruner=optuna.pruners.MedianPruner(4, 2))
+    pruner = make_pruner(strategy, StepLayout(STAGE_EPOCHS))
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
     StudySettings.load(study)
     config = {f"knob_{i}": 0.1 * i for i in range(30)}
     times = []
@@ -50,15 +57,22 @@ def _worker(url: str, study_name: str, trials: int, queue: mp.Queue) -> None:
         trial.suggest_float("lr_stage1", 1e-5, 1e-2, log=True)
         trial.set_user_attr("config", config)
         trial.set_user_attr("worker", {"host": "bench", "pid": 0, "gpu": "cpu"})
-        curve, folds = [], []
+        judge = Judge(
+            trial, strategy, DegeneracyRules(), FOLDS, getattr(pruner, "completed", None) or CompletedTrials()
+        )
+        curve, folds, step = [], [], 0
         for fold in range(FOLDS):
-            for epoch in range(EPOCHS_PER_FOLD):
-                step = fold * EPOCHS_PER_FOLD + epoch
-                trial.report(0.3 + 0.01 * epoch, step)
-                trial.should_prune()
-                curve.append([step, fold, "stage1", epoch + 1, 0.3, 0.2, 0.5, [10, 20, 30], 0.3, 0.5])
+            for stage, epochs in zip(STAGES, STAGE_EPOCHS):
+                for epoch in range(1, epochs + 1):
+                    qwk = 0.3 + 0.01 * epoch
+                    judge.on_epoch(
+                        EpochReport(fold, stage, epoch, step, qwk, 0.2, 0.5, 0.5, 0.5, 1e-3, [10, 20, 30], 50)
+                    )
+                    curve.append([step, fold, stage, epoch, qwk, 0.2, 0.5, [10, 20, 30], 0.3, 0.5])
+                    step += 1
             folds.append({"fold": fold, "qwk": 0.4})
             trial.set_user_attr("folds", folds)
+            judge.on_fold(fold, 0.4)
         trial.set_user_attr("epochs_trained", len(curve))
         trial.set_user_attr("wall_seconds", 1.0)
         trial.set_user_attr("curve", curve)
@@ -67,19 +81,19 @@ def _worker(url: str, study_name: str, trials: int, queue: mp.Queue) -> None:
     queue.put(times)
 
 
-def storage_cost(kind: str, url: str, workers: int, trials: int) -> dict:
+def storage_cost(kind: str, url: str, workers: int, trials: int, strategy: str) -> dict:
     """Median and 95th-percentile seconds of storage calls per trial with ``workers`` processes at once."""
     import optuna
 
     from search.settings import StudySettings
     from storage import open_storage
 
-    name = f"overhead-{workers}"
+    name = f"overhead-{strategy}-{workers}"
     study = optuna.create_study(study_name=name, storage=open_storage(url, heartbeat=None), direction="maximize")
     StudySettings(data="bench", fingerprint={}, base_config={}, space={"knobs": [], "fixed": {}}, trials=0).save(study)
     queue: mp.Queue = mp.get_context("spawn").Queue()
     context = mp.get_context("spawn")  # a fresh interpreter per worker, like dfu-search's workers
-    processes = [context.Process(target=_worker, args=(url, name, trials, queue)) for _ in range(workers)]
+    processes = [context.Process(target=_worker, args=(url, name, trials, strategy, queue)) for _ in range(workers)]
     for p in processes:
         p.start()
     times = [t for _ in processes for t in queue.get(timeout=600)]
@@ -88,6 +102,7 @@ def storage_cost(kind: str, url: str, workers: int, trials: int) -> dict:
     times.sort()
     return {
         "storage": kind,
+        "strategy": strategy,
         "workers": workers,
         "trials": len(times),
         "median_ms": round(1000 * statistics.median(times), 1),
@@ -107,7 +122,13 @@ def one_off_costs(data: Path) -> dict:
 
     from search.settings import StudySettings
 
-    study = optuna.load_study(study_name="overhead-1", storage=open_storage(url, heartbeat=None))
+    if "overhead-load" not in optuna.get_all_study_names(open_storage(url, heartbeat=None)):
+        created = optuna.create_study(study_name="overhead-load", storage=open_storage(url, heartbeat=None))
+        StudySettings(data="bench", fingerprint={}, base_config={}, space={"knobs": [], "fixed": {}}, trials=0).save(
+            created
+        )
+        started = time.perf_counter()
+    study = optuna.load_study(study_name="overhead-load", storage=open_storage(url, heartbeat=None))
     StudySettings.load(study)
     costs["study_load_s"] = round(time.perf_counter() - started, 3)
 
@@ -164,6 +185,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, help="trials per worker (default: 5 quick, 20 full)")
     parser.add_argument("--postgres", help="use this PostgreSQL URL instead of starting a server")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--storages", default=",".join(STORAGES), help="comma-separated subset of " + ",".join(STORAGES)
+    )
+    parser.add_argument("--workers", default="1,2,4,8", help="comma-separated worker counts")
+    parser.add_argument(
+        "--strategies", default="ours,median", help="pruning strategies to compare (median: stock Optuna, the old path)"
+    )
     args = parser.parse_args()
     trials = args.trials or (5 if args.quick else 20)
     started = time.perf_counter()
@@ -181,24 +209,28 @@ def main() -> None:
         server = PostgresServer.start()
     rows = []
     try:
-        for kind in STORAGES:
-            for workers in WORKER_COUNTS:
-                if kind == "sqlite":
-                    url = f"sqlite:///{folder / 'sqlite.db'}"
-                elif kind == "journal":
-                    url = f"journal:///{folder / 'journal.log'}"
-                else:
-                    url = postgres_url or server.create_database()
-                rows.append(storage_cost(kind, url, workers, trials))
-                r = rows[-1]
-                print(f"{kind:>10} × {workers}: {r['median_ms']} ms a trial (p95 {r['p95_ms']})", flush=True)
+        for kind in args.storages.split(","):
+            for strategy in args.strategies.split(","):
+                for workers in map(int, args.workers.split(",")):
+                    if kind == "sqlite":
+                        url = f"sqlite:///{folder / 'sqlite.db'}"
+                    elif kind == "journal":
+                        url = f"journal:///{folder / 'journal.log'}"
+                    else:
+                        url = postgres_url or server.create_database()
+                    rows.append(storage_cost(kind, url, workers, trials, strategy))
+                    r = rows[-1]
+                    print(
+                        f"{kind:>10} {strategy:>6} × {workers}: {r['median_ms']} ms a trial (p95 {r['p95_ms']})",
+                        flush=True,
+                    )
     finally:
         if server is not None:
             server.stop()
     data = real_demo_data(300, 1)
     costs = one_off_costs(data)
     trial_s = quick_trial_seconds(data)
-    pg8 = next(r for r in rows if r["storage"] == "postgresql" and r["workers"] == 8)
+    pg8 = max((r for r in rows if r["storage"] == "postgresql" and r["strategy"] == "ours"), key=lambda r: r["workers"])
     # Per trial: the storage calls, and per fold a model build and an RF cache read. The study load and the
     # images' cache load happen once per worker (the objective keeps the data across trials).
     outside = pg8["median_ms"] / 1000 + FOLDS * (costs["model_build_s"] + costs["rf_cache_load_s"])
@@ -210,6 +242,7 @@ def main() -> None:
         "storage": rows,
         **costs,
         "quick_trial_s": round(trial_s, 1),
+        "postgres_most_workers": pg8["workers"],
         "postgres_8_workers_ms": pg8["median_ms"],
         "storage_goal_met": pg8["median_ms"] <= 50,
         "storage_share_of_quick_trial": round(pg8["median_ms"] / 1000 / trial_s, 4),

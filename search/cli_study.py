@@ -48,7 +48,16 @@ def launch(
     enqueue: Annotated[
         list[str] | None, typer.Option(help="Preset or TOML file to run as a trial, once per study (repeatable).")
     ] = None,
-    pruner: Annotated[str, typer.Option(help="Statistical pruner: median, hyperband, wilcoxon or none.")] = "median",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            help="Pruning strategy: ours (rules + same-step comparison + fold racing), median, hyperband, "
+            "wilcoxon (per fold), forgiving (fold racing only) or none."
+        ),
+    ] = "ours",
+    sampler: Annotated[
+        str, typer.Option(help="Sampler: tpe, or random (an unbiased sample of the space, e.g. for replay).")
+    ] = "tpe",
     no_rules: Annotated[
         bool, typer.Option("--no-rules", help="Turn off the degeneracy rules (for comparisons).")
     ] = False,
@@ -84,6 +93,7 @@ def launch(
         space=space,
         enqueue=list(enqueue or []),
         pruner=pruner,
+        sampler=sampler,
         rules=DegeneracyRules(enabled=not no_rules),
     )
     study_obj, settings = create_or_resume(request, open_storage(url))

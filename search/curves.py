@@ -27,6 +27,9 @@ CURVE_COLUMNS = (
     "pred_histogram",
     "train_qwk",
     "val_loss",
+    "baseline_qwk",
+    "train_batches",
+    "patience",
 )
 
 
@@ -43,6 +46,9 @@ def curve_row(report: EpochReport) -> list:
         list(report.pred_histogram),
         _finite_or_none(report.train_qwk),
         _finite_or_none(report.val_loss),
+        _finite_or_none(report.baseline_qwk),
+        report.train_batches,
+        report.patience,
     ]
 
 

@@ -17,11 +17,13 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from search.curves import curve_row
-from search.pruning import DegeneracyRules, prune_reason
+from search.judge import Judge
+from search.pruning import prune_reason
+from search.racing import CompletedTrials
 from search.settings import StudySettings
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
-from trainer.reports import EpochReport
+from trainer.reports import EpochReport, StopStage
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,6 @@ class Objective:
         self.worker = worker_identity(gpu)
         self.base = settings.config
         self.space = settings.search_space
-        self.rules = settings.degeneracy_rules
-        self.pruner_name = settings.pruner
         self.artifact_store = artifact_store
         self._prepared: dict[tuple, tuple] = {}
 
@@ -63,7 +63,7 @@ class Objective:
         config = self.config_for(trial)
         trial.set_user_attr("config", config.as_dict())
         trial.set_user_attr("worker", self.worker)
-        reporter = _Reporter(trial, self.rules, self.pruner_name)
+        reporter = _Reporter(trial, self.settings, config.folds)
         summary: dict | None = None
         error: str | None = None
         try:
@@ -120,33 +120,45 @@ class Objective:
 
 
 class _Reporter:
-    """The trainer's ``on_epoch`` hook for one trial: report, check the rules, maybe prune."""
+    """The trainer's hooks for one trial: record the curve, let the :class:`Judge` decide, stop what it says."""
 
-    def __init__(self, trial: optuna.Trial, rules: DegeneracyRules, pruner_name: str) -> None:
-        self.trial, self.rules, self.pruner_name = trial, rules, pruner_name
+    def __init__(self, trial: optuna.Trial, settings: StudySettings, folds: int) -> None:
+        self.trial = trial
+        completed = getattr(trial.study.pruner, "completed", None) or CompletedTrials()
+        self.judge = Judge(trial, settings.pruner, settings.degeneracy_rules, folds, completed)
         self.epochs = 0
         self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
         self.folds: list[dict] = []
         self.prune_reason: dict | None = None
-        self._stage_history: dict[tuple[int, str], list[EpochReport]] = {}
+        self.stage_stops: list[dict] = []
 
     def __call__(self, report: EpochReport) -> None:
         self.epochs += 1
         self.curve.append(curve_row(report))
-        history = self._stage_history.setdefault((report.fold, report.stage), [])
-        history.append(report)
-        self.trial.report(report.val_qwk, report.step)
-        rule = self.rules.check(history)
-        if rule is None and self.trial.should_prune():
-            rule = self.pruner_name
-        if rule is not None:
-            reason = prune_reason(rule, report)
-            self.prune_reason = reason
-            self.trial.set_user_attr("prune_reason", reason)
-            raise optuna.TrialPruned(f"{rule} in fold {report.fold} {report.stage} epoch {report.epoch}")
+        verdict = self.judge.on_epoch(report)
+        if verdict is None:
+            return
+        reason = prune_reason(verdict.rule, report)
+        if verdict.stage_only:  # the trainer ends the stage and keeps the previous one
+            self.stage_stops.append(reason)
+            self.trial.set_user_attr("stage_stops", self.stage_stops)
+            raise StopStage(verdict.rule)
+        self._prune(reason)
 
     def on_fold(self, result) -> None:
         summary = result.summary()
         keys = ("fold", "qwk", "metadata_qwk", "fusion_weight", "stages", "confusion")
         self.folds.append({k: summary[k] for k in keys})
         self.trial.set_user_attr("folds", self.folds)
+        verdict = self.judge.on_fold(result.fold, float(result.scores.qwk))
+        if verdict is not None:
+            last = self.curve[-1] if self.curve else [None] * 4
+            self._prune(
+                {"rule": verdict.rule, "fold": result.fold, "stage": "fold-end", "epoch": last[3], "step": last[0],
+                 "histogram": list(summary["pred_histogram"]), "val_qwk": float(result.scores.qwk)}
+            )  # fmt: skip
+
+    def _prune(self, reason: dict) -> None:
+        self.prune_reason = reason
+        self.trial.set_user_attr("prune_reason", reason)
+        raise optuna.TrialPruned(f"{reason['rule']} in fold {reason['fold']} {reason['stage']} epoch {reason['epoch']}")

@@ -111,3 +111,28 @@ def _restored_points(frame, folds: list[dict]) -> list[tuple[int, float]]:
             if not row.empty:
                 points.append((int(row["step"].iloc[0]), float(row["val_qwk"].iloc[0])))
     return points
+
+
+def collapse_map_figure(frame, x: str = "alpha_cap", y: str = "lr_pretrain") -> Figure:
+    """Where in the knob space trials collapsed: ``x`` × ``y``, one point per finished trial, coloured by
+    its prune rule (complete trials by their QWK in grey levels)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5.5), layout="constrained")
+    axes = figure.subplots()
+    finished = frame[frame["state"].isin(["COMPLETE", "PRUNED"])].dropna(subset=[x, y])
+    complete = finished[finished["state"] == "COMPLETE"]
+    if not complete.empty:
+        points = axes.scatter(complete[x], complete[y], c=complete["value"], cmap="Greys", vmin=0, vmax=max(0.5, complete["value"].max()),
+                              edgecolors="black", s=60, label="complete (shade: QWK)")  # fmt: skip
+        figure.colorbar(points, ax=axes, label="QWK of complete trials")
+    pruned = finished[finished["state"] == "PRUNED"]
+    for i, (rule, rows) in enumerate(pruned.groupby(pruned["prune_rule"].fillna("?"))):
+        axes.scatter(rows[x], rows[y], marker="X", s=70, color=f"C{i}", label=f"pruned: {rule} ({len(rows)})")
+    if finished[y].min() > 0 and finished[y].max() / finished[y].min() > 50:
+        axes.set_yscale("log")
+    axes.set_xlabel(x)
+    axes.set_ylabel(y)
+    axes.set_title(f"Collapse map: {x} × {y}, {len(finished)} finished trials")
+    axes.legend(fontsize=8, loc="best")
+    return figure

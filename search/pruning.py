@@ -1,25 +1,28 @@
-"""When to stop a trial: degeneracy rules that need no other trials, then a statistical pruner.
+"""When to stop a trial, or a stage: degeneracy rules that need no other trials.
 
-The rules read the trial's own epoch reports, one stage at a time:
+The rules read the trial's own epoch reports, one stage of one fold at a time:
 
 - ``nan_loss``: the training loss is not finite.
 - ``collapsed``: after the warm-up, at least ``collapse_share`` of the validation visits have been
   predicted as one class for ``collapse_epochs`` epochs in a row.
 - ``kappa_nonpositive``: after the warm-up, validation kappa ≤ 0 for ``kappa_epochs`` epochs in a row.
+- ``stalled``: no epoch has beaten epoch 1's validation QWK (early stopping is heading for an epoch-1
+  restore) *and* the stage is poor — a fusion stage at or below the fold's metadata-only QWK, image
+  pre-training at or below ``poor_pretrain_qwk`` — or it has outlived its patience. A flat stage
+  that is good is left to early stopping: it keeps its weights and the trial goes on.
 
-The warm-up is ``warmup_epochs`` epochs of the stage and at least ``warmup_steps`` optimizer steps:
-on small data an epoch is a dozen steps, and a healthy model still predicts the majority class then.
-- ``stalled``: after ``stall_epochs`` epochs (and the warm-up) no epoch has beaten epoch 1's
-  validation QWK, so early stopping is heading for an epoch-1 restore (checked in
-  ``stall_stages``; stage 2 is left out because it is simply not kept when it does not improve).
+The warm-up is ``warmup_epochs`` epochs and at least ``warmup_steps`` optimizer steps (on small data a
+healthy model still predicts the majority class for a few dozen steps), but never so long that
+early stopping (the stage's patience) would end a degenerate stage before a rule can see it.
 
-With the defaults the ``degenerate`` preset (one class from epoch 1) is pruned at its 3rd epoch.
-Then the statistical pruner compares the trial with other trials at the same global step.
+In stage 2 a degenerate stage ends the *stage* (the trainer then keeps stage 1), not the trial:
+:meth:`DegeneracyRules.check` says which with :attr:`Verdict.stage_only`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import optuna
@@ -27,7 +30,14 @@ import optuna
 from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, top_class_share
 from trainer.reports import EpochReport
 
-PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+#: ``--pruner`` values: the statistical part and fold racing of a strategy (the rules are separate: ``--no-rules``).
+PRUNERS = ("ours", "median", "hyperband", "wilcoxon", "forgiving", "none")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: str
+    stage_only: bool = False  # end this stage (stage 2: keep stage 1), not the trial
 
 
 @dataclass(frozen=True)
@@ -38,19 +48,34 @@ class DegeneracyRules:
     collapse_epochs: int = 2
     kappa_epochs: int = 2
     stall_epochs: int = 3
+    poor_pretrain_qwk: float = 0.05
     stall_stages: tuple[str, ...] = ("pretrain", "stage1")
+    stage_only_stages: tuple[str, ...] = ("stage2",)
     enabled: bool = True
 
-    def check(self, history: list[EpochReport]) -> str | None:
-        """The name of the first rule the latest epoch breaks, or None. ``history``: this stage's epochs so far."""
+    def warmup(self, report: EpochReport) -> int:
+        """Epochs of warm-up for this stage: enough optimizer steps, but leaving room before early stopping."""
+        warmup = self.warmup_epochs
+        if report.train_batches > 0:
+            warmup = max(warmup, math.ceil(self.warmup_steps / report.train_batches))
+        if report.patience > 0:  # a stage flat from epoch 1 stops after epoch 1 + patience
+            warmup = min(warmup, max(1, report.patience + 1 - max(self.collapse_epochs, self.kappa_epochs)))
+        return warmup
+
+    def check(self, history: list[EpochReport]) -> Verdict | None:
+        """The first rule the latest epoch breaks, or None. ``history``: this stage's epochs so far."""
+        rule = self._rule(history)
+        if rule is None:
+            return None
+        return Verdict(rule, stage_only=history[-1].stage in self.stage_only_stages)
+
+    def _rule(self, history: list[EpochReport]) -> str | None:
         if not self.enabled or not history:
             return None
         latest = history[-1]
         if not math.isfinite(latest.train_loss):
             return "nan_loss"
-        warmup = self.warmup_epochs
-        if latest.train_batches > 0:
-            warmup = max(warmup, math.ceil(self.warmup_steps / latest.train_batches))
+        warmup = self.warmup(latest)
         after_warmup = [r for r in history if r.epoch > warmup]
         if _tail_all(
             after_warmup, self.collapse_epochs, lambda r: top_class_share(r.pred_histogram) >= self.collapse_share
@@ -58,30 +83,52 @@ class DegeneracyRules:
             return "collapsed"
         if _tail_all(after_warmup, self.kappa_epochs, lambda r: r.val_kappa <= 0):
             return "kappa_nonpositive"
-        # Judged once, after the warm-up: a stage whose later epochs never beat epoch 1 is heading for an
-        # epoch-1 restore, the failure's signature; one that improved once is left to early stopping.
-        if latest.stage in self.stall_stages and len(history) == max(self.stall_epochs, warmup + 2):
-            if all(r.val_qwk <= history[0].val_qwk + MIN_IMPROVEMENT for r in history[1:]):
+        if latest.stage in self.stall_stages and len(history) >= max(self.stall_epochs, warmup + 2):
+            flat = all(r.val_qwk <= history[0].val_qwk + MIN_IMPROVEMENT for r in history[1:])
+            outlived = latest.patience > 0 and len(history) > latest.patience
+            if flat and (outlived or self._poor(history)):
                 return "stalled"
         return None
 
+    def _poor(self, history: list[EpochReport]) -> bool:
+        best = max(r.val_qwk for r in history)
+        if history[-1].stage == "pretrain":
+            return best <= self.poor_pretrain_qwk
+        baseline = history[-1].baseline_qwk
+        return math.isfinite(baseline) and best <= baseline + MIN_IMPROVEMENT
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "stall_stages": list(self.stall_stages)}
+        return {
+            **asdict(self),
+            "stall_stages": list(self.stall_stages),
+            "stage_only_stages": list(self.stage_only_stages),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> DegeneracyRules:
-        return cls(**{**data, "stall_stages": tuple(data.get("stall_stages", cls.stall_stages))})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("stall_stages", "stage_only_stages"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
 
 
-def make_pruner(name: str, warmup_steps: int = 2) -> optuna.pruners.BasePruner:
-    """The statistical pruner of ``--pruner``; compares trials at the same global step."""
+def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
+    """The Optuna pruner of a strategy. Stock pruners are set as a user would set them; ``ours`` needs the
+    study's step layout (a :class:`~trainer.config.TrainConfig`) to know which steps are one stage of one fold."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup_steps)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup_steps), reduction_factor=3)
-    if name == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=warmup_steps)
-    if name == "none":
+        return optuna.pruners.HyperbandPruner()
+    if name == "wilcoxon":  # fed one value per finished fold, step = fold (see search.judge)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner()
+    if name == "ours":
+        from search.racing import SameStepPruner
+
+        return SameStepPruner(layout)
+    if name in ("forgiving", "none"):  # forgiving races folds in search.judge; no per-epoch pruner
         return optuna.pruners.NopPruner()
     raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}, got {name!r}")
 

@@ -1,7 +1,8 @@
 """``dfu-search report``: a study's plots as HTML (optuna.visualization, plotly) and PNG summaries.
 
 Writes ``history``, ``intermediate`` (every trial's per-step QWK; pruned trials end early),
-``importances`` and ``parallel`` as ``.html`` and ``.png``, plus ``index.html`` linking them and
+``importances`` and ``parallel`` as ``.html`` and ``.png``, the ``collapse-map.png`` (alpha cap × pre-training
+LR, each trial coloured by its prune rule: where in the knob space training collapses), plus ``index.html`` linking them and
 ``prune-summary.csv``. A plot that cannot be drawn yet (importances need two complete trials with
 different parameters) is listed in the index with the reason instead of failing the report.
 """
@@ -46,6 +47,7 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental-API and few-trials notes; the index says what's skipped
         outcome = _draw(view, out, plt)
+    outcome["collapse-map"] = _collapse_map(view, out)
     prune_summary = view.prune_summary()
     prune_summary.to_csv(out / "prune-summary.csv")
     (out / "index.html").write_text(_index(view, outcome, prune_summary))
@@ -71,6 +73,20 @@ def _draw(view: StudyView, out: Path, plt) -> dict[str, str]:
     return outcome
 
 
+def _collapse_map(view: StudyView, out: Path) -> str:
+    """alpha_cap × lr_pretrain coloured by prune rule: where in the knob space trials collapsed."""
+    from search.plots import collapse_map_figure, save_png
+
+    frame = view.trials_frame()
+    missing = [k for k in ("alpha_cap", "lr_pretrain") if k not in frame or frame[k].isna().all()]
+    if missing:
+        return f"skipped: the study does not vary {' and '.join(missing)}"
+    if not frame["state"].isin(["COMPLETE", "PRUNED"]).any():
+        return "skipped: no finished trial yet"
+    save_png(collapse_map_figure(frame), out / "collapse-map.png")
+    return "ok"
+
+
 def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
     frame = view.trials_frame()
     counts = frame["state"].value_counts().to_dict()
@@ -85,5 +101,11 @@ def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
             lines.append(f"<h2>{title}</h2><a href='{key}.html'><img src='{key}.png' width='800'></a>")
         else:
             lines.append(f"<h2>{title}</h2><p>{html.escape(outcome[key])}</p>")
+    if outcome["collapse-map"] == "ok":
+        lines.append(
+            "<h2>Collapse map: alpha cap × pre-training LR, by prune rule</h2><img src='collapse-map.png' width='800'>"
+        )
+    else:
+        lines.append(f"<h2>Collapse map</h2><p>{html.escape(outcome['collapse-map'])}</p>")
     lines.append("<h2>Pruned trials by rule and stage</h2>" + prune_summary.to_html())
     return "\n".join(lines) + "\n"

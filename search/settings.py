@@ -22,7 +22,8 @@ class StudySettings:
     base_config: dict  # TrainConfig fields: preset + config file + --set + --folds/--seed
     space: dict
     trials: int  # budget of finished (complete + pruned) trials, shared by all workers
-    pruner: str = "median"
+    pruner: str = "ours"
+    sampler: str = "tpe"
     rules: dict = field(default_factory=lambda: DegeneracyRules().as_dict())
     seed: int = 0
     artifacts: str | None = None  # artifact folder chosen at launch (absolute); None: beside the storage file

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trainer.config import TrainConfig
+from trainer.config import LAYOUT_KEYS, TrainConfig
 from trainer.errors import ConfigError
 
 
@@ -107,6 +107,11 @@ def load_space(path: Path | None) -> SearchSpace:
     for name, spec in table.items():
         if name not in known:
             raise ConfigError(f"{path}: unknown trainer setting {name!r}")
+        if name in LAYOUT_KEYS:
+            raise ConfigError(
+                f"{path}: {name} cannot be searched or pinned by a space file: it fixes what a step means "
+                "(set it for the whole study with --set)"
+            )
         if not isinstance(spec, dict):
             knobs.pop(name, None)
             fixed[name] = spec
@@ -117,6 +122,8 @@ def load_space(path: Path | None) -> SearchSpace:
                 f"{path}: [{name}] has unknown key(s) {', '.join(sorted(unknown))} (use low, high, log, step or choices)"
             )
         if "choices" in spec:
+            if not isinstance(spec["choices"], list) or not spec["choices"]:
+                raise ConfigError(f"{path}: [{name}] choices must be a non-empty list")
             knob = Knob(name, choices=tuple(spec["choices"]))
         else:
             base = knobs.get(name)

@@ -31,11 +31,12 @@ def print_status(study: optuna.Study, console: Console) -> None:
 
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     if pruned:
-        table = Table("trial", "rule", "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
+        table = Table("trial", "preset", "rule", "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
         for t in pruned:
             r = t.user_attrs.get("prune_reason", {})
             table.add_row(
                 str(t.number),
+                t.user_attrs.get("enqueued") or "",
                 r.get("rule", "?"),
                 str(r.get("fold", "")),
                 r.get("stage", ""),

@@ -9,10 +9,11 @@ from pathlib import Path
 import optuna
 
 from search.pruning import PRUNERS, DegeneracyRules
+from search.samplers import SAMPLERS
 from search.settings import StudySettings, finished_trials
 from search.space import load_space
 from storage.errors import StorageError
-from trainer.config import apply, load_config, read_toml
+from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, read_toml
 from trainer.errors import ConfigError, DataError
 from trainer.fingerprint import data_fingerprint, describe_difference
 
@@ -34,7 +35,8 @@ class StudyRequest:
     sets: list[str] = field(default_factory=list)
     space: Path | None = None
     enqueue: list[str] = field(default_factory=list)
-    pruner: str = "median"
+    pruner: str = "ours"
+    sampler: str = "tpe"
     rules: DegeneracyRules = DegeneracyRules()
     artifacts: Path | None = None  # the artifact folder, resolved; kept in the settings when the study is created
 
@@ -43,6 +45,8 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
     """Create the study with its settings, or resume it and raise its budget by ``request.trials``."""
     if request.pruner not in PRUNERS:
         raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {request.pruner!r}")
+    if request.sampler not in SAMPLERS:
+        raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {request.sampler!r}")
     names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if request.name in names:
         study = optuna.load_study(study_name=request.name, storage=storage)
@@ -74,6 +78,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
             space=space.to_dict(),
             trials=request.trials,
             pruner=request.pruner,
+            sampler=request.sampler,
             rules=request.rules.as_dict(),
             seed=request.seed,
             artifacts=str(request.artifacts) if request.artifacts else None,
@@ -87,21 +92,42 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
 
 
 def enqueue_preset(study: optuna.Study, settings: StudySettings, preset: str) -> bool:
-    """Queue a trial with a preset's (or TOML file's) settings, once per study. Returns False if already queued."""
+    """Queue a trial with a preset's (or TOML file's) settings, once per study. Returns False if already queued.
+
+    The trial runs exactly ``study base config + preset``: every searched knob is pinned to that value
+    (an empty ``default.toml`` pins the defaults), not sampled. A preset may not change the step
+    layout (epochs, folds, seed, modalities, image size): steps must mean the same in every trial.
+    """
     done = list(study.user_attrs.get(ENQUEUED_ATTR, []))
     if preset in done:
         return False
-    table, label = read_toml(preset)
-    apply(settings.config, table, label)  # validate
+    config, pinned_values, label = preset_trial(settings, preset)
     space = settings.search_space
     params, pinned = {}, {}
-    for key, value in table.items():
+    for key, value in pinned_values.items():
         knob = space.knob(key)
         (params if knob is not None and knob.contains(value) else pinned)[key] = value
     study.enqueue_trial(params, user_attrs={"enqueued": preset, "overrides": pinned})
     study.set_user_attr(ENQUEUED_ATTR, [*done, preset])
     log.info("enqueued %s", label)
     return True
+
+
+def preset_trial(settings: StudySettings, preset: str) -> tuple[TrainConfig, dict, str]:
+    """The config an enqueued preset runs, and the values to pin: the preset's keys and every searched knob."""
+    table, label = read_toml(preset)
+    base = apply(settings.config, settings.search_space.fixed, "--space")
+    config = apply(base, table, label)
+    for key in LAYOUT_KEYS:
+        if key in table and getattr(config, key) != getattr(base, key):
+            raise ConfigError(
+                f"{label}: {key} = {table[key]!r} differs from the study's {getattr(base, key)!r}; an enqueued "
+                "trial must keep the step layout (epochs, folds, seed, modalities, image size) of its study"
+            )
+    keys = [*table, *settings.search_space.names]
+    values = {key: getattr(config, key) for key in dict.fromkeys(keys)}
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return config, values, label
 
 
 def fail_and_retry(study: optuna.Study, host: str, pids: set[int], max_retry: int = 3) -> list[int]:

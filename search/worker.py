@@ -20,6 +20,7 @@ import optuna
 from search.artifacts import open_artifact_store, resolve_artifact_dir
 from search.objective import Objective
 from search.pruning import make_pruner
+from search.samplers import make_sampler
 from search.settings import StudySettings, finished_trials, load_study
 from storage import open_storage, redact
 from storage.open import HeartbeatSettings
@@ -43,13 +44,6 @@ def worker_seed(study_seed: int, index: int | None) -> int:
         return study_seed * 1000 + index
     digest = hashlib.sha256(f"{study_seed}|{socket.gethostname()}|{os.getpid()}".encode()).hexdigest()
     return int(digest[:8], 16)
-
-
-def make_sampler(settings: StudySettings, seed: int) -> optuna.samplers.BaseSampler:
-    """TPE; ``constant_liar`` keeps parallel workers from sampling next to each other's running trials."""
-    return optuna.samplers.TPESampler(
-        seed=seed, constant_liar=True, n_startup_trials=max(4, min(10, settings.trials // 3))
-    )
 
 
 def run_worker(
@@ -79,8 +73,7 @@ def run_worker(
 
     seed = worker_seed(settings.seed, index)
     sampler = make_sampler(settings, seed)
-    warmup = max(1, settings.config.epochs_pretrain // 3)
-    study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, warmup))
+    study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, settings.config))
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
     objective = Objective(
         settings, data, Path(cache_dir or default_cache_dir()), gpu, open_artifact_store(artifact_dir)

@@ -13,22 +13,23 @@ from trainer.errors import ConfigError
 from trainer.reports import EpochReport
 
 
-def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain", batches=50):
+def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain", batches=50, baseline=0.4, patience=0):
     n = len(histograms)
     qwks = qwks or [0.3] * n
     kappas = kappas or [0.2] * n
     losses = losses or [0.5] * n
     return [
-        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e]), batches)
+        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e]), batches,
+                    baseline_qwk=baseline, patience=patience)
         for e in range(n)
-    ]
+    ]  # fmt: skip
 
 
 def first_prune(rules: DegeneracyRules, history: list[EpochReport]) -> tuple[str, int] | None:
     for i in range(len(history)):
-        rule = rules.check(history[: i + 1])
-        if rule:
-            return rule, history[i].epoch
+        verdict = rules.check(history[: i + 1])
+        if verdict:
+            return verdict.rule, history[i].epoch
     return None
 
 
@@ -62,16 +63,42 @@ def test_kappa_at_or_below_zero_after_warmup() -> None:
     assert first_prune(DegeneracyRules(), history) == ("kappa_nonpositive", 3)
 
 
-def test_stalled_stage_is_pruned_before_its_patience_runs_out() -> None:
-    flat = epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage1")
-    assert first_prune(DegeneracyRules(), flat) == ("stalled", 3)
-    # never beating epoch 1 is the same signature, flat or not
-    falling = epochs([[20, 30, 10]] * 4, qwks=[0.3, 0.2, 0.25, 0.1], stage="stage1")
+def test_stalled_means_flat_and_poor_or_flat_past_its_patience() -> None:
+    # flat at or below the fold's metadata-only QWK: fusion adds nothing, early stopping heads for epoch 1
+    poor = epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage1", baseline=0.45)
+    assert first_prune(DegeneracyRules(), poor) == ("stalled", 3)
+    falling = epochs([[20, 30, 10]] * 4, qwks=[0.3, 0.2, 0.25, 0.1], stage="stage1", baseline=0.45)
     assert first_prune(DegeneracyRules(), falling) == ("stalled", 3)
-    improving_once = epochs([[20, 30, 10]] * 4, qwks=[0.3, 0.32, 0.25, 0.1], stage="stage1")
+    improving_once = epochs([[20, 30, 10]] * 4, qwks=[0.3, 0.32, 0.25, 0.1], stage="stage1", baseline=0.45)
     assert first_prune(DegeneracyRules(), improving_once) is None
+    # flat but good (QWK 0.55, 0.55, 0.549 over a 0.45 baseline) is left to early stopping: no false alarm
+    good = epochs([[20, 30, 10]] * 3, qwks=[0.55, 0.55, 0.549], stage="stage1", baseline=0.45)
+    assert first_prune(DegeneracyRules(), good) is None
+    # ... unless it outlives its patience without beating epoch 1
+    outlived = epochs([[20, 30, 10]] * 6, qwks=[0.55] * 6, stage="stage1", baseline=0.45, patience=3)
+    assert first_prune(DegeneracyRules(), outlived) == ("stalled", 4)
+    # pre-training alone is judged against "no signal", not against the metadata
+    flat_image = epochs([[20, 30, 10]] * 4, qwks=[0.2, 0.2, 0.19, 0.2], baseline=0.45)
+    assert first_prune(DegeneracyRules(), flat_image) is None
+    assert first_prune(DegeneracyRules(), epochs([[20, 30, 10]] * 4, qwks=[0.03] * 4)) == ("stalled", 3)
     # stage 2 often peaks at epoch 1 and is then simply not kept: not a rule there by default
     assert first_prune(DegeneracyRules(), epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage2")) is None
+
+
+def test_a_degenerate_stage_2_ends_the_stage_not_the_trial() -> None:
+    collapsed = epochs([[0, 0, 60]] * 4, qwks=[0.0] * 4, kappas=[0.0] * 4, stage="stage2")
+    verdicts = [DegeneracyRules().check(collapsed[: i + 1]) for i in range(4)]
+    fired = next(v for v in verdicts if v)
+    assert fired.rule == "collapsed" and fired.stage_only
+    assert not DegeneracyRules().check(epochs([[0, 0, 60]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)[:3]).stage_only
+
+
+def test_warmup_never_outlasts_the_stage_patience() -> None:
+    # 12 steps an epoch would ask for a 4-epoch warm-up, but with patience 4 early stopping ends a stage that
+    # is collapsed from epoch 1 after epoch 5: the rule must fire by then
+    stuck = epochs([[0, 60, 0]] * 5, qwks=[0.0] * 5, kappas=[0.0] * 5, batches=12, patience=4)
+    assert first_prune(DegeneracyRules(), stuck) == ("collapsed", 5)
+    assert DegeneracyRules().warmup(stuck[0]) == 3
 
 
 def test_nan_loss_prunes_at_once_and_rules_can_be_disabled() -> None:

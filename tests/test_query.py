@@ -81,7 +81,8 @@ def test_python_api_and_best_answer_from_the_trials(study_url: str, tmp_path: Pa
             reason["rule"], reason["fold"], reason["stage"], reason["epoch"])  # fmt: skip
         assert row["epochs_trained"] == trial.user_attrs["epochs_trained"]
     degenerate = frame[frame["enqueued"] == "degenerate"].iloc[0]
-    assert degenerate["lr_pretrain"] == 10.0  # pinned outside the space, still in its row
+    assert degenerate["alpha_cap"] == "none"  # pinned outside the space, still in its row
+    assert degenerate["lr_stage1"] == pytest.approx(1e-6)
 
     best = max((t for t in trials if t.state == States.COMPLETE), key=lambda t: t.value)
     config = view.best_config()

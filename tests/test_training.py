@@ -117,7 +117,7 @@ def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_pat
         "--folds",
         "3",
         "--set",
-        "image_size=32",
+        "image_size=24",
         "--set",
         "epochs_pretrain=6",
         "--set",
@@ -125,11 +125,12 @@ def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_pat
         "--set",
         "epochs_stage2=3",
     )
-    pretrains = [fold["stages"]["pretrain"] for fold in summary["folds"]]
-    # image pre-training restores epoch 1 in every fold, and mostly predicts one class for every visit
-    assert all(p["best_epoch"] == 1 and p["epochs_run"] > 1 for p in pretrains)
-    assert sum(p["collapsed_epochs"] for p in pretrains) >= sum(p["epochs_run"] for p in pretrains) / 2
     for fold in summary["folds"]:
-        assert fold["stages"]["stage2"]["best_epoch"] == 1  # LR 1e-6 moves nothing
-        assert fold["fusion_weight"] == pytest.approx(0.7)
-    assert summary["qwk"] < summary["metadata_qwk"]
+        pretrain = fold["stages"]["pretrain"]
+        # the oversized image branch predicts one class for (nearly) every validation visit: QWK ≈ 0
+        assert max(pretrain["pred_histogram"]) >= 0.9 * sum(pretrain["pred_histogram"])
+        assert abs(pretrain["best_qwk"]) <= 0.05
+        assert pretrain["collapsed_epochs"] >= pretrain["epochs_run"] / 2
+        assert fold["fusion_weight"] == pytest.approx(0.7)  # fixed 0.70 / 0.30 fusion
+    # the fusion stages at LR 1e-6 hardly move, and the fusion adds nothing over the metadata alone
+    assert summary["qwk"] <= summary["metadata_qwk"] + 0.05

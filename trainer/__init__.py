@@ -25,6 +25,7 @@ _EXPORTS = {
     "Metadata": "trainer.data",
     "RunCallbacks": "trainer.run",
     "STAGES": "trainer.config",
+    "StopStage": "trainer.reports",
     "Scores": "trainer.metrics",
     "TrainConfig": "trainer.config",
     "UserError": "trainer.errors",

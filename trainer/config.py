@@ -18,6 +18,9 @@ from trainer.schema import MODALITIES
 BACKBONES = ("small", "efficientnetb0", "efficientnetb3", "densenet121")
 FUSIONS = ("learnable", "fixed", "concat")
 STAGES = ("pretrain", "stage1", "stage2")
+#: Settings that fix what a global step means (fold, stage, epoch) or what a step's value is measured on:
+#: every trial of a study must share them, so the search may not sample them per trial.
+LAYOUT_KEYS = ("folds", "seed", "modalities", "image_size", *(f"epochs_{s}" for s in STAGES))
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,13 @@ class TrainConfig:
     backbone: str = "small"
     weights: str = "none"  # none | imagenet | path to a .weights.h5 file for the backbone
     image_size: int = 64
+    cnn_width: int = 16  # filters of the small CNN's first block (doubling per block); other backbones ignore it
+    cnn_blocks: int = 3  # conv blocks of the small CNN
     head_units: int = 64
     dropout: float = 0.3
+    # Keras' default 0.99 needs hundreds of steps before validation-mode statistics are usable; a stage
+    # here may have ~50 steps an epoch, so early epochs would be scored with stale statistics.
+    bn_momentum: float = 0.9  # BatchNorm layers the trainer builds (small CNN and heads)
     # Loss and class weights
     gamma: float = 2.0
     alpha_cap: float | str = 3.0  # cap on max/min alpha for the fusion stages; "none" uncapped
@@ -196,6 +204,8 @@ def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
         "image_size",
         "batch_size",
         "head_units",
+        "cnn_width",
+        "cnn_blocks",
         "rf_trees",
         "rf_max_depth",
         "rf_min_leaf",
@@ -209,6 +219,8 @@ def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
             fail(f"epochs_{stage} must be >= 0 and patience_{stage} >= 1")
     if not 0 < config.fusion_init < 1:
         fail(f"fusion_init must lie strictly between 0 and 1, got {config.fusion_init}")
+    if not 0 < config.bn_momentum < 1:
+        fail(f"bn_momentum must lie strictly between 0 and 1, got {config.bn_momentum}")
     if not 0 <= config.unfreeze_fraction <= 1 or not 0 <= config.dropout < 1:
         fail("unfreeze_fraction must lie in [0, 1] and dropout in [0, 1)")
     for name in ("alpha_cap", "pretrain_alpha", "rf_alpha_cap"):

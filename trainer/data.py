@@ -24,6 +24,7 @@ from trainer.schema import (
     LABEL_CODES,
     METADATA,
     MODALITIES,
+    MODALITY_FOLDERS,
     NEVER_FEATURES,
     PATIENT,
     REQUIRED_COLUMNS,
@@ -128,6 +129,11 @@ def load_dataset(source: Path, modalities: tuple[str, ...] | None = None) -> Dat
     if source.is_dir():
         metadata = read_metadata(_find_metadata_csv(source))
         has_images = any(source.joinpath(f).exists() for f in BOX_FILES.values())
+        folders = [f for f in MODALITY_FOLDERS.values() if source.joinpath(f).is_dir()]
+        if folders and not has_images:  # images without boxes: a half-copied folder, never "metadata only"
+            raise DataError(
+                f"{source}: has image folders ({', '.join(folders)}) but no {' or '.join(BOX_FILES.values())}"
+            )
     else:
         metadata = read_metadata(source)
         has_images = False

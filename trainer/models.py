@@ -26,9 +26,6 @@ _APPLICATIONS = {
 # DenseNet expects ImageNet-normalised inputs; EfficientNet rescales [0, 255] itself.
 _IMAGENET_MEAN = [0.485, 0.456, 0.406]
 _IMAGENET_VARIANCE = [0.229**2, 0.224**2, 0.225**2]
-# Keras' default 0.99 needs hundreds of steps before validation-mode statistics are usable; a stage
-# here may have ~50 steps an epoch, so early epochs would be scored with stale statistics.
-_BN_MOMENTUM = 0.9
 
 
 @keras.saving.register_keras_serializable(package="dfu")
@@ -80,9 +77,10 @@ def build_backbone(config: TrainConfig, modality: str) -> keras.Model:
     inputs = keras.Input(shape, name=f"{modality}_pixels")
     if config.backbone == "small":
         x = layers.Rescaling(1.0 / 255)(inputs)
-        for filters in (16, 32, 64):
+        for block in range(config.cnn_blocks):
+            filters = config.cnn_width * 2**block
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=_BN_MOMENTUM)(x)
+            x = layers.BatchNormalization(momentum=config.bn_momentum)(x)
             x = layers.ReLU()(x)
             x = layers.MaxPooling2D(2, padding="same")(x)
         x = layers.GlobalAveragePooling2D()(x)
@@ -119,7 +117,7 @@ def build_image_branches(config: TrainConfig, modalities: tuple[str, ...]) -> Im
         backbone = build_backbone(config, modality)
         x = backbone(inputs[modality])
         x = layers.Dense(config.head_units, name=f"head_dense_{modality}")(x)
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"head_bn_{modality}")(x)
+        x = layers.BatchNormalization(momentum=config.bn_momentum, name=f"head_bn_{modality}")(x)
         x = layers.ReLU(name=f"head_relu_{modality}")(x)
         x = layers.Dropout(config.dropout, name=f"head_dropout_{modality}")(x)
         features.append(x)

@@ -23,6 +23,13 @@ class EpochReport:
     train_batches: int = 0  # optimizer steps in this epoch (0: unknown)
     train_qwk: float = float("nan")  # running QWK of the training rows during the epoch (rows, not visits)
     val_loss: float = float("nan")  # focal loss of the validation rows, with the stage's alpha and gamma
+    baseline_qwk: float = float("nan")  # this fold's metadata-only (RandomForest) QWK: what fusion must beat
+    patience: int = 0  # the stage's early-stopping patience (0: unknown)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+class StopStage(Exception):
+    """Raised by an ``on_epoch`` hook to end the current stage, not the run: the stage restores its best
+    weights as if early stopping had fired (a degenerate stage 2 is then simply not kept)."""

@@ -18,7 +18,7 @@ from keras import ops
 
 from trainer.losses import FocalLoss, RunningQWK
 from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, score_visits, top_class_share, visit_probabilities
-from trainer.reports import EpochReport
+from trainer.reports import EpochReport, StopStage
 
 _PREDICT_BATCH = 256
 
@@ -35,6 +35,7 @@ class StageResult:
     best_histogram: list[int] = field(default_factory=list)  # validation predictions I, P, R at the best epoch
     collapsed_epochs: int = 0  # epochs whose validation predictions were (almost) all one class
     kept: bool = True
+    stopped_by: str | None = None  # why the hook ended this stage early (StopStage), if it did
     history: list[EpochReport] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -45,6 +46,7 @@ class StageResult:
             "pred_histogram": self.best_histogram,
             "collapsed_epochs": self.collapsed_epochs,
             "kept": self.kept,
+            "stopped_by": self.stopped_by,
         }
 
 
@@ -75,6 +77,7 @@ class StagePlan:
     lr_reduce_patience: int
     fold: int
     first_step: int  # global step of this stage's epoch 1
+    baseline_qwk: float = float("nan")  # the fold's metadata-only QWK, passed on in every report
 
 
 def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
@@ -146,6 +149,8 @@ class _StageMonitor(keras.callbacks.Callback):
             train_batches=self.batches_per_epoch,
             train_qwk=float(logs.get("qwk", math.nan)),
             val_loss=val_loss,
+            baseline_qwk=self.plan.baseline_qwk,
+            patience=self.plan.patience,
         )
         result = self.result
         result.history.append(report)
@@ -164,4 +169,8 @@ class _StageMonitor(keras.callbacks.Callback):
         if not math.isfinite(loss):
             self.model.stop_training = True  # a NaN loss never recovers; the best weights are restored
         if self.on_epoch is not None:
-            self.on_epoch(report)
+            try:
+                self.on_epoch(report)
+            except StopStage as stop:
+                result.stopped_by = str(stop) or "hook"
+                self.model.stop_training = True

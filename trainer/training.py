@@ -93,6 +93,7 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
             lr_reduce_patience=config.lr_reduce_patience,
             fold=fold.index,
             first_step=config.global_step(fold.index, stage, 1),
+            baseline_qwk=metadata_scores.qwk,
         )
 
     stages = {}

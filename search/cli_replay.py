@@ -1,0 +1,80 @@
+"""``dfu-search replay``: what each pruning strategy would have saved on a study's recorded curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search._console import console, setup_logging
+from search.cli_study import StorageOption
+
+
+def replay(
+    out: Annotated[Path, typer.Option("--out", help="Folder for replay.json and anytime.png.")],
+    study: Annotated[
+        str | None, typer.Option("--study", help="A study launched with --pruner none --no-rules.")
+    ] = None,
+    storage: StorageOption = None,
+    curves: Annotated[
+        Path | None, typer.Option("--curves", help="A curves file (from --save-curves) instead of a study.")
+    ] = None,
+    strategies: Annotated[
+        str,
+        typer.Option(help="Comma-separated: none, rules, median, hyperband, wilcoxon, forgiving, ours."),
+    ] = "none,median,hyperband,wilcoxon,forgiving,rules,ours",
+    orderings: Annotated[int, typer.Option(help="Random orderings of the recorded trials.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the orderings.")] = 0,
+    save_curves: Annotated[
+        Path | None, typer.Option("--save-curves", help="Also write the study's curves as a compact .json.gz file.")
+    ] = None,
+) -> None:
+    """Replay recorded learning curves through each pruning strategy, over many orderings of the trials."""
+    setup_logging()
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from search.replay import load_recording, record_from_study, run_replay, write_outputs
+    from trainer.errors import ConfigError
+
+    if (study is None) == (curves is None):
+        raise ConfigError("replay needs exactly one of --study or --curves")
+    if orderings < 1:
+        raise ConfigError(f"--orderings must be at least 1, got {orderings}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    if curves is not None:
+        recording = load_recording(curves)
+    else:
+        from search.query import open_study
+
+        recording = record_from_study(open_study(study, storage).study)
+    if save_curves is not None:
+        recording.save(save_curves)
+        console.print(f"wrote {save_curves} ({save_curves.stat().st_size / 1e6:.2f} MB)")
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    if "median" not in names:
+        names.append("median")  # the reference for speedup_vs_median
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"replaying {len(recording.trials)} trials × {orderings} orderings", total=len(names))
+        document = run_replay(recording, names, orderings, seed, progress=lambda _: progress.advance(task))
+    path = write_outputs(document, out)
+    table = Table(title=f"replay of {recording.study}: {document['trials']} trials, {orderings} orderings")
+    for column in ("strategy", "epochs (p05–p95)", "× vs none", "× vs median", "best within 0.01", "false prunes"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for name, row in {**document["strategies"], "oracle": document["oracle"]}.items():
+        table.add_row(
+            name,
+            f"{row['epochs_mean']:.0f} ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})",
+            f"{row['speedup_vs_none']:.2f}",
+            f"{row['speedup_vs_median']:.2f}" if row["speedup_vs_median"] else "",
+            f"{row['p_best_within_001']:.0%}",
+            f"{row['false_prune_rate']:.1%}",
+        )
+    console.print(table)
+    console.print(f"wrote {path} and {path.parent / 'anytime.png'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(replay)

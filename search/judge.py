@@ -1,0 +1,66 @@
+"""One trial's pruning decisions, after every epoch and every fold; shared by live workers and ``replay``.
+
+A strategy (``--pruner``) is a way of reporting plus a way of deciding:
+
+============  =====================================================  ==========================================
+strategy      reports                                                decides
+============  =====================================================  ==========================================
+none          val QWK per epoch at its global step                   never
+median        val QWK per epoch                                      Optuna ``MedianPruner`` (stock settings)
+hyperband     val QWK per epoch                                      Optuna ``HyperbandPruner`` (stock)
+wilcoxon      each finished fold's QWK at step = fold                Optuna ``WilcoxonPruner``: folds as instances
+forgiving     val QWK per epoch                                      after each fold, :func:`forgiving_race`
+ours          val QWK per epoch                                      :class:`SameStepPruner` + forgiving race
+============  =====================================================  ==========================================
+
+The degeneracy rules (:class:`~search.pruning.DegeneracyRules`) come first in every strategy unless
+the study was launched with ``--no-rules``.
+"""
+
+from __future__ import annotations
+
+import optuna
+
+from search.pruning import DegeneracyRules, Verdict
+from search.racing import CompletedTrials, forgiving_race, incumbent_folds
+from trainer.reports import EpochReport
+
+_EPOCH_PRUNERS = ("ours", "median", "hyperband")
+_FOLD_RACERS = ("ours", "forgiving")
+
+
+class Judge:
+    def __init__(
+        self, trial: optuna.Trial, strategy: str, rules: DegeneracyRules, folds: int, completed: CompletedTrials
+    ) -> None:
+        self.trial, self.strategy, self.rules, self.folds = trial, strategy, rules, folds
+        self.completed = completed
+        self.fold_qwks: list[float] = []
+        self._history: dict[tuple[int, str], list[EpochReport]] = {}
+        # should_prune reads the trial back from the storage: skip it where the pruner would not look
+        self._judges = getattr(trial.study.pruner, "judges", lambda step: True)
+
+    def on_epoch(self, report: EpochReport) -> Verdict | None:
+        """Report the epoch and say whether the trial (or, ``stage_only``, the stage) must stop."""
+        history = self._history.setdefault((report.fold, report.stage), [])
+        history.append(report)
+        if self.strategy != "wilcoxon":
+            self.trial.report(report.val_qwk, report.step)
+        verdict = self.rules.check(history)
+        if verdict is not None:
+            return verdict
+        if self.strategy in _EPOCH_PRUNERS and self._judges(report.step) and self.trial.should_prune():
+            return Verdict(self.strategy)
+        return None
+
+    def on_fold(self, fold: int, qwk: float) -> Verdict | None:
+        """A fold has finished with ``qwk``; say whether the trial must stop before the next fold."""
+        self.fold_qwks.append(qwk)
+        if self.strategy == "wilcoxon":
+            self.trial.report(qwk, fold)
+            return Verdict("wilcoxon") if self.trial.should_prune() else None
+        if self.strategy in _FOLD_RACERS and len(self.fold_qwks) < self.folds:
+            completed = self.completed.get(self.trial.study, (self.trial.number, fold))
+            if forgiving_race(self.fold_qwks, incumbent_folds(completed)):
+                return Verdict("forgiving")
+        return None

@@ -1,0 +1,125 @@
+"""Comparisons against other trials that an early fold cannot distort (DESIGN §5).
+
+Optuna's ``MedianPruner`` compares a trial's *best value over all steps so far* with the other trials'
+median at the current step. With one global step across folds and stages, a trial that once did
+well in fold 0 is shielded for the rest of its folds. Two fixes, used together by ``--pruner ours``:
+
+- :class:`SameStepPruner` compares like with like: the trial's best value *within the current stage
+  of the current fold* against the completed trials' best values within the same stage of the same
+  fold, up to the same epoch.
+- :func:`forgiving_race` races whole folds against the incumbent after each fold (Bergman, Purucker
+  & Hutter, AutoML 2024): stop when the mean of the trial's folds so far is at or below the
+  incumbent's *worst* fold.
+
+Both read the completed trials through :class:`CompletedTrials`, which re-reads the storage once per
+fold of a trial instead of on every report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from trainer.config import STAGES, TrainConfig
+
+
+class CompletedTrials:
+    """A snapshot of the study's completed trials, refreshed when the key (trial, fold) changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._trials: list[FrozenTrial] = []
+
+    def get(self, study: optuna.Study, key: tuple) -> list[FrozenTrial]:
+        if key != self._key:
+            self._trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._key = key
+        return self._trials
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    """Which fold, stage and epoch a global step is: ``step = fold · E + stage offset + epoch − 1``."""
+
+    epochs: tuple[int, ...]  # per stage, in STAGES order
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> StepLayout:
+        return cls(tuple(config.epochs(s) for s in STAGES))
+
+    @property
+    def steps_per_fold(self) -> int:
+        return sum(self.epochs)
+
+    def locate(self, step: int) -> tuple[int, str, int, int]:
+        """(fold, stage, epoch, first step of that stage in that fold)."""
+        fold, within = divmod(step, self.steps_per_fold)
+        offset = 0
+        for stage, n in zip(STAGES, self.epochs):
+            if within < offset + n:
+                return fold, stage, within - offset + 1, fold * self.steps_per_fold + offset
+            offset += n
+        raise ValueError(f"step {step} is outside the layout {self.epochs}")
+
+
+class SameStepPruner(optuna.pruners.BasePruner):
+    """Prune when the trial's best value in this (fold, stage) so far is below the ``percentile`` of the
+    completed trials' best values in the same (fold, stage) up to the same epoch.
+
+    Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
+    pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
+    """
+
+    def __init__(
+        self,
+        layout: TrainConfig | StepLayout,
+        percentile: float = 50.0,
+        n_startup_trials: int = 5,
+        min_epochs: int = 2,
+        stages: tuple[str, ...] = ("stage1", "stage2"),
+    ) -> None:
+        self.layout = layout if isinstance(layout, StepLayout) else StepLayout.of(layout)
+        self.percentile, self.n_startup_trials, self.min_epochs = percentile, n_startup_trials, min_epochs
+        self.stages = stages
+        self.completed = CompletedTrials()
+
+    def judges(self, step: int) -> bool:
+        """Whether :meth:`prune` would look at this step at all: the caller can skip reading the trial back."""
+        _, stage, epoch, _ = self.layout.locate(step)
+        return stage in self.stages and epoch >= self.min_epochs
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or not self.judges(step):
+            return False
+        fold, stage, epoch, first = self.layout.locate(step)
+        mine = _best_between(trial.intermediate_values, first, step)
+        others = self.completed.get(study, (trial.number, fold))
+        theirs = [v for v in (_best_between(t.intermediate_values, first, step) for t in others) if v is not None]
+        if mine is None or len(theirs) < self.n_startup_trials:
+            return False
+        return bool(mine < float(np.percentile(theirs, self.percentile)))
+
+
+def forgiving_race(fold_qwks: list[float], incumbent_folds: list[float] | None) -> bool:
+    """True when the trial should stop: the mean of its folds so far is at or below the incumbent's worst fold."""
+    if not fold_qwks or not incumbent_folds:
+        return False
+    return float(np.mean(fold_qwks)) <= min(incumbent_folds)
+
+
+def incumbent_folds(completed: list[FrozenTrial]) -> list[float] | None:
+    """The fold QWKs of the best completed trial (None before the first completes)."""
+    scored = [t for t in completed if t.value is not None and t.user_attrs.get("folds")]
+    if not scored:
+        return None
+    best = max(scored, key=lambda t: t.value)
+    return [float(f["qwk"]) for f in best.user_attrs["folds"]]
+
+
+def _best_between(values: dict[int, float], first: int, last: int) -> float | None:
+    found = [v for s, v in values.items() if first <= s <= last and v == v]
+    return max(found) if found else None

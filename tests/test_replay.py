@@ -1,0 +1,140 @@
+"""Pruning strategies judged by replaying recorded curves; the fold-aware pruner; enqueued presets pin every knob."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from _cli import run_cli
+
+from search.racing import SameStepPruner, StepLayout
+from search.replay import RecordedTrial, Recording, load_recording, run_replay, write_outputs
+
+LAYOUT = (4, 3, 2)  # pretrain, stage1, stage2 epochs: 9 steps a fold
+OFFSETS = {"pretrain": 0, "stage1": 4, "stage2": 7}
+
+
+def _curve(quality: float, degenerate: bool, rng: np.random.Generator) -> tuple[list[list], list[float]]:
+    """Three folds of rows as search.curves writes them; a degenerate trial predicts one class in pre-training."""
+    rows, folds = [], []
+    for fold in range(3):
+        for stage, epochs in zip(OFFSETS, LAYOUT):
+            for epoch in range(1, epochs + 1):
+                if degenerate and stage == "pretrain":
+                    qwk, kappa, histogram = 0.0, 0.0, [0, 60, 0]
+                else:
+                    qwk = quality * (0.6 + 0.4 * epoch / epochs) + rng.normal(0, 0.01)
+                    kappa, histogram = qwk * 0.8, [18, 30, 12]
+                step = fold * sum(LAYOUT) + OFFSETS[stage] + epoch - 1
+                rows.append([step, fold, stage, epoch, qwk, kappa, 0.5, histogram, None, None, 0.35, 10, 3])
+        folds.append(0.05 if degenerate else quality + rng.normal(0, 0.02))
+    return rows, folds
+
+
+@pytest.fixture(scope="module")
+def recording() -> Recording:
+    rng = np.random.default_rng(0)
+    trials = []
+    for number in range(20):
+        degenerate = number % 4 == 0
+        quality = rng.uniform(0.2, 0.55)
+        curve, folds = _curve(quality, degenerate, rng)
+        trials.append(RecordedTrial(number, float(np.mean(folds)), folds, curve, {"alpha_cap": quality}))
+    return Recording("fabricated", list(LAYOUT), 3, trials)
+
+
+def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: Recording, tmp_path: Path) -> None:
+    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours"]
+    document = run_replay(recording, strategies, orderings=12, seed=1)
+    rows = document["strategies"]
+    total = sum(t.epochs for t in recording.trials)
+    assert rows["none"]["epochs_mean"] == total and rows["none"]["false_prune_rate"] == 0
+    # the rules alone stop exactly the five degenerate trials, in pre-training, and nothing good
+    assert rows["rules"]["pruned_per_ordering"] == 5 and rows["rules"]["false_prune_rate"] == 0
+    assert rows["rules"]["p_best_within_001"] == 1
+    oracle = document["oracle"]
+    for name in strategies:
+        row = rows[name]
+        assert oracle["epochs_mean"] <= row["epochs_mean"] <= total
+        assert row["speedup_vs_none"] == pytest.approx(total / row["epochs_mean"])
+        assert 0 <= row["p_best_within_001"] <= 1 and row["epochs_p05"] <= row["epochs_mean"] <= row["epochs_p95"]
+    assert rows["ours"]["epochs_mean"] < rows["rules"]["epochs_mean"]  # racing and the same-step test add savings
+    assert rows["median"]["speedup_vs_median"] == pytest.approx(1)
+
+    path = write_outputs(document, tmp_path / "out")
+    written = json.loads(path.read_text())
+    assert set(written["strategies"]["ours"]) >= {
+        "epochs_mean", "epochs_p05", "epochs_p95", "speedup_vs_none", "speedup_vs_median",
+        "p_best_within_001", "epochs_to_within_001", "false_prune_rate",
+    }  # fmt: skip
+    assert {"study", "trials", "orderings", "strategies", "oracle"} <= set(written)
+    assert (tmp_path / "out" / "anytime.png").stat().st_size > 10_000
+
+
+def test_curves_file_round_trip_and_the_cli(recording: Recording, tmp_path: Path) -> None:
+    curves = tmp_path / "curves.json.gz"
+    recording.save(curves)
+    assert load_recording(curves) == recording
+    result = run_cli(
+        "replay", "--curves", curves, "--strategies", "none,ours", "--orderings", "5", "--out", tmp_path / "r"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ours" in result.stdout and "oracle" in result.stdout
+    assert set(json.loads((tmp_path / "r" / "replay.json").read_text())["strategies"]) == {"none", "ours", "median"}
+    bad = run_cli("replay", "--curves", tmp_path / "nothing.json.gz", "--out", tmp_path / "r2")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "Traceback" not in bad.stderr and not (tmp_path / "r2").exists()
+
+
+def _trial_with(study: optuna.Study, values: dict[int, float]) -> None:
+    trial = study.ask()
+    for step, value in values.items():
+        trial.report(value, step)
+    study.tell(trial, float(np.mean(list(values.values()))))
+
+
+def test_an_early_peak_does_not_shield_a_trial_in_later_folds() -> None:
+    """MedianPruner compares the best value over all steps so far; SameStepPruner compares like with like."""
+    layout = StepLayout(LAYOUT)
+    stage1 = [f * 9 + 4 + e for f in range(2) for e in range(3)]  # stage 1 steps of folds 0 and 1
+    for pruner, expected in ((optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2), False),
+                             (SameStepPruner(layout), True)):  # fmt: skip
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for _ in range(6):
+            _trial_with(study, {s: 0.45 for s in stage1})
+        trial = study.ask()
+        for s in stage1[:3]:
+            trial.report(0.6, s)  # a peak in fold 0 ...
+        for s in stage1[3:5]:
+            trial.report(0.2, s)  # ... and a poor fold 1
+        assert bool(trial.should_prune()) == expected
+
+
+def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:
+    from search.objective import Objective
+    from search.study import StudyRequest, create_or_resume
+    from storage import open_storage
+    from trainer.config import load_config
+    from trainer.errors import ConfigError
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=None)
+    request = StudyRequest(name="enq", data=demo_folder, trials=2, preset="quick", enqueue=["default", "degenerate"])
+    study, settings = create_or_resume(request, storage)
+    objective = Objective(settings, demo_folder, tmp_path / "cache")
+    for preset in ("default", "degenerate"):
+        config = objective.config_for(study.ask())
+        for knob in settings.search_space.names + ["fusion", "pretrain_alpha"]:
+            assert getattr(config, knob) == getattr(load_config(preset), knob), (preset, knob)
+        assert config.epochs_pretrain == load_config("quick").epochs_pretrain  # the study's layout stays
+
+    layout_change = tmp_path / "longer.toml"
+    layout_change.write_text("epochs_stage1 = 40\n")
+    with pytest.raises(ConfigError, match="epochs_stage1"):
+        create_or_resume(StudyRequest(name="enq", trials=0, enqueue=[str(layout_change)]), storage)
+    space = tmp_path / "space.toml"
+    space.write_text("[image_size]\nchoices = [32, 64]\n")
+    with pytest.raises(ConfigError, match="image_size"):
+        create_or_resume(StudyRequest(name="other", data=demo_folder, space=space), storage)
