@@ -15,8 +15,11 @@ The warm-up is ``warmup_epochs`` epochs and at least ``warmup_steps`` optimizer 
 healthy model still predicts the majority class for a few dozen steps), but never so long that
 early stopping (the stage's patience) would end a degenerate stage before a rule can see it.
 
-In stage 2 a degenerate stage ends the *stage* (the trainer then keeps stage 1), not the trial:
-:meth:`DegeneracyRules.check` says which with :attr:`Verdict.stage_only`.
+What a rule stops (:attr:`Verdict.stage_only`): in stage 1 — the fused model — ``collapsed``,
+``kappa_nonpositive`` and ``nan_loss`` end the trial. Everywhere else a rule ends only the *stage*, as
+an early stop: a degenerate image pre-training is common in trials that the RandomForest carries to
+the best QWK (measured on the recorded curves, README "Pruning, replayed"), and a failed stage 2 is
+simply not kept. ``stalled`` always ends just the stage.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ PRUNERS = ("ours", "median", "hyperband", "wilcoxon", "forgiving", "none")
 @dataclass(frozen=True)
 class Verdict:
     rule: str
-    stage_only: bool = False  # end this stage (stage 2: keep stage 1), not the trial
+    stage_only: bool = False  # end this stage (as early stopping would; stage 2: keep stage 1), not the trial
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,10 @@ class DegeneracyRules:
     stall_epochs: int = 3
     poor_pretrain_qwk: float = 0.05
     stall_stages: tuple[str, ...] = ("pretrain", "stage1")
-    stage_only_stages: tuple[str, ...] = ("stage2",)
+    # Where a broken stage condemns the trial: the fused model of stage 1. Elsewhere a rule ends only the
+    # stage — a useless image pre-training is common in trials that the RF carries to the best QWK, and
+    # the trainer keeps stage 1 when stage 2 fails — and `stalled` is an early stop everywhere.
+    trial_stages: tuple[str, ...] = ("stage1",)
     enabled: bool = True
 
     def warmup(self, report: EpochReport) -> int:
@@ -67,7 +73,7 @@ class DegeneracyRules:
         rule = self._rule(history)
         if rule is None:
             return None
-        return Verdict(rule, stage_only=history[-1].stage in self.stage_only_stages)
+        return Verdict(rule, stage_only=rule == "stalled" or history[-1].stage not in self.trial_stages)
 
     def _rule(self, history: list[EpochReport]) -> str | None:
         if not self.enabled or not history:
@@ -101,13 +107,13 @@ class DegeneracyRules:
         return {
             **asdict(self),
             "stall_stages": list(self.stall_stages),
-            "stage_only_stages": list(self.stage_only_stages),
+            "trial_stages": list(self.trial_stages),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> DegeneracyRules:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("stall_stages", "stage_only_stages"):
+        for key in ("stall_stages", "trial_stages"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)

@@ -85,12 +85,16 @@ def test_stalled_means_flat_and_poor_or_flat_past_its_patience() -> None:
     assert first_prune(DegeneracyRules(), epochs([[20, 30, 10]] * 6, qwks=[0.41] * 6, stage="stage2")) is None
 
 
-def test_a_degenerate_stage_2_ends_the_stage_not_the_trial() -> None:
-    collapsed = epochs([[0, 0, 60]] * 4, qwks=[0.0] * 4, kappas=[0.0] * 4, stage="stage2")
-    verdicts = [DegeneracyRules().check(collapsed[: i + 1]) for i in range(4)]
-    fired = next(v for v in verdicts if v)
-    assert fired.rule == "collapsed" and fired.stage_only
-    assert not DegeneracyRules().check(epochs([[0, 0, 60]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)[:3]).stage_only
+def test_only_a_broken_fusion_stage_ends_the_trial() -> None:
+    def verdict(stage: str):
+        collapsed = epochs([[0, 0, 60]] * 4, qwks=[0.0] * 4, kappas=[0.0] * 4, stage=stage)
+        return next(v for v in (DegeneracyRules().check(collapsed[: i + 1]) for i in range(4)) if v)
+
+    assert verdict("stage1").rule == "collapsed" and not verdict("stage1").stage_only
+    # a collapsed image pre-training or stage 2 ends that stage; the fusion (or stage 1) carries on
+    assert verdict("pretrain").stage_only and verdict("stage2").stage_only
+    flat = epochs([[20, 30, 10]] * 3, qwks=[0.3] * 3, stage="stage1", baseline=0.45)
+    assert DegeneracyRules().check(flat).rule == "stalled" and DegeneracyRules().check(flat).stage_only
 
 
 def test_warmup_never_outlasts_the_stage_patience() -> None:

@@ -13,17 +13,18 @@ from _cli import run_cli
 from search.racing import SameStepPruner, StepLayout
 from search.replay import RecordedTrial, Recording, load_recording, run_replay, write_outputs
 
-LAYOUT = (4, 3, 2)  # pretrain, stage1, stage2 epochs: 9 steps a fold
-OFFSETS = {"pretrain": 0, "stage1": 4, "stage2": 7}
+LAYOUT = (4, 4, 2)  # pretrain, stage1, stage2 epochs: 10 steps a fold
+OFFSETS = {"pretrain": 0, "stage1": 4, "stage2": 8}
 
 
 def _curve(quality: float, degenerate: bool, rng: np.random.Generator) -> tuple[list[list], list[float]]:
-    """Three folds of rows as search.curves writes them; a degenerate trial predicts one class in pre-training."""
+    """Three folds of rows as search.curves writes them; a degenerate trial predicts one class from pre-training
+    through the fused model of stage 1."""
     rows, folds = [], []
     for fold in range(3):
         for stage, epochs in zip(OFFSETS, LAYOUT):
             for epoch in range(1, epochs + 1):
-                if degenerate and stage == "pretrain":
+                if degenerate and stage in ("pretrain", "stage1"):
                     qwk, kappa, histogram = 0.0, 0.0, [0, 60, 0]
                 else:
                     qwk = quality * (0.6 + 0.4 * epoch / epochs) + rng.normal(0, 0.01)
@@ -99,7 +100,7 @@ def _trial_with(study: optuna.Study, values: dict[int, float]) -> None:
 def test_an_early_peak_does_not_shield_a_trial_in_later_folds() -> None:
     """MedianPruner compares the best value over all steps so far; SameStepPruner compares like with like."""
     layout = StepLayout(LAYOUT)
-    stage1 = [f * 9 + 4 + e for f in range(2) for e in range(3)]  # stage 1 steps of folds 0 and 1
+    stage1 = [f * 10 + 4 + e for f in range(2) for e in range(3)]  # stage 1 steps of folds 0 and 1
     for pruner, expected in ((optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2), False),
                              (SameStepPruner(layout), True)):  # fmt: skip
         study = optuna.create_study(direction="maximize", pruner=pruner)

@@ -62,8 +62,10 @@ def write_demo_data(
     boxes are drawn in the scaled coordinates, so the layout stays exactly the study's.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out}: exists and is not an empty folder; choose a new folder")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is a file; choose a new folder")
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: folder exists and is not empty; choose a new folder")
     if not 1 <= shots_per_visit <= len(VIEWS):
         raise DataError(f"--shots must be between 1 and {len(VIEWS)}")
     if not 0 <= metadata_signal <= 10:
