@@ -61,7 +61,14 @@ def train(
         ),
     ] = False,
     cache_dir: CacheOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    stage_rules: Annotated[
+        bool,
+        typer.Option(
+            help="End a degenerate stage early by the search's degeneracy rules, as a study's trial does "
+            "(so that a trial's config trains to the trial's QWK)."
+        ),
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
     """Train and cross-validate the classifier once; writes OUT/result.json."""
     setup_logging(verbose)
@@ -80,7 +87,13 @@ def train(
     from search._display import TrainingDisplay, results_table
 
     with TrainingDisplay(console, settings.folds, settings.steps_per_fold) as display:
-        callbacks = RunCallbacks(on_epoch=display.on_epoch, on_fold=display.on_fold, on_images=display.on_images)
+        on_epoch = display.on_epoch
+        if stage_rules:
+            from search.judge import StageStopper
+            from search.pruning import DegeneracyRules
+
+            on_epoch = StageStopper(DegeneracyRules(), then=display.on_epoch)
+        callbacks = RunCallbacks(on_epoch=on_epoch, on_fold=display.on_fold, on_images=display.on_images)
         summary = run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models)
     console.print(results_table(summary))
     console.print(

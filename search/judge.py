@@ -23,7 +23,7 @@ import optuna
 
 from search.pruning import DegeneracyRules, Verdict
 from search.racing import CompletedTrials, forgiving_race, incumbent_folds
-from trainer.reports import EpochReport
+from trainer.reports import EpochReport, StopStage
 
 _EPOCH_PRUNERS = ("ours", "median", "hyperband")
 _FOLD_RACERS = ("ours", "forgiving")
@@ -64,3 +64,26 @@ class Judge:
             if forgiving_race(self.fold_qwks, incumbent_folds(completed)):
                 return Verdict("forgiving")
         return None
+
+
+class StageStopper:
+    """The rules' stage-only verdicts as an ``on_epoch`` hook for a plain training run (``dfu-search train``).
+
+    A trial's value includes the stages its rules ended early; applying the same rules when the trial's
+    config is trained again (``best`` → ``train --config``) reproduces it exactly.
+    """
+
+    def __init__(self, rules: DegeneracyRules, then=None) -> None:
+        self.rules, self.then = rules, then
+        self.stops: list[tuple[int, str, int, str]] = []  # fold, stage, epoch, rule
+        self._history: dict[tuple[int, str], list[EpochReport]] = {}
+
+    def __call__(self, report: EpochReport) -> None:
+        if self.then is not None:
+            self.then(report)
+        history = self._history.setdefault((report.fold, report.stage), [])
+        history.append(report)
+        verdict = self.rules.check(history)
+        if verdict is not None and verdict.stage_only:
+            self.stops.append((report.fold, report.stage, report.epoch, verdict.rule))
+            raise StopStage(verdict.rule)

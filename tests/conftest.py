@@ -88,7 +88,7 @@ class FinishedStudy:
 
 @pytest.fixture(scope="session")
 def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> FinishedStudy:
-    """A finished SQLite study run by real workers: the degenerate and default presets enqueued, then one sampled
+    """A finished SQLite study run by real workers: the default and degenerate presets enqueued, then one sampled
     trial (quick preset, 24 px, 2 folds). Shared by the study, query and dashboard tests; treat as read-only."""
     from _cli import run_cli
 
@@ -97,7 +97,7 @@ def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory
     # batch 8: ~45 optimizer steps an epoch, so the rules' 40-step warm-up is one epoch here
     result = run_cli("launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1",
                      "--trials", "3", "--folds", "2", "--preset", "quick", "--set", "image_size=24",
-                     "--set", "batch_size=8", "--enqueue", "degenerate", "--enqueue", "default",
+                     "--set", "batch_size=8", "--enqueue", "default", "--enqueue", "degenerate",
                      "--cache-dir", folder / "cache", "--log-dir", folder / "logs", cwd=folder)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return FinishedStudy("presets", url, training_folder, folder, folder / "cache")

@@ -55,23 +55,22 @@ def test_launch_meets_the_budget_and_relaunch_adds_trials(
     assert not [t for t in study.trials if t.state == States.RUNNING]
 
 
-def test_enqueued_degenerate_is_pruned_by_a_rule_and_default_completes(preset_study) -> None:
+def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> None:
     url = preset_study.url
     study = load(url, "presets")
     by_preset = {t.user_attrs.get("enqueued"): t for t in study.trials}
     degenerate, default = by_preset["degenerate"], by_preset["default"]
-    assert degenerate.state == States.PRUNED
-    reason = degenerate.user_attrs["prune_reason"]
-    assert reason["rule"] in ("collapsed", "kappa_nonpositive", "stalled")
-    assert (reason["fold"], reason["stage"]) == (0, "pretrain")
-    # pruned within 3 epochs of its first collapsed epoch (one class for ≥ 95 % of the visits, or kappa ≤ 0)
-    rows = [r for r in degenerate.user_attrs["curve"] if (r[1], r[2]) == (0, "pretrain")]
-    first_bad = next(r[3] for r in rows if max(r[7]) >= 0.95 * sum(r[7]) or r[5] <= 0)
-    assert reason["epoch"] <= first_bad + 3
+    assert default.state == States.COMPLETE and default.value > 0
     config = degenerate.user_attrs["config"]
     assert (config["lr_stage1"], config["cnn_blocks"], config["fusion"]) == (1e-6, 4, "fixed")  # the preset, pinned
-    assert degenerate.user_attrs["epochs_trained"] == reason["epoch"]
-    assert default.state == States.COMPLETE and default.value > 0
+    # its oversized image branch predicts one class at first; the trial is stopped after its first fold, where
+    # the fold race finds it below the default trial (the incumbent); the rules end only stages outside stage 1
+    first = degenerate.user_attrs["curve"][0]
+    assert (first[1], first[2], first[3]) == (0, "pretrain", 1) and max(first[7]) == sum(first[7])
+    assert degenerate.state == States.PRUNED
+    reason = degenerate.user_attrs["prune_reason"]
+    assert reason["rule"] in ("forgiving", "ours") and reason["fold"] == 0
+    assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]
     status = run_cli("status", "--study", "presets", "--storage", url)
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
 
