@@ -30,11 +30,13 @@ $(VENV)/.dev-installed: $(VENV)/bin/activate pyproject.toml
 install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
-# A real study on the embedded default storage (demo/dfu-search.db): 2 workers, 10 trials of the
-# quick preset (batch 8: the demo data is small), the degenerate preset enqueued so the demo shows a pruned trial.
+# A real study on the embedded default storage (demo/dfu-search.db): 2 workers, 10 trials of the quick preset
+# (batch 8: the demo data is small; 2 shots a visit keep it under 5 minutes on 2 cores), the degenerate and
+# default presets enqueued: the summary shows metadata-only QWK beside each, and the rules that ended the
+# degenerate trial's collapsed stages.
 demo: $(VENV)/.installed
 	@mkdir -p $(DEMO)
-	@test -d $(DEMO)/data || $(DFU) demo-data $(DEMO)/data
+	@test -d $(DEMO)/data || $(DFU) demo-data $(DEMO)/data --shots 2
 	cd $(DEMO) && $(DFU) launch --study demo --data data --workers 2 --trials 10 --preset quick --set batch_size=8 --folds 3 \
 		--enqueue degenerate --enqueue default --cache-dir cache
 	@echo "results: $(DEMO)/dfu-search.db; browse them: $(DFU) dashboard --storage sqlite:///$(abspath $(DEMO))/dfu-search.db"

@@ -46,6 +46,19 @@ def print_status(study: optuna.Study, console: Console) -> None:
             )
         console.print(table)
 
+    enqueued = [t for t in trials if t.user_attrs.get("enqueued")]
+    if enqueued:
+        table = Table("trial", "preset", "state", "QWK", "metadata QWK", "stages ended by a rule (fold stage epoch)",
+                      title="enqueued presets")  # fmt: skip
+        for t in enqueued:
+            stops = "; ".join(
+                f"{r['rule']} (f{r['fold']} {r['stage']} {r['epoch']})" for r in t.user_attrs.get("stage_stops", [])
+            )
+            meta = t.user_attrs.get("metadata_qwk")
+            table.add_row(str(t.number), t.user_attrs["enqueued"], t.state.name.lower(),
+                          "" if t.value is None else f"{t.value:.4f}", "" if meta is None else f"{meta:.4f}", stops)  # fmt: skip
+        console.print(table)
+
     per_worker = Counter()
     for t in trials:
         worker = t.user_attrs.get("worker")

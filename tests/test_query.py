@@ -146,7 +146,10 @@ def test_report_writes_the_plots(study_url: str, tmp_path: Path) -> None:
         assert Image.open(out / f"{plot}.png").size[0] > 300
     assert "importances: " in output  # drawn, or skipped with the reason (it needs two complete trials)
     intermediate = (out / "intermediate.html").read_text()
-    assert "Trial0" in intermediate.replace(" ", "")  # the pruned degenerate trial is one of the lines
+    assert "Trial1" in intermediate.replace(" ", "")  # the pruned degenerate trial is one of the lines
+    # the collapse map: alpha cap × pre-training LR, trials coloured by prune rule
+    assert "collapse-map: ok" in output and Image.open(out / "collapse-map.png").size[0] > 500
+    assert "collapse-map.png" in (out / "index.html").read_text()
     assert (out / "plotly.min.js").is_file()  # the HTML works offline
     index = (out / "index.html").read_text()
     assert "epochs pruning avoided" in index and f"pruned {len(_by_state(study_url)['PRUNED'])}" in index
