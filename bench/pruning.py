@@ -103,7 +103,6 @@ def live(seed: int, trials: int) -> dict:
 def _study_summary(name: str, db: Path) -> dict:
     import optuna
 
-    sys.path.insert(0, str(REPO))
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     rules: dict[str, int] = {}

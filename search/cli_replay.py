@@ -23,7 +23,7 @@ def replay(
     strategies: Annotated[
         str,
         typer.Option(help="Comma-separated: none, rules, median, hyperband, wilcoxon, forgiving, ours."),
-    ] = "none,median,hyperband,wilcoxon,forgiving,rules,ours",
+    ] = ",".join(("none", "median", "hyperband", "wilcoxon", "forgiving", "rules", "ours")),
     orderings: Annotated[int, typer.Option(help="Random orderings of the recorded trials.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the orderings.")] = 0,
     save_curves: Annotated[

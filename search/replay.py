@@ -33,7 +33,6 @@ from trainer.reports import EpochReport
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours")
-DEFAULT_STRATEGIES = ("none", "median", "hyperband", "wilcoxon", "forgiving", "rules", "ours")
 CURVES_VERSION = 1
 _WITHIN = 0.01  # "found the best": within 0.01 QWK of the best recorded trial
 
