@@ -37,7 +37,7 @@ def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Que
 
     from search.judge import Judge
     from search.pruning import DegeneracyRules, make_pruner
-    from search.racing import CompletedTrials, StepLayout
+    from search.racing import StepLayout
     from search.settings import StudySettings
     from storage import open_storage
     from trainer.config import STAGES
@@ -57,9 +57,7 @@ def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Que
         trial.suggest_float("lr_stage1", 1e-5, 1e-2, log=True)
         trial.set_user_attr("config", config)
         trial.set_user_attr("worker", {"host": "bench", "pid": 0, "gpu": "cpu"})
-        judge = Judge(
-            trial, strategy, DegeneracyRules(), FOLDS, getattr(pruner, "completed", None) or CompletedTrials()
-        )
+        judge = Judge(trial, strategy, DegeneracyRules(), FOLDS)
         curve, folds, step = [], [], 0
         for fold in range(FOLDS):
             for stage, epochs in zip(STAGES, STAGE_EPOCHS):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import optuna
 
-from search.pruning import DegeneracyRules, Verdict
+from search.pruning import DegeneracyRules, RuleWatch, Verdict
 from search.racing import CompletedTrials, forgiving_race, incumbent_folds
 from trainer.reports import EpochReport, StopStage
 
@@ -30,23 +30,21 @@ _FOLD_RACERS = ("ours", "forgiving")
 
 
 class Judge:
-    def __init__(
-        self, trial: optuna.Trial, strategy: str, rules: DegeneracyRules, folds: int, completed: CompletedTrials
-    ) -> None:
-        self.trial, self.strategy, self.rules, self.folds = trial, strategy, rules, folds
-        self.completed = completed
+    def __init__(self, trial: optuna.Trial, strategy: str, rules: DegeneracyRules, folds: int) -> None:
+        self.trial, self.strategy, self.folds = trial, strategy, folds
         self.fold_qwks: list[float] = []
-        self._history: dict[tuple[int, str], list[EpochReport]] = {}
+        self._rules = RuleWatch(rules)
+        pruner = trial.study.pruner
+        # share the pruner's snapshot of completed trials: one storage read per fold, not two
+        self.completed: CompletedTrials = getattr(pruner, "completed", None) or CompletedTrials()
         # should_prune reads the trial back from the storage: skip it where the pruner would not look
-        self._judges = getattr(trial.study.pruner, "judges", lambda step: True)
+        self._judges = getattr(pruner, "judges", lambda step: True)
 
     def on_epoch(self, report: EpochReport) -> Verdict | None:
         """Report the epoch and say whether the trial (or, ``stage_only``, the stage) must stop."""
-        history = self._history.setdefault((report.fold, report.stage), [])
-        history.append(report)
         if self.strategy != "wilcoxon":
             self.trial.report(report.val_qwk, report.step)
-        verdict = self.rules.check(history)
+        verdict = self._rules(report)
         if verdict is not None:
             return verdict
         if self.strategy in _EPOCH_PRUNERS and self._judges(report.step) and self.trial.should_prune():
@@ -74,16 +72,11 @@ class StageStopper:
     """
 
     def __init__(self, rules: DegeneracyRules, then=None) -> None:
-        self.rules, self.then = rules, then
-        self.stops: list[tuple[int, str, int, str]] = []  # fold, stage, epoch, rule
-        self._history: dict[tuple[int, str], list[EpochReport]] = {}
+        self._rules, self.then = RuleWatch(rules), then
 
     def __call__(self, report: EpochReport) -> None:
         if self.then is not None:
             self.then(report)
-        history = self._history.setdefault((report.fold, report.stage), [])
-        history.append(report)
-        verdict = self.rules.check(history)
+        verdict = self._rules(report)
         if verdict is not None and verdict.stage_only:
-            self.stops.append((report.fold, report.stage, report.epoch, verdict.rule))
             raise StopStage(verdict.rule)

@@ -19,7 +19,6 @@ from optuna.artifacts import FileSystemArtifactStore
 from search.curves import curve_row
 from search.judge import Judge
 from search.pruning import prune_reason
-from search.racing import CompletedTrials
 from search.settings import StudySettings
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
@@ -124,8 +123,7 @@ class _Reporter:
 
     def __init__(self, trial: optuna.Trial, settings: StudySettings, folds: int) -> None:
         self.trial = trial
-        completed = getattr(trial.study.pruner, "completed", None) or CompletedTrials()
-        self.judge = Judge(trial, settings.pruner, settings.degeneracy_rules, folds, completed)
+        self.judge = Judge(trial, settings.pruner, settings.degeneracy_rules, folds)
         self.epochs = 0
         self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
         self.folds: list[dict] = []

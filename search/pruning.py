@@ -119,6 +119,19 @@ class DegeneracyRules:
         return cls(**known)
 
 
+class RuleWatch:
+    """The rules applied as a run goes: each epoch joins its (fold, stage) history, which the rules judge."""
+
+    def __init__(self, rules: DegeneracyRules) -> None:
+        self.rules = rules
+        self._history: dict[tuple[int, str], list[EpochReport]] = {}
+
+    def __call__(self, report: EpochReport) -> Verdict | None:
+        history = self._history.setdefault((report.fold, report.stage), [])
+        history.append(report)
+        return self.rules.check(history)
+
+
 def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
     """The Optuna pruner of a strategy. Stock pruners are set as a user would set them; ``ours`` needs the
     study's step layout (a :class:`~trainer.config.TrainConfig`) to know which steps are one stage of one fold."""

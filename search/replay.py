@@ -26,7 +26,7 @@ import optuna
 from search.curves import CURVE_COLUMNS
 from search.judge import Judge
 from search.pruning import DegeneracyRules, make_pruner
-from search.racing import CompletedTrials, StepLayout
+from search.racing import StepLayout
 from trainer.errors import UserError
 from trainer.reports import EpochReport
 
@@ -161,11 +161,10 @@ def _replay_order(recording: Recording, order: list[RecordedTrial], strategy: st
     pruner = make_pruner(pruner_name, layout)
     study = optuna.create_study(direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(0))
     rules = DegeneracyRules(enabled=strategy in ("rules", "ours"))
-    completed = getattr(pruner, "completed", None) or CompletedTrials()
     run = _Run(0, -np.inf, [], [], [], [])
     for recorded in order:
         trial = study.ask()
-        judge = Judge(trial, pruner_name, rules, recording.folds, completed)
+        judge = Judge(trial, pruner_name, rules, recording.folds)
         spent, verdict = _feed(trial, judge, recorded)
         run.epochs += spent
         if verdict is not None:
@@ -183,8 +182,8 @@ def _replay_order(recording: Recording, order: list[RecordedTrial], strategy: st
 def _feed(trial: optuna.Trial, judge: Judge, recorded: RecordedTrial) -> tuple[int, str | None]:
     """Feed one trial's curve to the judge; returns (epochs spent, the pruning rule or None)."""
     spent, skipped_stage = 0, None
-    fold_rows = [(i, row[1]) for i, row in enumerate(recorded.curve)]
-    for i, row in enumerate(recorded.curve):
+    curve = recorded.curve
+    for i, row in enumerate(curve):
         report = _report(row)
         if (report.fold, report.stage) != skipped_stage:
             spent += 1
@@ -193,8 +192,7 @@ def _feed(trial: optuna.Trial, judge: Judge, recorded: RecordedTrial) -> tuple[i
                 skipped_stage = (report.fold, report.stage)
             elif verdict is not None:
                 return spent, verdict.rule
-        fold_ends = i + 1 == len(fold_rows) or fold_rows[i + 1][1] != report.fold
-        if fold_ends:
+        if i + 1 == len(curve) or curve[i + 1][1] != report.fold:  # the fold ends here
             done = recorded.fold_qwks[: report.fold + 1]
             trial.set_user_attr("folds", [{"qwk": q} for q in done])
             verdict = judge.on_fold(report.fold, recorded.fold_qwks[report.fold])
