@@ -124,7 +124,7 @@ def run_replay(recording: Recording, strategies: list[str], orderings: int = 200
     best = float(finals.max())
     runs = {}
     for name in strategies:
-        runs[name] = [_replay_order(recording, [trials[i] for i in order], name) for order in orders]
+        runs[name] = [_replay_order(recording, [trials[i] for i in order], name, k) for k, order in enumerate(orders)]
         if progress:
             progress(name)
     runs["oracle"] = [_oracle(recording, [trials[i] for i in order]) for order in orders]
@@ -155,11 +155,16 @@ class _Run:
     pruned_rules: list[str]
 
 
-def _replay_order(recording: Recording, order: list[RecordedTrial], strategy: str) -> _Run:
+def _replay_order(recording: Recording, order: list[RecordedTrial], strategy: str, index: int) -> _Run:
     layout = recording.layout
     pruner_name = "none" if strategy == "rules" else strategy
     pruner = make_pruner(pruner_name, layout)
-    study = optuna.create_study(direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(0))
+    # A fixed name: HyperbandPruner picks a trial's bracket from a hash of the study name (random by default),
+    # so only named studies make a replay repeatable for its --seed.
+    study = optuna.create_study(
+        study_name=f"replay-{strategy}-{index}", direction="maximize", pruner=pruner,
+        sampler=optuna.samplers.RandomSampler(0),
+    )  # fmt: skip
     rules = DegeneracyRules(enabled=strategy in ("rules", "ours"))
     run = _Run(0, -np.inf, [], [], [], [])
     for recorded in order:

@@ -139,3 +139,9 @@ def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path
     space.write_text("[image_size]\nchoices = [32, 64]\n")
     with pytest.raises(ConfigError, match="image_size"):
         create_or_resume(StudyRequest(name="other", data=demo_folder, space=space), storage)
+
+
+def test_a_replay_is_repeatable_for_its_seed(recording: Recording) -> None:
+    # HyperbandPruner hashes the study name into brackets: replay names its studies, so the numbers repeat
+    first, second = (run_replay(recording, ["hyperband"], orderings=4, seed=3) for _ in range(2))
+    assert first["strategies"] == second["strategies"]
