@@ -29,7 +29,27 @@ def route_optuna_logs() -> None:
 
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its first use set its level to INFO
 
 
 def report_error(message: str) -> None:
     error_console.print(f"error: {message}")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A one-line error now if a server could not listen on ``host:port`` (busy, or not an address here)."""
+    import socket
+
+    from trainer.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror})") from None

@@ -58,14 +58,13 @@ def artifact_dir_to_keep(storage_url: str, explicit: Path | None) -> Path | None
 def open_artifact_store(folder: Path, for_writing: bool = True) -> FileSystemArtifactStore:
     """A file-system artifact store. Workers write (a one-line error if they cannot); the dashboard only
     reads, so a read-only mount is fine there and a missing folder just means no artifacts yet."""
+    if not for_writing:
+        return FileSystemArtifactStore(folder)  # nothing created: a missing folder only means no artifacts yet
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        if for_writing:
-            raise StorageError(
-                f"artifact folder {folder}: {exc.strerror or exc} (set --artifacts or ${ENV_VAR})"
-            ) from None
-    if for_writing and not os.access(folder, os.W_OK):
+        raise StorageError(f"artifact folder {folder}: {exc.strerror or exc} (set --artifacts or ${ENV_VAR})") from None
+    if not os.access(folder, os.W_OK):
         raise StorageError(f"artifact folder {folder} is not writable (set --artifacts or ${ENV_VAR})")
     return FileSystemArtifactStore(folder)
 

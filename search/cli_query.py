@@ -56,7 +56,12 @@ def best(
 ) -> None:
     """Write the best trial's full trainer config as TOML, for `dfu-search train --config`."""
     from search.query import open_study
+    from trainer.errors import ConfigError
 
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; name the TOML file to write, e.g. {out / 'best.toml'}")
+    if not out.parent.resolve().is_dir():
+        raise ConfigError(f"--out {out}: folder {out.parent.resolve()} does not exist")
     view = open_study(study, storage)
     trial = view.best_trial()
     config = view.best_config()
@@ -64,7 +69,6 @@ def best(
         f"# best trial {trial.number} of study {view.name!r}: mean QWK {trial.value:.4f} over {config.folds} folds\n"
         f"# train the final models: dfu-search train --data DATA --config {out.name} --save-models --out final\n"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(header + config.to_toml())
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
     console.print(f"trial {trial.number}: mean QWK {trial.value:.4f} ({params}); wrote {out}")
@@ -78,7 +82,12 @@ def report(
     """Optimization history, intermediate values, parameter importances and parallel coordinates (HTML + PNG)."""
     from search.query import open_study
     from search.report import write_report
+    from trainer.errors import ConfigError
 
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; name a folder for the plots")
+    if not out.resolve().parent.is_dir():
+        raise ConfigError(f"--out {out}: folder {out.resolve().parent} does not exist")
     view = open_study(study, storage)
     with console.status(f"drawing the plots of {view.name} …"):
         outcome = write_report(view, out)
@@ -90,15 +99,17 @@ def report(
 def dashboard(
     storage: StorageOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback exposes it.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Serve optuna-dashboard on the study storage, with the trials' diagnostics (artifacts) wired in."""
+    from search._console import check_port_free
     from search.artifacts import dashboard_artifact_dir, open_artifact_store
     from storage import open_storage, redact, resolve_url
 
     url = resolve_url(storage)
-    optuna_storage = open_storage(url, heartbeat=None)
+    check_port_free(host, port)
+    optuna_storage = open_storage(url, heartbeat=None, create=False)
     folder = dashboard_artifact_dir(url, optuna_storage, artifacts)
     store = open_artifact_store(folder, for_writing=False)
     if host not in _LOOPBACK:

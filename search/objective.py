@@ -20,6 +20,7 @@ from search.curves import curve_row
 from search.judge import Judge
 from search.pruning import prune_reason
 from search.settings import StudySettings
+from search.stopping import StopRequest
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
 from trainer.reports import EpochReport, StopStage
@@ -49,6 +50,8 @@ class Objective:
         self.base = settings.config
         self.space = settings.search_space
         self.artifact_store = artifact_store
+        self.stop: StopRequest | None = None  # the worker's; checked at every epoch boundary
+        self.current: optuna.Trial | None = None  # the trial running now (or the last one)
         self._prepared: dict[tuple, tuple] = {}
 
     def config_for(self, trial: optuna.Trial) -> TrainConfig:
@@ -58,11 +61,14 @@ class Objective:
         return apply(self.base, {**self.space.fixed, **pinned, **sampled}, f"trial {trial.number}")
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial
+        if self.stop is not None:
+            self.stop.check()
         started = time.perf_counter()
         config = self.config_for(trial)
         trial.set_user_attr("config", config.as_dict())
         trial.set_user_attr("worker", self.worker)
-        reporter = _Reporter(trial, self.settings, config.folds)
+        reporter = _Reporter(trial, self.settings, config.folds, self.stop)
         summary: dict | None = None
         error: str | None = None
         try:
@@ -121,8 +127,9 @@ class Objective:
 class _Reporter:
     """The trainer's hooks for one trial: record the curve, let the :class:`Judge` decide, stop what it says."""
 
-    def __init__(self, trial: optuna.Trial, settings: StudySettings, folds: int) -> None:
+    def __init__(self, trial: optuna.Trial, settings: StudySettings, folds: int, stop: StopRequest | None) -> None:
         self.trial = trial
+        self.stop = stop
         self.judge = Judge(trial, settings.pruner, settings.degeneracy_rules, folds)
         self.epochs = 0
         self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
@@ -133,6 +140,8 @@ class _Reporter:
     def __call__(self, report: EpochReport) -> None:
         self.epochs += 1
         self.curve.append(curve_row(report))
+        if self.stop is not None:
+            self.stop.check()  # a requested stop ends the trial here, between two epochs
         verdict = self.judge.on_epoch(report)
         if verdict is None:
             return

@@ -33,7 +33,7 @@ def open_study(name: str, storage: str | None = None) -> StudyView:
     from storage import open_storage, resolve_url
 
     url = resolve_url(storage)
-    return StudyView(load_study(name, open_storage(url, heartbeat=None)), url)
+    return StudyView(load_study(name, open_storage(url, heartbeat=None, create=False)), url)
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,15 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     """Write the report into ``out``; returns {plot: "ok" or why it was skipped}."""
     import matplotlib
 
+    from trainer.errors import UserError
+
+    finished = [t for t in view.trials() if t.state.is_finished() and t.state.name in ("COMPLETE", "PRUNED")]
+    if not finished:
+        raise UserError(f"study {view.name!r} has no complete or pruned trial yet: nothing to plot, {out} not written")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental-API and few-trials notes; the index says what's skipped
         outcome = _draw(view, out, plt)
@@ -56,7 +61,11 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
 
 def _draw(view: StudyView, out: Path, plt) -> dict[str, str]:
     outcome = {}
+    complete = [t for t in view.trials() if t.state.name == "COMPLETE"]
     for key, (_title, interactive, static) in _plots().items():
+        if key != "intermediate" and not complete:
+            outcome[key] = "skipped: no complete trial yet"
+            continue
         try:
             interactive(view.study).write_html(out / f"{key}.html", include_plotlyjs="directory")
             axes = static(view.study)

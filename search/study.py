@@ -8,12 +8,11 @@ from pathlib import Path
 
 import optuna
 
-from search.pruning import PRUNERS, DegeneracyRules
-from search.samplers import SAMPLERS
+from search.pruning import DegeneracyRules
 from search.settings import StudySettings, finished_trials
 from search.space import load_space
 from storage.errors import StorageError
-from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, read_toml
+from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml
 from trainer.errors import ConfigError, DataError
 from trainer.fingerprint import data_fingerprint, describe_difference
 
@@ -23,30 +22,34 @@ ENQUEUED_ATTR = "dfu_search_enqueued"
 
 @dataclass(frozen=True)
 class StudyRequest:
-    """What ``dfu-search launch`` asks for; fields left None keep a resumed study's values."""
+    """What ``dfu-search launch`` asks for. Fields left None take the defaults on creation and the
+    stored values on resume (where anything else is refused, see :func:`search.launch.check_resume`)."""
 
     name: str
     data: Path | None = None
-    trials: int = 20
+    trials: int | None = None  # create: the budget (default 20); resume: this many more from now
     folds: int | None = None
-    seed: int = 0
+    seed: int | None = None
     preset: str | None = None
     config: Path | None = None
     sets: list[str] = field(default_factory=list)
     space: Path | None = None
     enqueue: list[str] = field(default_factory=list)
-    pruner: str = "ours"
-    sampler: str = "tpe"
-    rules: DegeneracyRules = DegeneracyRules()
+    pruner: str | None = None
+    sampler: str | None = None
+    rules: DegeneracyRules | None = None
     artifacts: Path | None = None  # the artifact folder, resolved; kept in the settings when the study is created
 
 
+DEFAULT_TRIALS = 20
+
+
 def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, StudySettings]:
-    """Create the study with its settings, or resume it and raise its budget by ``request.trials``."""
-    if request.pruner not in PRUNERS:
-        raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {request.pruner!r}")
-    if request.sampler not in SAMPLERS:
-        raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {request.sampler!r}")
+    """Create the study with its settings, or resume it: ``request.trials`` more finished trials from now
+    (the budget becomes finished + trials), or the stored budget when None.
+
+    Call :func:`search.launch.prepare_launch` rather than this: it checks the request first.
+    """
     names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if request.name in names:
         study = optuna.load_study(study_name=request.name, storage=storage)
@@ -57,18 +60,17 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
                 raise DataError(
                     f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
                 )
-        changes = {"trials": finished_trials(study) + request.trials}
+        changes = {}
+        if request.trials is not None:
+            changes["trials"] = finished_trials(study) + request.trials
         if request.artifacts is not None:
             changes["artifacts"] = str(request.artifacts)
         settings = StudySettings(**{**settings.__dict__, **changes})
         settings.save(study)
-        log.info("resuming study %r: budget raised to %d finished trials", request.name, settings.trials)
     else:
         if request.data is None:
             raise StorageError(f"no study named {request.name!r} yet; pass --data to create it")
-        base = load_config(request.preset, request.config, request.sets)
-        changes = {"seed": request.seed} | ({"folds": request.folds} if request.folds else {})
-        base = apply(base, changes, "command line")
+        base = request_config(request, None)
         space = load_space(request.space)
         apply(base, space.fixed, "--space")  # validate pinned values now, not in every trial
         settings = StudySettings(
@@ -76,19 +78,32 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
             fingerprint=data_fingerprint(request.data),
             base_config=base.as_dict(),
             space=space.to_dict(),
-            trials=request.trials,
-            pruner=request.pruner,
-            sampler=request.sampler,
-            rules=request.rules.as_dict(),
-            seed=request.seed,
+            trials=request.trials or DEFAULT_TRIALS,
+            pruner=request.pruner or "ours",
+            sampler=request.sampler or "tpe",
+            rules=(request.rules or DegeneracyRules()).as_dict(),
+            seed=base.seed,
             artifacts=str(request.artifacts) if request.artifacts else None,
         )
         study = optuna.create_study(study_name=request.name, storage=storage, direction="maximize")
         settings.save(study)
-        log.info("created study %r", request.name)
     for preset in request.enqueue:
         enqueue_preset(study, settings, preset)
     return study, settings
+
+
+def request_config(request: StudyRequest, stored: dict | None):
+    """The base config a request asks for: rebuilt from ``--preset``/``--config`` when given, else the stored
+    one (or the defaults) with ``--set``, ``--folds`` and ``--seed`` applied."""
+    if request.preset is not None or request.config is not None or stored is None:
+        base = load_config(request.preset, request.config, request.sets)
+    else:
+        base = apply(load_config(), stored, "study settings")
+        base = apply(base, dict(parse_assignment(s) for s in request.sets), "--set")
+    changes = {"seed": request.seed} if request.seed is not None else {}
+    if request.folds is not None:
+        changes["folds"] = request.folds
+    return apply(base, changes, "command line")
 
 
 def enqueue_preset(study: optuna.Study, settings: StudySettings, preset: str) -> bool:
@@ -141,25 +156,40 @@ def fail_and_retry(study: optuna.Study, host: str, pids: set[int], max_retry: in
         worker = trial.user_attrs.get("worker") or {}
         if worker.get("host") != host or worker.get("pid") not in pids:
             continue
-        try:
-            study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # it finished (or another process failed it) in the meantime
-        failed.append(trial.number)
-        retries = int(trial.user_attrs.get("retries", 0))
-        if retries >= max_retry:
-            log.warning("trial %d failed %d times; not retrying", trial.number, retries + 1)
-            continue
-        study.enqueue_trial(
-            trial.params,
-            user_attrs={
-                "overrides": trial.user_attrs.get("overrides", {}),
-                "enqueued": trial.user_attrs.get("enqueued"),
-                "retry_of": trial.user_attrs.get("retry_of", trial.number),
-                "retries": retries + 1,
-            },
-        )
-        log.warning(
-            "trial %d of dead worker %s failed; queued again with the same parameters", trial.number, sorted(pids)
-        )
+        if retry_trial(study, trial, max_retry, why=f"of dead worker {sorted(pids)}"):
+            failed.append(trial.number)
     return failed
+
+
+def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int = 3, why: str = "") -> bool:
+    """Fail ``trial`` (if still RUNNING) and queue it again with the same parameters, at most once.
+
+    Returns False if the trial had finished meanwhile (complete, pruned, or failed by another process
+    that re-queued it). The queued copy keeps the enqueued preset's pinned settings and counts retries.
+    """
+    try:
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        now = study._storage.get_trial(trial._trial_id)
+        if now.state != optuna.trial.TrialState.FAIL:
+            return False  # it finished in the meantime
+    root = trial.user_attrs.get("retry_of", trial.number)
+    retries = int(trial.user_attrs.get("retries", 0))
+    for other in study.get_trials(deepcopy=False):
+        if other.user_attrs.get("retry_of") == root and int(other.user_attrs.get("retries", 0)) > retries:
+            return False  # already queued again (by the launcher, or by the worker before it died)
+    if retries >= max_retry:
+        log.warning("trial %d failed %d times; not retrying", trial.number, retries + 1)
+        return True
+    study.enqueue_trial(
+        trial.params,
+        user_attrs={
+            "overrides": trial.user_attrs.get("overrides", {}),
+            "enqueued": trial.user_attrs.get("enqueued"),
+            "retry_of": root,
+            "retries": retries + 1,
+        },
+        skip_if_exists=False,
+    )
+    log.warning("trial %d %s failed; queued again with the same parameters", trial.number, why or "")
+    return True

@@ -2,8 +2,9 @@
 
 Everything it needs (data location and fingerprint, base config, space, pruner, budget) comes from
 the study's user attributes, so ``dfu-search worker --study NAME --storage URL`` works from any
-machine. SIGTERM (and Ctrl-C) end the running trial as FAIL before the worker exits, so a stopped
-worker never leaves a trial RUNNING.
+machine. SIGTERM, Ctrl-C and the launcher's death stop the worker at the next epoch boundary with
+its trial failed and queued again (see :mod:`search.stopping`), so a stopped worker never leaves a
+trial RUNNING or lost.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import signal
 import socket
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from search.objective import Objective
 from search.pruning import make_pruner
 from search.samplers import make_sampler
 from search.settings import StudySettings, finished_trials, load_study
+from search.stopping import StopRequest, WorkerStopping
+from search.study import retry_trial
 from storage import open_storage, redact
 from storage.open import HeartbeatSettings
 from trainer.errors import DataError, UserError
@@ -60,7 +62,7 @@ def run_worker(
     """Run trials until the budget is met; returns how many trials this worker ran."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before TensorFlow loads
-    storage = open_storage(storage_url, heartbeat, wait_at_start=True)
+    storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))
     data = Path(data or settings.data)
     found = data_fingerprint(data)
@@ -88,15 +90,20 @@ def run_worker(
         artifact_dir,
     )
 
-    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored)
-        signal.signal(sig, _interrupt)
+    stop = StopRequest(force=lambda: _requeue_running(study, objective, heartbeat.max_retry))
+    objective.stop = stop
+    stop.install()
     ran = failures = 0
     while finished_trials(study) < settings.trials:
+        stop.check()
         last: list[optuna.trial.FrozenTrial] = []
         try:
             study.optimize(
                 objective, n_trials=1, callbacks=[lambda _, trial, sink=last: sink.append(trial)], gc_after_trial=True
             )
+        except WorkerStopping:
+            stop.finish()
+            raise
         except UserError:
             raise
         except Exception as exc:  # the trial is FAIL in the study already; keep going unless it keeps happening
@@ -113,5 +120,11 @@ def run_worker(
     return ran
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _requeue_running(study: optuna.Study, objective: Objective, max_retry: int) -> None:
+    """Fail this worker's running trial and queue it again, as the launcher does for a worker that died."""
+    trial = objective.current
+    if trial is None:
+        return
+    frozen = study._storage.get_trial(trial._trial_id)
+    if retry_trial(study, frozen, max_retry, why=f"stopped ({objective.stop.reason})"):
+        log.warning("trial %d failed and queued again", frozen.number)

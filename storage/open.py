@@ -37,8 +37,22 @@ DEFAULT_OUTAGE_LIMIT = 120.0
 @dataclass(frozen=True)
 class HeartbeatSettings:
     interval: int = 30  # seconds between a running trial's heartbeats
-    grace_period: int = 120  # a trial silent this long is stale: failed and retried
+    #: A trial silent this long is stale: failed and retried by any worker. None: the outage limit
+    #: plus three intervals, so that a live worker riding out an outage is never taken for dead
+    #: (its last beat can be an interval before the outage, its next an interval after).
+    grace_period: int | None = None
     max_retry: int = 3
+
+    def grace_for(self, outage_limit: float) -> int:
+        shortest = outage_limit + 2 * self.interval
+        if self.grace_period is None:
+            return int(outage_limit + 3 * self.interval)
+        if self.grace_period <= shortest:
+            raise StorageError(
+                f"heartbeat grace period {self.grace_period} s must exceed the outage limit {outage_limit:.0f} s "
+                f"+ 2 heartbeat intervals ({shortest:.0f} s), or live trials would be failed during an outage"
+            )
+        return self.grace_period
 
 
 def serve_proxy(url: str, host: str, port: int) -> None:
@@ -53,21 +67,35 @@ def open_storage(
     heartbeat: HeartbeatSettings | None = HeartbeatSettings(),
     outage_limit: float | None = None,
     wait_at_start: bool = False,
+    create: bool = True,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; raises :class:`StorageError` with a one-line reason if it can't.
 
     ``outage_limit``: seconds an RDB storage keeps retrying through a database outage (default
     ``$DFU_SEARCH_OUTAGE_LIMIT`` or 120). ``wait_at_start``: also wait that long for the first
-    connection (workers); one-shot commands fail at once instead.
+    connection (workers); one-shot commands fail at once instead. ``create=False`` (the read-only
+    commands): a SQLite or journal file that does not exist is an error, never created.
     """
     storage_kind = kind(url)
     if storage_kind == "grpc":
         host, port = grpc_address(url)
-        return optuna.storages.GrpcStorageProxy(host=host, port=port)
+        proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
+        limit = (outage_limit if outage_limit is not None else _outage_limit_from_env()) if wait_at_start else 5.0
+        try:
+            proxy.wait_server_ready(timeout=limit)
+        except ConnectionError:
+            raise StorageError(f"cannot reach the storage proxy {redact(url)} within {limit:.0f} s") from None
+        return proxy
+    if not create and storage_kind in ("journal", "sqlite"):
+        path = (journal_path(url) if storage_kind == "journal" else sqlite_path(url)).expanduser().resolve()
+        if not path.is_file():
+            raise StorageError(
+                f"no study storage at {path} (--storage {redact(url)}); create a study with dfu-search launch"
+            )
     if storage_kind == "journal":
         path = journal_path(url)
         if not path.parent.is_dir():
-            raise StorageError(f"--storage {url}: folder {path.parent} does not exist")
+            raise StorageError(f"--storage {redact(url)}: folder {path.parent} does not exist")
         backend = optuna.storages.journal.JournalFileBackend(
             str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
         )
@@ -76,7 +104,7 @@ def open_storage(
     if storage_kind == "sqlite":
         folder = sqlite_path(url).expanduser().resolve().parent
         if not folder.is_dir():
-            raise StorageError(f"--storage {url}: folder {folder} does not exist")
+            raise StorageError(f"--storage {redact(url)}: folder {folder} does not exist")
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {
@@ -87,17 +115,17 @@ def open_storage(
             # application_name shows in pg_stat_activity which process holds which connections
             "connect_args": {"connect_timeout": 10, "application_name": f"dfu-search:{os.getpid()}"},
         }
+    if outage_limit is None:
+        outage_limit = _outage_limit_from_env()
     heartbeat_kwargs = {}
     if heartbeat is not None:
         heartbeat_kwargs = {
             "heartbeat_interval": heartbeat.interval,
-            "grace_period": heartbeat.grace_period,
+            "grace_period": heartbeat.grace_for(outage_limit),
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
                 max_retry=heartbeat.max_retry
             ),
         }
-    if outage_limit is None:
-        outage_limit = float(os.environ.get("DFU_SEARCH_OUTAGE_LIMIT", DEFAULT_OUTAGE_LIMIT))
     storage = ResilientRDBStorage(
         sqlalchemy_url(url),
         engine_kwargs=engine_kwargs,
@@ -107,3 +135,14 @@ def open_storage(
     )
     storage.outage_limit = outage_limit
     return storage
+
+
+def _outage_limit_from_env() -> float:
+    raw = os.environ.get("DFU_SEARCH_OUTAGE_LIMIT", str(DEFAULT_OUTAGE_LIMIT))
+    try:
+        limit = float(raw)
+    except ValueError:
+        raise StorageError(f"DFU_SEARCH_OUTAGE_LIMIT={raw!r} is not a number of seconds") from None
+    if limit < 0:
+        raise StorageError(f"DFU_SEARCH_OUTAGE_LIMIT={raw!r} must be 0 or more seconds")
+    return limit

@@ -1,18 +1,38 @@
-"""An RDB storage that rides out a database restart instead of failing the trial in progress.
+"""An RDB storage that rides out a database restart without losing, duplicating or orphaning a trial.
 
-Every storage call that loses its database connection (refused, reset, server shutting down) is
-retried with exponential backoff; ``pool_pre_ping`` then replaces the dead pooled
-connections. If the database stays unreachable longer than ``outage_limit`` seconds the call raises
+A call that loses its database connection (refused, reset, server shutting down) is tried again
+with exponential backoff; ``pool_pre_ping`` then replaces the dead pooled connections. If the
+database stays unreachable longer than ``outage_limit`` seconds the call raises
 :class:`StorageUnavailable`, a one-line user error, so a worker exits instead of hanging.
+
+Trying again is only safe for reads and idempotent writes. A connection can also break *after*
+the server committed, before the client heard: trying a non-idempotent write again would then do
+it twice. So those writes first find out what the lost attempt did:
+
+- creating a trial (``study.ask()``, ``enqueue_trial``) tags the new row with a random token and
+  looks for that token before inserting again, so a lost acknowledgement cannot make two trials;
+- taking a WAITING trial (``study.ask()`` on an enqueued trial) stamps ``datetime_start`` with a
+  value of its own; a RUNNING trial with that stamp is ours, so it is neither taken twice nor
+  left RUNNING with nobody running it;
+- finishing a trial, or creating a study, accepts "already done" after a lost acknowledgement.
+
+Heartbeats never raise: a missed heartbeat is logged, and the thread beats again next interval
+(Optuna's heartbeat thread dies at its first exception, and its trial would be failed as stale).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import time
+import uuid
+from datetime import datetime
 
 import optuna
+from optuna.storages._rdb import models  # the ORM models: needed to write a trial in one transaction
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from storage.errors import StorageError
@@ -21,6 +41,8 @@ from storage.urls import redact
 log = logging.getLogger(__name__)
 
 _FIRST_DELAY, _MAX_DELAY = 0.5, 5.0
+#: The system attribute that tags a trial row with the token of the write that created it.
+WRITE_TOKEN_ATTR = "dfu_search:write_token"
 
 
 class StorageUnavailable(StorageError):
@@ -35,12 +57,138 @@ class StorageUnavailable(StorageError):
 
 
 class ResilientRDBStorage(optuna.storages.RDBStorage):
-    """:class:`optuna.storages.RDBStorage` whose calls retry through a database outage."""
+    """:class:`optuna.storages.RDBStorage` whose calls ride out a database outage, each write at most once."""
 
     def __init__(self, url: str, *args, outage_limit: float = 120.0, shown_url: str | None = None, **kwargs) -> None:
         self.outage_limit = outage_limit
         self.shown_url = shown_url or redact(url)
         _with_retry(optuna.storages.RDBStorage.__init__)(self, url, *args, **kwargs)
+
+    # -- creating a trial: at most once -------------------------------------------------------------
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        token = uuid.uuid4().hex
+        template = _tagged(template_trial, token)
+        outage = _Outage(self)
+        while True:
+            try:
+                return self._insert_trial(study_id, template)
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+                outage.wait_or_raise(raised)  # a lost connection (or a deadlock): did the insert land?
+            landed = _with_retry(ResilientRDBStorage._trial_with_token)(self, token)
+            if landed is not None:
+                log.warning("trial %d was created before the connection broke; not creating it again", landed.number)
+                return landed
+
+    def _insert_trial(self, study_id: int, template: FrozenTrial) -> FrozenTrial:
+        """Optuna's trial insert, without its own retry loop (which could insert twice)."""
+        with _create_scoped_session(self.scoped_session) as session:
+            models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)  # numbers trials in turn
+            row = self._get_prepared_new_trial(study_id, template, session)
+            frozen = copy.deepcopy(template)
+            frozen.number, frozen._trial_id, frozen.datetime_start = row.number, row.trial_id, row.datetime_start
+        return frozen
+
+    def _trial_with_token(self, token: str) -> FrozenTrial | None:
+        with _create_scoped_session(self.scoped_session) as session:
+            attribute = (
+                session.query(models.TrialSystemAttributeModel)
+                .filter(models.TrialSystemAttributeModel.key == WRITE_TOKEN_ATTR)
+                .filter(models.TrialSystemAttributeModel.value_json == f'"{token}"')
+                .one_or_none()
+            )
+            trial_id = None if attribute is None else attribute.trial_id
+        return None if trial_id is None else optuna.storages.RDBStorage.get_trial(self, trial_id)
+
+    # -- taking a WAITING trial, finishing a trial: at most once ------------------------------------
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
+        if state == TrialState.RUNNING and values is None:
+            return self._claim(trial_id)
+        outage = _Outage(self)
+        while True:
+            try:
+                return optuna.storages.RDBStorage.set_trial_state_values(self, trial_id, state, values)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if outage.seen and self._stored_state(trial_id) == state:
+                    return True  # the attempt whose acknowledgement was lost had finished it
+                raise
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+                outage.wait_or_raise(raised)
+
+    def _claim(self, trial_id: int) -> bool:
+        """WAITING → RUNNING, stamped so that after a lost acknowledgement we can tell whether it is ours."""
+        stamp = datetime.now()
+        outage = _Outage(self)
+        while True:
+            try:
+                with _create_scoped_session(self.scoped_session) as session:
+                    trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+                    self.check_trial_is_updatable(trial_id, trial.state)
+                    if trial.state != TrialState.WAITING:
+                        return False
+                    trial.state, trial.datetime_start = TrialState.RUNNING, stamp
+                return True
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+                outage.wait_or_raise(raised)
+            now = _with_retry(ResilientRDBStorage._state_and_start)(self, trial_id)
+            if now[0] == TrialState.RUNNING:
+                return _same_instant(now[1], stamp)  # ours if it carries our stamp; another worker's otherwise
+            if now[0] != TrialState.WAITING:
+                return False
+
+    def _state_and_start(self, trial_id: int) -> tuple[TrialState, datetime | None]:
+        with _create_scoped_session(self.scoped_session) as session:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            return trial.state, trial.datetime_start
+
+    def _stored_state(self, trial_id: int) -> TrialState:
+        return _with_retry(ResilientRDBStorage._state_and_start)(self, trial_id)[0]
+
+    def create_new_study(self, directions, study_name: str | None = None) -> int:
+        outage = _Outage(self)
+        while True:
+            try:
+                return optuna.storages.RDBStorage.create_new_study(self, directions, study_name)
+            except optuna.exceptions.DuplicatedStudyError:
+                if outage.seen and study_name is not None:  # the attempt whose acknowledgement was lost made it
+                    return _with_retry(optuna.storages.RDBStorage.get_study_id_from_name)(self, study_name)
+                raise
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+                outage.wait_or_raise(raised)
+
+    # -- heartbeats: never fatal ---------------------------------------------------------------------
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            optuna.storages.RDBStorage.record_heartbeat(self, trial_id)
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+            if _connection_error(raised) is None:
+                raise
+            log.warning("heartbeat of trial %d not recorded (database unreachable); next one in %s s",
+                        trial_id, self.heartbeat_interval)  # fmt: skip
+
+
+class _Outage:
+    """Backoff for one call through a connection outage; raises :class:`StorageUnavailable` past the limit."""
+
+    def __init__(self, storage: ResilientRDBStorage) -> None:
+        self.storage = storage
+        self.deadline = time.monotonic() + storage.outage_limit
+        self.delay = _FIRST_DELAY
+        self.seen = False  # a connection broke during this call: an earlier attempt may have landed
+
+    def wait_or_raise(self, raised: BaseException) -> None:
+        exc = _connection_error(raised)
+        if exc is None:
+            raise raised
+        if time.monotonic() + self.delay > self.deadline:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+            raise StorageUnavailable(self.storage.shown_url, self.storage.outage_limit, redact(reason)) from None
+        log.warning("storage unreachable (%s); retrying in %.1f s", type(exc.orig).__name__, self.delay)
+        self.seen = True
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, _MAX_DELAY)
 
 
 def _connection_error(exc: BaseException) -> DBAPIError | None:
@@ -60,39 +208,46 @@ def _connection_error(exc: BaseException) -> DBAPIError | None:
 
 
 def _with_retry(method):
+    """``method`` retried through an outage: for reads and idempotent writes only."""
+
     @functools.wraps(method)
     def call(self, *args, **kwargs):
-        deadline = time.monotonic() + self.outage_limit
-        delay = _FIRST_DELAY
+        outage = _Outage(self)
         while True:
             try:
                 return method(self, *args, **kwargs)
             except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
-                exc = _connection_error(raised)
-                if exc is None:
-                    raise
-                if time.monotonic() + delay > deadline:
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
-                    raise StorageUnavailable(self.shown_url, self.outage_limit, redact(reason)) from None
-                log.warning("storage unreachable (%s); retrying in %.1f s", type(exc.orig).__name__, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, _MAX_DELAY)
+                outage.wait_or_raise(raised)
 
     return call
 
 
-# Every operation of the storage and heartbeat interfaces, so the trial loop, the heartbeat thread
-# and the launcher's bookkeeping all ride out an outage the same way.
-# The private ones are what Optuna's own caching layer calls on its backend.
+def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:
+    """The template (a plain RUNNING trial when none) with the write token among its system attributes."""
+    if template is None:
+        template = FrozenTrial(
+            number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(), datetime_complete=None,
+            params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=-1,
+        )  # fmt: skip
+    else:
+        template = copy.deepcopy(template)
+    template.system_attrs[WRITE_TOKEN_ATTR] = token
+    return template
+
+
+def _same_instant(stored: datetime | None, stamp: datetime) -> bool:
+    return stored is not None and stored.replace(tzinfo=None) == stamp
+
+
+# Reads and idempotent writes (upserts of attributes, intermediate values and heartbeats), so the
+# trial loop, the heartbeat thread and the launcher's bookkeeping all ride out an outage the same
+# way. The private ones are what Optuna's own caching layer calls on its backend.
 for _name in (
-    "_create_new_trial",
     "_get_best_trial_id",
+    "_set_trial_param",  # ignores the duplicate row of an attempt that landed
     "_get_trials",
-    "_set_trial_param",
     "_get_stale_trial_ids",
     "check_trial_is_updatable",
-    "create_new_study",
-    "create_new_trial",
     "delete_study",
     "get_all_studies",
     "get_all_trials",
@@ -110,12 +265,9 @@ for _name in (
     "get_trial_params",
     "get_trial_system_attrs",
     "get_trial_user_attrs",
-    "record_heartbeat",
     "set_study_system_attr",
     "set_study_user_attr",
     "set_trial_intermediate_value",
-    "set_trial_param",
-    "set_trial_state_values",
     "set_trial_system_attr",
     "set_trial_user_attr",
 ):

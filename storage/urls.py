@@ -9,6 +9,7 @@ Passwords are never printed: use :func:`redact` on any URL that reaches output o
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,11 +37,13 @@ def kind(url: str) -> str:
         try:
             grpc_address(url)
         except ValueError:
-            raise StorageError(f"--storage {url!r}: a proxy URL is grpc://HOST:PORT") from None
+            raise StorageError(f"--storage {redact(url)!r}: a proxy URL is grpc://HOST:PORT") from None
         return "grpc"
     if scheme == "journal":
         if not journal_path(url).name:
-            raise StorageError(f"--storage {url!r}: a journal URL names a file, e.g. journal:///srv/studies/dfu.log")
+            raise StorageError(
+                f"--storage {redact(url)!r}: a journal URL names a file, e.g. journal:///srv/studies/dfu.log"
+            )
         return "journal"
     if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme == "postgres":
         try:
@@ -50,7 +53,7 @@ def kind(url: str) -> str:
         if parsed.get_backend_name() == "sqlite":
             if not parsed.database or parsed.database == ":memory:":
                 raise StorageError(
-                    f"--storage {url!r}: a SQLite URL names a file (sqlite:///dfu-search.db); in-memory studies cannot be shared"
+                    f"--storage {redact(url)!r}: a SQLite URL names a file (sqlite:///dfu-search.db); in-memory studies cannot be shared"
                 )
             return "sqlite"
         if not parsed.database:
@@ -84,12 +87,12 @@ def sqlite_path(url: str) -> Path:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        parts = urlsplit(url)
-        if parts.password:
-            return url.replace(f":{parts.password}@", ":***@", 1)
-        return url
-    return parsed.render_as_string(hide_password=True) if parsed.password else url
+    """The URL with every password replaced by ``***``: ``user:PASS@host`` and ``?password=PASS`` alike."""
+    shown = _USERINFO_PASSWORD.sub(r"\1***@", url)
+    return _QUERY_PASSWORD.sub(r"\1***", shown)
+
+
+# user:password@ in the authority (the password may hold any character but "@" and "/")
+_USERINFO_PASSWORD = re.compile(r"(://[^/@:?#]*:)[^@/]*@")
+# libpq's password= (and the like) in a query string, any case
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd|sslpassword)=)[^&#]*", re.IGNORECASE)

@@ -29,6 +29,7 @@ _EXPORTS = {
     "Scores": "trainer.metrics",
     "TrainConfig": "trainer.config",
     "UserError": "trainer.errors",
+    "check_data": "trainer.run",
     "class_alpha": "trainer.alpha",
     "load_config": "trainer.config",
     "load_dataset": "trainer.data",

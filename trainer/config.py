@@ -199,8 +199,10 @@ def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
             fail(f"{name} must be positive, got {getattr(config, name)}")
     if config.gamma < 0:
         fail(f"gamma must be >= 0, got {config.gamma}")
+    for name in ("folds", "rf_oof_folds"):  # cross-validation needs a fold to hold out and one to fit on
+        if getattr(config, name) < 2:
+            fail(f"{name} must be at least 2, got {getattr(config, name)}")
     for name in (
-        "folds",
         "image_size",
         "batch_size",
         "head_units",
@@ -209,7 +211,6 @@ def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
         "rf_trees",
         "rf_max_depth",
         "rf_min_leaf",
-        "rf_oof_folds",
         "lr_reduce_patience",
     ):
         if getattr(config, name) < 1:

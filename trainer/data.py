@@ -23,6 +23,7 @@ from trainer.schema import (
     LABEL,
     LABEL_CODES,
     METADATA,
+    METADATA_COLUMNS,
     MODALITIES,
     MODALITY_FOLDERS,
     NEVER_FEATURES,
@@ -48,8 +49,10 @@ class Metadata:
 
     @property
     def feature_columns(self) -> list[str]:
-        """Candidate feature columns: everything but keys, the label, label leaks and free text."""
-        return [c for c in self.frame.columns if c not in NEVER_FEATURES]
+        """Candidate feature columns in the DFU CSV's canonical order: everything but keys, the label, label leaks
+        and free text. The file's column order does not matter, and columns outside the schema are ignored."""
+        present = set(self.frame.columns)
+        return [c for c in METADATA_COLUMNS if c in present and c not in NEVER_FEATURES]
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -104,6 +107,10 @@ def read_metadata(path: Path) -> Metadata:
     if frame.empty:
         raise DataError(f"{path}: no data rows")
     lines = np.arange(len(frame)) + _FIRST_DATA_LINE
+    unknown_columns = [c for c in frame.columns if c not in METADATA_COLUMNS]
+    if unknown_columns:
+        log.warning("%s: ignoring %d column(s) outside the DFU schema: %s", path.name, len(unknown_columns),
+                    ", ".join(repr(c) for c in unknown_columns[:5]) + (" …" if len(unknown_columns) > 5 else ""))  # fmt: skip
 
     raw_labels = frame[LABEL].astype("string").str.strip()
     unknown = ~raw_labels.isin(list(LABEL_CODES))

@@ -166,6 +166,28 @@ def preprocess_image(path: Path, box: tuple[int, int, int, int], size: int) -> n
     return canvas
 
 
+def verify_images(dataset: Dataset) -> None:
+    """Open every image a run would read, check it decodes and holds its box; writes nothing.
+
+    ``dfu-search launch`` calls this before it creates a study, so a garbage PNG is one ``error:``
+    line at launch instead of a failed trial on every worker.
+    """
+    rows = dataset.image_rows
+    if rows is None:
+        return
+    for modality in dataset.image_modalities:
+        camera = MODALITY_CAMERA[modality]
+        for path, box in dict(zip(rows[f"file_{modality}"], rows[f"box_{camera}"])).items():
+            try:
+                with Image.open(path) as opened:
+                    width, height = opened.size
+                    opened.verify()  # checksums and structure, without decoding the pixels
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+                raise DataError(f"{path}: unreadable image ({exc})") from None
+            if min(width, box[2]) <= max(0, box[0]) or min(height, box[3]) <= max(0, box[1]):
+                raise DataError(f"{path}: box {tuple(box)} lies outside the {width}x{height} image")
+
+
 def load_images(
     dataset: Dataset,
     image_size: int,

@@ -41,6 +41,18 @@ def prepare(data: Path, config: TrainConfig, cache_dir: Path, on_images=None) ->
     return dataset, images
 
 
+def check_data(data: Path, config: TrainConfig) -> Dataset:
+    """Everything about the data that can fail, without writing anything: the metadata and box CSVs,
+    every image (readable, box inside), and enough patients for ``config.folds`` folds."""
+    dataset = load_dataset(Path(data), config.modalities or None)
+    patient_folds(dataset.metadata.labels, dataset.metadata.patients, config.folds, config.seed)
+    if dataset.image_modalities:
+        from trainer.images import verify_images
+
+        verify_images(dataset)
+    return dataset
+
+
 def train(
     data: Path,
     config: TrainConfig,
