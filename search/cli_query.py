@@ -124,36 +124,63 @@ def dashboard(
     run_server(optuna_storage, host=host, port=port, artifact_store=store)
 
 
+_STAGE_SHORT = {"pretrain": "p", "stage1": "s1", "stage2": "s2", "fold-end": "end"}
+
+
 def _table(frame, params: list[str], title: str):
-    """A terminal-width summary; ``--format csv`` has every column."""
+    """A summary that stays legible at 80 columns (the best epochs and seconds join from 100); blanks for
+    missing values. ``--format csv`` has every column."""
     from rich import box
     from rich.table import Table
 
-    headers = [_SHORT.get(p, p) for p in params]
-    table = Table("#", "state", "QWK", *headers, "pruned", "best ep p/s1/s2", "ep", "s", title=title)
-    table.box, table.padding, table.pad_edge, table.collapse_padding = box.SIMPLE_HEAD, (0, 1), False, True
+    wide = console.width >= 100
+    headers = ["#", "state", "QWK", *(_SHORT.get(p, p) for p in params), "pruned"]
+    headers += ["best ep p/s1/s2", "ep", "s"] if wide else ["ep"]
+    rows = []
     for row in frame.to_dict(orient="records"):
         pruned = ""
-        if row["prune_rule"]:
-            pruned = f"{row['prune_rule']} f{row['prune_fold']} {row['prune_stage']} e{row['prune_epoch']}"
-        best_epochs = "/".join(_cell(row[f"best_epoch_{s}"]) or "–" for s in STAGES)
-        table.add_row(
+        if _present(row["prune_rule"]):
+            stage = _STAGE_SHORT.get(row["prune_stage"], row["prune_stage"])
+            pruned = f"{row['prune_rule']} f{_int(row['prune_fold'])} {stage} e{_int(row['prune_epoch'])}"
+        cells = [
             str(row["number"]),
             row["state"].lower(),
             _cell(row["value"]),
             *(_cell(row[p]) for p in params),
             pruned,
-            best_epochs,
-            _cell(row["epochs_trained"]),
-            _cell(row["duration_s"]),
-        )
+        ]
+        if wide:
+            cells.append("/".join(_int(row[f"best_epoch_{s}"]) or "–" for s in STAGES))
+        cells.append(_int(row["epochs_trained"]))
+        if wide:
+            cells.append(_cell(row["duration_s"]))
+        rows.append(cells)
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    widths = [max([len(header), *(len(r[i]) for r in rows)]) for i, header in enumerate(headers)]
+    left = console.width - sum(w for h, w in zip(headers, widths) if h != "pruned") - 2 * len(headers)
+    for header, width in zip(headers, widths):
+        if header == "pruned":  # the one column that gives way on a narrow terminal
+            table.add_column(header, overflow="ellipsis", no_wrap=True, max_width=max(6, min(width, left)))
+        else:
+            table.add_column(header, justify="left" if header == "state" else "right", no_wrap=True, min_width=width)
+    for cells in rows:
+        table.add_row(*cells)
     return table
 
 
-def _cell(value) -> str:
+def _present(value) -> bool:
     import pandas as pd
 
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    return value is not None and not (isinstance(value, float) and pd.isna(value)) and value != ""
+
+
+def _int(value) -> str:
+    """Counts (epochs, folds) as integers; blank when missing (pandas stores them as floats beside NaN)."""
+    return str(int(value)) if _present(value) else ""
+
+
+def _cell(value) -> str:
+    if not _present(value):
         return ""
     if isinstance(value, float):
         return f"{value:.1e}".replace("e-0", "e-") if 0 < abs(value) < 0.01 else f"{value:.3g}"

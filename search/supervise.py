@@ -32,7 +32,7 @@ from search.racing import StepLayout
 from search.settings import StudySettings
 from search.stopping import LAUNCHER_PID_ENV
 from search.study import fail_and_retry
-from storage import StorageError
+from storage import ENV_VAR, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,20 @@ class Launcher:
 
     def _start(self, worker: WorkerProcess) -> None:
         slot = worker.slot
-        command = [sys.executable, "-m", "search", "worker", "--study", self.study.study_name,
-                   "--storage", self.storage_url, "--index", str(slot.index)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "search",
+            "worker",
+            "--study",
+            self.study.study_name,
+            "--index",
+            str(slot.index),
+        ]
         if self.cache_dir is not None:
             command += ["--cache-dir", str(self.cache_dir)]
-        env = dict(os.environ, **{LAUNCHER_PID_ENV: str(os.getpid())})
+        # the URL through the environment, not the command line: `ps` shows every user the arguments
+        env = dict(os.environ, **{LAUNCHER_PID_ENV: str(os.getpid()), ENV_VAR: self.storage_url})
         if slot.gpu is not None:
             command += ["--gpu", slot.gpu]
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu

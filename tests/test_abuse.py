@@ -89,8 +89,10 @@ def _cases(w: World, busy_port: int) -> dict[str, tuple[list, str]]:
         "space changes the layout": ([*new_tiny, "--space", w.root / "layout-space.toml"], "epochs_pretrain"),
         "missing data": ([*new, "--data", w.root / "nope"], "nope: no such file or folder"),
         "no data for a new study": (new, "pass --data to create it"),
-        "storage folder missing": (["launch", "--study", "x", "--data", w.data, "--storage",
-                                    "sqlite:////nonexistent-dir/x.db"], "folder /nonexistent-dir does not exist"),  # fmt: skip
+        "storage folder missing": (
+            ["launch", "--study", "x", "--data", w.data, "--storage", "sqlite:////nonexistent-dir/x.db"],
+            "folder /nonexistent-dir does not exist",
+        ),  # fmt: skip
         "storage scheme": ([*new_tiny[:3], "--storage", "mysql://u:secret@h/db"], "unsupported scheme 'mysql'"),
         # resuming with other settings: refused, the study untouched
         "resume with a bad value": ([*resume, "--set", "lr_stage1=abc"], "lr_stage1 = 'abc' is not a valid float"),
@@ -105,12 +107,18 @@ def _cases(w: World, busy_port: int) -> dict[str, tuple[list, str]]:
         "resume enqueuing nothing": ([*resume, "--enqueue", "nosuch"], "nosuch: no such preset"),
         # read-only commands never create a storage file
         "status without a storage": (["status", "--study", "demo"], f"no study storage at {w.root / 'cwd'}"),
-        "trials of a missing journal": (["trials", "--study", "s", "--storage", f"journal:///{w.root}/j.log"],
-                                        f"no study storage at {w.root}/j.log"),  # fmt: skip
-        "status through a dead proxy": (["status", "--study", "s", "--storage", "grpc://127.0.0.1:1"],
-                                        "cannot reach the storage proxy"),  # fmt: skip
-        "password in the query": (["status", "--study", "s", "--storage",
-                                   "postgresql://u@127.0.0.1:9/db?password=secret"], "password=***"),  # fmt: skip
+        "trials of a missing journal": (
+            ["trials", "--study", "s", "--storage", f"journal:///{w.root}/j.log"],
+            f"no study storage at {w.root}/j.log",
+        ),  # fmt: skip
+        "status through a dead proxy": (
+            ["status", "--study", "s", "--storage", "grpc://127.0.0.1:1"],
+            "cannot reach the storage proxy",
+        ),  # fmt: skip
+        "password in the query": (
+            ["status", "--study", "s", "--storage", "postgresql://u@127.0.0.1:9/db?password=secret"],
+            "password=***",
+        ),  # fmt: skip
         "unknown study": (["trials", "--study", "typo", "--storage", w.study_url], "no study named 'typo'"),
         "trials format": (["trials", *s, "--format", "xml"], "--format must be table, csv or json"),
         "best onto a folder": (["best", *s, "--out", w.root], "is a folder"),
@@ -119,8 +127,10 @@ def _cases(w: World, busy_port: int) -> dict[str, tuple[list, str]]:
         "report onto a file": (["report", *s, "--out", w.root / "a-file.txt"], "is a file"),
         "report of nothing": (["report", *empty, "--out", w.root / "rep"], "nothing to plot"),
         "dashboard port out of range": (["dashboard", "--storage", w.study_url, "--port", "99999"], "--port"),
-        "dashboard on a busy port": (["dashboard", "--storage", w.study_url, "--port", busy_port],
-                                     f"cannot listen on 127.0.0.1:{busy_port}"),  # fmt: skip
+        "dashboard on a busy port": (
+            ["dashboard", "--storage", w.study_url, "--port", busy_port],
+            f"cannot listen on 127.0.0.1:{busy_port}",
+        ),  # fmt: skip
         "proxy port 0": (["proxy", "--storage", w.study_url, "--port", "0"], "--port"),
         "worker index -5": (["worker", *s, "--index", "-5"], "--index"),
         "worker outage limit": (["worker", *s], "DFU_SEARCH_OUTAGE_LIMIT='soon'"),
@@ -191,6 +201,10 @@ def test_abusive_commands_give_one_error_line_and_change_nothing(
 
     # the same through a real process
     real = run_cli("status", "--study", "demo", cwd=cwd, env={"DFU_SEARCH_STORAGE": ""})
-    assert real.returncode == 2 and real.stderr.strip() == f"error: no study storage at {cwd / 'dfu-search.db'} " \
+    assert (
+        real.returncode == 2
+        and real.stderr.strip()
+        == f"error: no study storage at {cwd / 'dfu-search.db'} "
         "(--storage sqlite:///dfu-search.db); create a study with dfu-search launch"
+    )
     assert _tree(world.root) == before_tree

@@ -31,10 +31,26 @@ def test_columns_found_by_name_in_any_order_with_or_without_bom(real_csv: Path, 
     no_bom = tmp_path / "nobom.csv"
     shuffled.to_csv(no_bom, index=False, encoding="utf-8")
     assert not no_bom.read_bytes().startswith(b"\xef\xbb\xbf")
-    a, b = read_metadata(real_csv), read_metadata(no_bom)
+    shuffled.assign(**{"Ward Notes": "x", "Bed#": np.arange(len(shuffled))}).to_csv(
+        extra := tmp_path / "extra.csv", index=False
+    )
+    a, b, c = read_metadata(real_csv), read_metadata(no_bom), read_metadata(extra)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.patients, b.patients)
-    assert sorted(a.feature_columns) == sorted(b.feature_columns)
+    assert a.feature_columns == b.feature_columns == c.feature_columns  # canonical order; unknown columns ignored
+
+    # same data, same answer: the metadata branch's probabilities are identical, not merely close
+    from trainer.config import RFSettings
+    from trainer.folds import patient_folds
+    from trainer.metadata import fold_probabilities
+
+    fold = patient_folds(a.labels, a.patients, 5, 0)[0]
+    settings = RFSettings(trees=30, oof_folds=3)
+    expected = fold_probabilities(a, fold, settings)
+    for other in (b, c):
+        got = fold_probabilities(other, fold, settings)
+        np.testing.assert_array_equal(got.val, expected.val)
+        np.testing.assert_array_equal(got.train, expected.train)
 
 
 def test_bare_csv_is_metadata_only_and_refuses_image_modalities(real_csv: Path) -> None:

@@ -107,24 +107,87 @@ def test_a_killed_worker_is_restarted_and_its_trial_retried(
     assert seconds < 60
 
 
-def test_ctrl_c_stops_workers_and_leaves_nothing_running(demo_folder: Path, shared_cache: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'studies.db'}"
-    launcher = Background(*launch_args("c", url, demo_folder, tmp_path, shared_cache, "--workers", "2", "--trials", "50"),
-                          cwd=tmp_path)  # fmt: skip
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
     try:
-        wait_for(
-            lambda: [t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values],
-            240,
-            "training",
-        )
-        launcher.send_signal(signal.SIGINT)
-        code, _ = launcher.wait(timeout=120)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its parent's wait is missing
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_stopping_the_launcher_stops_its_workers_and_loses_no_trial(
+    how: str, demo_folder: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C: the workers end their trials at an epoch boundary, failed and queued again; exit 130.
+    SIGKILL (no chance to clean up): the workers notice their parent is gone and do the same themselves."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = launch_args("c", url, demo_folder, tmp_path, shared_cache, "--workers", "2", "--trials", "50")
+    launcher = Background(*args, cwd=tmp_path)
+    try:
+        wait_for(lambda: len([t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values]) == 2,
+                 240, "two trials training")  # fmt: skip
+        workers = _children(launcher.process.pid)
+        assert len(workers) == 2
+        if how == "ctrl-c":
+            launcher.send_signal(signal.SIGINT)
+            code, _ = launcher.wait(timeout=120)
+            assert code == 130
+        else:
+            launcher.process.kill()
+            launcher.process.wait()
+            killed = time.monotonic()
+            wait_for(lambda: not any(_alive(pid) for pid in workers), 10, "the orphaned workers to stop")
+            print(f"workers gone {time.monotonic() - killed:.1f} s after the launcher's SIGKILL")
     finally:
         launcher.kill()
-    assert code == 130
     study = load(url, "c")
     assert not [t for t in study.trials if t.state == States.RUNNING]
-    assert [t for t in study.trials if t.state == States.FAIL]  # the interrupted trials, failed not lost
+    interrupted = [t for t in study.trials if t.state == States.FAIL]
+    assert len(interrupted) == 2
+    for trial in interrupted:  # each queued again with the same parameters, to run on the next launch
+        retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == trial.number)
+        assert retry.state == States.WAITING and retry.params == trial.params
+
+
+def test_sigterm_to_a_worker_fails_and_reruns_its_trial(demo_folder: Path, shared_cache: Path, tmp_path: Path) -> None:
+    """A Kubernetes eviction or ``docker stop``: the trial ends at the next epoch, failed and queued again;
+    the launcher restarts the worker, which runs it with the same parameters; the budget is met."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = launch_args("t", url, demo_folder, tmp_path, shared_cache, "--pruner", "none", "--no-rules")
+    launcher = Background(*args, "--workers", "1", "--trials", "1", cwd=tmp_path)
+    try:
+        victim = wait_for(
+            lambda: next((t for t in trials_now(url, "t", States.RUNNING) if t.intermediate_values), None),
+            240,
+            "a trial training",
+        )
+        os.kill(victim.user_attrs["worker"]["pid"], signal.SIGTERM)
+        code, output = launcher.wait(timeout=600)
+    finally:
+        launcher.kill()
+    assert code == 0, output[-3000:]
+    study = load(url, "t")
+    stopped = study.trials[victim.number]
+    assert stopped.state == States.FAIL and "SIGTERM" in stopped.user_attrs.get("error", "")
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == victim.number)
+    assert retry.params == victim.params and retry.state in (States.COMPLETE, States.PRUNED)
+    assert len(study.trials) == 2 and not [t for t in study.trials if t.state == States.RUNNING]
+    log = (tmp_path / "logs" / "worker-0.log").read_text()
+    assert "SIGTERM: stopping at the next epoch boundary" in log
 
 
 def test_worker_with_different_data_refuses_to_join(demo_folder: Path, demo_copy: Path, tmp_path: Path) -> None:

@@ -82,6 +82,9 @@ def fit_metadata_model(features: pd.DataFrame, labels: np.ndarray, settings: RFS
 def predict_proba(model: Pipeline, features: pd.DataFrame) -> np.ndarray:
     """Probabilities over all three classes, even if the model's training rows lacked one."""
     out = np.zeros((len(features), N_CLASSES))
+    # One thread: parallel prediction adds the trees' votes in whatever order the threads finish, so
+    # the same model on the same rows differed in the last bit from run to run.
+    model.named_steps["forest"].n_jobs = 1
     out[:, model.classes_] = model.predict_proba(features)
     return out
 
