@@ -12,12 +12,13 @@ console = Console()
 error_console = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, timestamps: bool = False) -> None:
+    """Log records through Rich to stderr; ``timestamps`` for long-running processes whose log is a file."""
+    handler = RichHandler(
+        console=Console(stderr=True), show_path=False, show_time=timestamps, log_time_format="%H:%M:%S"
+    )
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False, show_time=False)],
-        force=True,
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler], force=True
     )
     for noisy in ("absl", "tensorflow", "h5py", "PIL", "matplotlib", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

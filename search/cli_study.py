@@ -159,7 +159,7 @@ def worker(
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Join a study from any machine and run trials until its budget is met."""
-    setup_logging()
+    setup_logging(timestamps=True)
     from search.stopping import EXIT_STOPPED, WorkerStopping
     from search.worker import EXIT_FAILURES, WorkerGaveUp, run_worker
     from storage import resolve_url

@@ -91,7 +91,8 @@ class Objective:
             trial.set_user_attr("curve", reporter.curve)
             if summary is not None:
                 trial.set_user_attr("metadata_qwk", summary["metadata_qwk"])
-            if self.artifact_store is not None:
+            stopping = self.stop is not None and self.stop.reason is not None
+            if self.artifact_store is not None and not stopping:  # an interrupted trial runs again: no plots
                 self._upload(trial, config, reporter, summary, error)
         return float(summary["qwk"])
 

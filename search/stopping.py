@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 #: Seconds between a stop request and the forced stop (``docker stop`` kills after 10 s).
 SIGNAL_DEADLINE_SECONDS = 8.0
 #: Seconds a worker whose launcher died keeps training before the forced stop.
-ORPHAN_DEADLINE_SECONDS = 3.0
+ORPHAN_DEADLINE_SECONDS = 2.0
 #: Env var through which the launcher tells its workers its pid: a worker whose parent changes stops.
 LAUNCHER_PID_ENV = "DFU_SEARCH_LAUNCHER_PID"
 EXIT_STOPPED = 128 + signal.SIGTERM
@@ -103,5 +103,5 @@ class StopRequest:
 
     def _watch_parent(self, launcher: int) -> None:
         while os.getppid() == launcher:
-            time.sleep(0.5)
+            time.sleep(0.25)
         self.request(f"launcher {launcher} is gone", deadline=ORPHAN_DEADLINE_SECONDS)

@@ -160,7 +160,7 @@ def test_stopping_the_launcher_stops_its_workers_and_loses_no_trial(
     assert len(interrupted) == 2
     for trial in interrupted:  # each queued again with the same parameters, to run on the next launch
         retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == trial.number)
-        assert retry.state == States.WAITING and retry.params == trial.params
+        assert retry.state == States.WAITING and retry.system_attrs["fixed_params"] == trial.params
 
 
 def test_sigterm_to_a_worker_fails_and_reruns_its_trial(demo_folder: Path, shared_cache: Path, tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ def test_worker_with_different_data_refuses_to_join(demo_folder: Path, demo_copy
             "postgresql://dfu:secret@127.0.0.1:9/dfu",
             "cannot reach the study storage postgresql://dfu:***@127.0.0.1:9/dfu",
         ),
-        ("sqlite:////nonexistent-folder/x.db", "folder /nonexistent-folder does not exist"),
+        ("sqlite:////nonexistent-folder/x.db", "no study storage at /nonexistent-folder/x.db"),
     ],
 )
 def test_bad_storage_is_one_error_line(url: str, message: str, tmp_path: Path) -> None:
