@@ -59,7 +59,7 @@ def test_oof_cannot_memorise_patients() -> None:
             "Patient#": patients,
             "Appt#": np.tile(np.arange(4), 120),
             "DFU#": 1,
-            "fingerprint": rng.normal(size=120)[patients],
+            "Age": rng.normal(size=120)[patients],  # a per-patient fingerprint in a schema column
             "Healing Phase Abs": np.array(["I", "P", "R"])[patient_label[patients]],
         }
     )

@@ -55,7 +55,8 @@ def test_a_study_survives_a_postgres_restart_within_its_connection_budget(
     assert code == 0, output[-3000:]
     study = load(url, "pg")
     status = run_cli("status", "--study", "pg", "--storage", url)
-    shown = [output, status.stdout + status.stderr, json.dumps([study.user_attrs, study.system_attrs], default=str)]
+    study_attrs = [study.user_attrs, study._storage.get_study_system_attrs(study._study_id)]
+    shown = [output, status.stdout + status.stderr, json.dumps(study_attrs, default=str)]
     shown += [json.dumps([t.user_attrs, t.system_attrs], default=str) for t in study.trials]
     shown += [p.read_text() for p in (tmp_path / "logs").glob("*.log")]
     assert status.returncode == 0 and not [text for text in shown if "s3cret" in text]  # the password nowhere
