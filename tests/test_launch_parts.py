@@ -21,7 +21,9 @@ def test_gpu_ids_are_indices_or_uuids() -> None:
             parse_gpus(bad)
 
 
-def test_an_inherited_cuda_visible_devices_wins_over_nvidia_smi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_an_inherited_cuda_visible_devices_wins_over_nvidia_smi(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     fake = tmp_path / "nvidia-smi"  # lists four GPUs
     fake.write_text("#!/bin/sh\nprintf '0\\n1\\n2\\n3\\n'\n")
     fake.chmod(0o755)
