@@ -4,6 +4,8 @@ once, then replay them through every strategy over many orderings; then check th
     python bench/pruning.py record --data-seed 0     # a study without pruning → curves file (≈ 30 min)
     python bench/pruning.py replay --data-seed 0     # replay.json + anytime.png from the curves file
     python bench/pruning.py live --data-seed 0       # ours vs stock median, one live study each, one after the other
+    python bench/pruning.py record --data-seed 0 --resume --trials 64   # grow a recording (new sampler seeds)
+    python bench/pruning.py signal --data-seed 0     # what predicts a trial's final value, and when
 
 ``record`` runs ``dfu-search launch --pruner none --no-rules --sampler random`` (an unbiased sample of the
 default space) on demo images drawn for the real metadata's 890 visits (calibrated images, data seed S),
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shlex
 import subprocess
@@ -74,6 +77,72 @@ def record(seed: int, trials: int, workers: int) -> dict:
             "curves_bytes": curves.stat().st_size, "commands": [_shown(c) for c in commands]}  # fmt: skip
 
 
+def extend(seed: int, trials: int, workers: int) -> dict:
+    """Grow an existing recording to ``trials`` complete trials. The new workers get sampler indices the first
+    run never used (100, 101, ...), so the random sampler draws new configs instead of repeating the first ones."""
+    import optuna
+
+    data = real_demo_data(None, SHOTS, seed)
+    name = f"record-seed{seed}"
+    db = WORK / f"{name}.db"
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    finished = sum(t.state.name == "COMPLETE" for t in study.trials)
+    curves = RESULTS / f"pruning-curves-seed{seed}.json.gz"
+    resume = _dfu(*_study_args(name, db, data, seed, trials - finished, 0), "--pruner", "none", "--no-rules")
+    joins = [_dfu("worker", "--study", name, "--storage", f"sqlite:///{db}", "--index", str(100 + k),
+                  "--cache-dir", str(WORK / "cache")) for k in range(workers)]  # fmt: skip
+    save = _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
+                "--out", str(RESULTS / f"pruning-seed{seed}"))  # fmt: skip
+    _run(resume, WORK / f"{name}-resume.log")
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    processes = []
+    for k, command in enumerate(joins):  # one core each, as the launcher would pin them
+        print(f"$ {_shown(command)}", flush=True)
+        log = open(WORK / f"{name}-worker-{100 + k}.log", "w")
+        env = dict(os.environ, OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
+                   CUDA_VISIBLE_DEVICES="")  # fmt: skip
+        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                                          preexec_fn=lambda k=k: os.sched_setaffinity(0, {k % os.cpu_count()})))  # fmt: skip
+    codes = [p.wait() for p in processes]
+    if any(codes):
+        sys.exit(f"error: a worker failed with exit {codes} (logs in {WORK})")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter() - started
+    _run(save, WORK / f"{name}-replay.log")
+    return {"extend_wall_s": round(wall, 1), "extend_cpu_s": round(after.ru_utime - before.ru_utime, 1),
+            "from_trials": finished, "curves": str(curves.relative_to(REPO)), "curves_bytes": curves.stat().st_size,
+            "commands": [_shown(c) for c in (resume, *joins, save)]}  # fmt: skip
+
+
+def signal(seed: int) -> dict:
+    """Spearman correlation with the final value of (a) fold 0's QWK after each epoch of each stage, (b) each
+    sampled knob: which reports a pruner can trust, and which knob decides the study."""
+    from scipy.stats import spearmanr
+
+    from search.replay import load_recording
+
+    recording = load_recording(RESULTS / f"pruning-curves-seed{seed}.json.gz")
+    finals = [t.value for t in recording.trials]
+    by_step = []
+    for stage, epochs in zip(("pretrain", "stage1", "stage2"), recording.layout.epochs):
+        for epoch in range(1, epochs + 1):
+            pairs = [(max(r[4] for r in t.curve if r[1] == 0 and r[2] == stage and r[3] <= epoch), f)
+                     for t, f in zip(recording.trials, finals)
+                     if any(r[1] == 0 and r[2] == stage and r[3] <= epoch for r in t.curve)]  # fmt: skip
+            if len(pairs) >= 10:
+                rho = spearmanr(*zip(*pairs))[0]
+                by_step.append(
+                    {"fold": 0, "stage": stage, "epoch": epoch, "trials": len(pairs), "spearman": round(float(rho), 3)}
+                )
+    knobs = {k: round(float(spearmanr([t.params[k] for t in recording.trials], finals)[0]), 3)
+             for k in recording.trials[0].params}  # fmt: skip
+    for row in by_step:
+        print(f"fold 0 {row['stage']:8s} epoch {row['epoch']}: ρ = {row['spearman']:+.2f} ({row['trials']} trials)")
+    print("knobs:", ", ".join(f"{k} ρ = {v:+.2f}" for k, v in knobs.items()))
+    return {"trials": len(finals), "fold0_best_so_far_vs_final": by_step, "knob_vs_final": knobs}
+
+
 def replay(seed: int, orderings: int) -> dict:
     curves = RESULTS / f"pruning-curves-seed{seed}.json.gz"
     out = RESULTS / f"pruning-seed{seed}"
@@ -125,7 +194,8 @@ def _shown(command: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("record", "replay", "live"))
+    parser.add_argument("action", choices=("record", "replay", "live", "signal"))
+    parser.add_argument("--resume", action="store_true", help="record: grow the existing recording to --trials")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the demo images and of the study")
     parser.add_argument("--trials", type=int, default=None, help="record: 64; live: 16")
     parser.add_argument("--workers", type=int, default=2, help="record: local workers")
@@ -133,8 +203,12 @@ def main() -> None:
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    if args.action == "record":
+    if args.action == "record" and args.resume:
+        result = extend(args.data_seed, args.trials or 64, args.workers)
+    elif args.action == "record":
         result = record(args.data_seed, args.trials or 64, args.workers)
+    elif args.action == "signal":
+        result = signal(args.data_seed)
     elif args.action == "replay":
         result = replay(args.data_seed, args.orderings)
     else:

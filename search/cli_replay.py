@@ -63,7 +63,8 @@ def replay(
     table = Table(title=f"replay of {recording.study}: {document['trials']} trials, {orderings} orderings")
     for column in ("strategy", "epochs (p05–p95)", "× vs none", "× vs median", "best within 0.01", "false prunes"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
-    for name, row in {**document["strategies"], "oracle": document["oracle"]}.items():
+    limits = {"oracle": document["oracle"], "oracle_at_fusion": document["oracle_at_fusion"]}
+    for name, row in {**document["strategies"], **limits}.items():
         table.add_row(
             name,
             f"{row['epochs_mean']:.0f} ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})",

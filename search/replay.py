@@ -10,6 +10,9 @@ trainer would keep stage 1, or stage 2's best so far, which the recorded value a
 
 The ``oracle`` knows every final value: it runs a trial to the end only when it will beat the
 incumbent and stops every other one after its first epoch. No pruner can save more.
+``oracle_at_fusion`` knows the same but may stop a trial only once it reaches its first fusion
+epoch (fold 0, stage 1): the limit for a pruner that needs a fusion QWK to judge, since image
+pre-training's QWK says next to nothing about the final value (``bench/pruning.py signal``).
 """
 
 from __future__ import annotations
@@ -128,6 +131,7 @@ def run_replay(recording: Recording, strategies: list[str], orderings: int = 200
         if progress:
             progress(name)
     runs["oracle"] = [_oracle(recording, [trials[i] for i in order]) for order in orders]
+    runs["oracle_at_fusion"] = [_oracle(recording, [trials[i] for i in order], _first_fusion_epoch) for order in orders]
     none_epochs = float(sum(t.epochs for t in trials))
     median_mean = float(np.mean([r.epochs for r in runs["median"]])) if "median" in runs else None
     summary = {name: _summarize(rs, finals, best, none_epochs, median_mean) for name, rs in runs.items()}
@@ -141,6 +145,7 @@ def run_replay(recording: Recording, strategies: list[str], orderings: int = 200
         "epochs_all": none_epochs,
         "strategies": {n: summary[n] for n in strategies},
         "oracle": summary["oracle"],
+        "oracle_at_fusion": summary["oracle_at_fusion"],
         "_anytime": {n: [(r.cumulative, r.best_so_far) for r in rs] for n, rs in runs.items()},
     }
 
@@ -223,19 +228,28 @@ def _report(row: list) -> EpochReport:
     )  # fmt: skip
 
 
-def _oracle(recording: Recording, order: list[RecordedTrial]) -> _Run:
+def _oracle(recording: Recording, order: list[RecordedTrial], stop_cost=lambda recorded: 1) -> _Run:
+    """Run a trial to the end only if it beats the incumbent; stop every other one after ``stop_cost`` epochs."""
     run = _Run(0, -np.inf, [], [], [], [])
     for recorded in order:
         if recorded.value > run.best:
             run.epochs += recorded.epochs
             run.best = recorded.value
         else:
-            run.epochs += 1
+            run.epochs += stop_cost(recorded)
             run.pruned_finals.append(recorded.value)
             run.pruned_rules.append("oracle")
         run.cumulative.append(run.epochs)
         run.best_so_far.append(run.best)
     return run
+
+
+def _first_fusion_epoch(recorded: RecordedTrial) -> int:
+    """Epochs up to and including the first one outside image pre-training."""
+    for i, row in enumerate(recorded.curve):
+        if row[2] != "pretrain":
+            return i + 1
+    return recorded.epochs
 
 
 def _summarize(runs: list[_Run], finals: np.ndarray, best: float, none_epochs: float, median_mean: float | None):
@@ -295,7 +309,7 @@ def anytime_figure(document: dict):
         curves = np.array([_step_function(cumulative, best, grid, floor) for cumulative, best in runs])
         mean = curves.mean(axis=0)
         low, high = np.percentile(curves, [10, 90], axis=0)
-        style = {"linestyle": "--", "color": "black"} if name == "oracle" else {}
+        style = {"linestyle": "--" if name == "oracle" else ":", "color": "black"} if name.startswith("oracle") else {}
         (line,) = axes.plot(grid, mean, label=name, linewidth=2 if name == "ours" else 1.3, **style)
         axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.12)
     axes.axhline(document["best_recorded"] - _WITHIN, color="grey", linewidth=0.8, linestyle=":")

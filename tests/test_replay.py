@@ -64,6 +64,9 @@ def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: R
         assert 0 <= row["p_best_within_001"] <= 1 and row["epochs_p05"] <= row["epochs_mean"] <= row["epochs_p95"]
     assert rows["ours"]["epochs_mean"] < rows["rules"]["epochs_mean"]  # racing and the same-step test add savings
     assert rows["median"]["speedup_vs_median"] == pytest.approx(1)
+    # the oracle that must first reach fold 0's first fusion epoch pays at least that much for every trial
+    at_fusion = document["oracle_at_fusion"]
+    assert oracle["epochs_mean"] < at_fusion["epochs_mean"] <= total and at_fusion["p_best_within_001"] == 1
 
     path = write_outputs(document, tmp_path / "out")
     written = json.loads(path.read_text())
