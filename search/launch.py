@@ -52,9 +52,12 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
     _check_names(request)
     storage = _open_if_present(storage_url)
     exists = storage is not None and request.name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    before = None  # (budget, finished) of a study being resumed
     if exists:
-        stored = StudySettings.load(optuna.load_study(study_name=request.name, storage=storage))
+        existing = optuna.load_study(study_name=request.name, storage=storage)
+        stored = StudySettings.load(existing)
         check_resume(request, stored)
+        before = (stored.trials, finished_trials(existing))
     else:
         if request.data is None:
             raise StorageError(
@@ -62,10 +65,6 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
             )
         _check_new(request)
         storage = storage or open_storage(storage_url)
-    before = None
-    if exists:
-        study = optuna.load_study(study_name=request.name, storage=storage)
-        before = (StudySettings.load(study).trials, finished_trials(study))
     study, settings = create_or_resume(request, storage)
     return Plan(study, settings, _budget_message(request.name, before, settings.trials), gpus, count)
 
@@ -132,10 +131,8 @@ def check_resume(request: StudyRequest, stored: StudySettings) -> None:
     for name, value, was in (("pruner", request.pruner, stored.pruner), ("sampler", request.sampler, stored.sampler)):
         if value is not None and value != was:
             differences.append(f"--{name} {was} → {value}")
-    if request.rules is not None and request.rules.as_dict() != stored.rules:
-        differences.append(
-            "degeneracy rules " + ("on → off (--no-rules)" if stored.rules.get("enabled") else "changed")
-        )
+    if request.rules is not None and request.rules.enabled != stored.rules.get("enabled", True):
+        differences.append("degeneracy rules on → off (--no-rules)")
     if differences:
         raise ConfigError(
             f"study {request.name!r} exists with other settings ({'; '.join(differences)}); "
