@@ -50,6 +50,11 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     (root / "narrow.toml").write_text("[alpha_cap]\nlow = 2\nhigh = 3\n")
     (root / "folds-preset.toml").write_text("folds = 3\n")
     (root / "a-file.txt").write_text("x")
+    (root / "empty.csv").write_text("")
+    (root / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    (root / "nolabel.csv").write_text("Patient#,Appt#,DFU#\n1,0,1\n")
+    (root / "badlabel.csv").write_text("Patient#,Appt#,DFU#,Healing Phase Abs\n1,0,1,I\n2,0,1,Q\n")
+    (root / "few.csv").write_text("Patient#,Appt#,DFU#,Healing Phase Abs,Age\n1,0,1,I,50\n2,0,1,P,60\n3,0,1,R,70\n")
     db = root / "studies.db"
     url = f"sqlite:///{db}"
     for name in ("s", "empty"):
@@ -59,12 +64,13 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     return World(root, data, no_boxes, garbage_png, other, url, db)
 
 
-def _cases(w: World, busy_port: int) -> dict[str, tuple[list, str]]:
+def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, str]]:
     """name → (arguments, a fragment the error line must contain)."""
     new = ["launch", "--study", "new", "--storage", f"sqlite:///{w.root / 'new.db'}", "--workers", "0"]
     new_tiny = [*new, "--data", w.data, "--preset", "quick", *TINY]
     resume = ["launch", "--study", "s", "--storage", w.study_url, "--workers", "0"]
     s = ["--study", "s", "--storage", w.study_url]
+    train = ["train", "--out", w.root / "out", "--cache-dir", w.root / "cache", "--data"]
     empty = ["--study", "empty", "--storage", w.study_url]
     return {
         # launch of a new study: checked before anything is written
@@ -119,7 +125,10 @@ def _cases(w: World, busy_port: int) -> dict[str, tuple[list, str]]:
             ["status", "--study", "s", "--storage", "postgresql://u@127.0.0.1:9/db?password=secret"],
             "password=***",
         ),  # fmt: skip
-        "unknown study": (["trials", "--study", "typo", "--storage", w.study_url], "no study named 'typo'"),
+        "unknown study": (
+            ["trials", "--study", "typo", "--storage", w.study_url],
+            "no study named 'typo' (studies here: ",
+        ),
         "trials format": (["trials", *s, "--format", "xml"], "--format must be table, csv or json"),
         "best onto a folder": (["best", *s, "--out", w.root], "is a folder"),
         "best into a missing folder": (["best", *s, "--out", "/nonexistent-dir/sub/best.toml"], "does not exist"),
@@ -139,7 +148,25 @@ def _cases(w: World, busy_port: int) -> dict[str, tuple[list, str]]:
         "demo-data shots": (["demo-data", w.root / "d", "--shots", "9"], "--shots must be between 1 and 4"),
         "replay without curves": (["replay", "--curves", w.root / "nope.json.gz", "--out", w.root / "r"], "nope"),
         "unknown command": (["tune"], "No such command 'tune'"),
+        # train on bad data or settings: nothing written, not even the output folder
         "train with folds 1": (["train", "--data", w.data, "--folds", "1"], "folds must be at least 2"),
+        "train on a missing CSV": ([*train, w.root / "nope.csv"], "nope.csv: no such file"),
+        "train on an empty CSV": ([*train, w.root / "empty.csv"], "empty.csv: file is empty"),
+        "train on a binary file": ([*train, w.root / "binary.csv"], "binary.csv: not a readable CSV"),
+        "train without labels": ([*train, w.root / "nolabel.csv"], "no column 'Healing Phase Abs'"),
+        "train on an unknown label": ([*train, w.root / "badlabel.csv"], "badlabel.csv: line 3: unknown label 'Q'"),
+        "train with too few patients": ([*train, w.root / "few.csv"], "3 patients cannot fill 5"),
+        "train with a bad value": ([*train, real_csv, "--set", "gamma=lots"], "gamma = 'lots' is not a valid float"),
+        "train with an unknown preset": ([*train, real_csv, "--preset", "turbo"], "turbo: no such preset or file"),
+        "train images from a bare CSV": (
+            [*train, real_csv, "--modalities", "metadata,depth_rgb"],
+            "bare metadata CSV has no images",
+        ),  # fmt: skip
+        "train a garbage PNG": ([*train, w.garbage_png, "--preset", "quick"], "unreadable image"),
+        "storage password shown": (
+            ["status", "--study", "x", "--storage", "postgresql://dfu:secret@127.0.0.1:9/dfu"],
+            "cannot reach the study storage postgresql://dfu:***@127.0.0.1:9/dfu",
+        ),  # fmt: skip
     }
 
 
@@ -170,7 +197,7 @@ def _run_here(args: list, cwd: Path, env: dict, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_abusive_commands_give_one_error_line_and_change_nothing(
-    world: World, monkeypatch: pytest.MonkeyPatch, capfd
+    world: World, real_csv: Path, monkeypatch: pytest.MonkeyPatch, capfd
 ) -> None:
     cwd = world.root / "cwd"  # an empty working directory: the default storage would land here
     cwd.mkdir(exist_ok=True)
@@ -179,7 +206,7 @@ def test_abusive_commands_give_one_error_line_and_change_nothing(
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        cases = _cases(world, busy.getsockname()[1])
+        cases = _cases(world, busy.getsockname()[1], real_csv)
         for name, (args, fragment) in cases.items():
             env = {"DFU_SEARCH_STORAGE": "", "DFU_SEARCH_OUTAGE_LIMIT": "soon" if "outage" in name else "120"}
             code, out, err = _run_here(args, cwd, env, monkeypatch, capfd)

@@ -26,7 +26,7 @@ def test_a_study_survives_a_postgres_restart_within_its_connection_budget(
 ) -> None:
     url = postgres.create_database()
     database = url.rsplit("/", 1)[1]
-    args = launch_args("pg", url, demo_folder, tmp_path, shared_cache, "--workers", "2", "--trials", "3")
+    args = launch_args("pg", url, demo_folder, tmp_path, shared_cache, "--workers", "2", "--trials", "2")
     launcher = Background(*args, "--pruner", "none", cwd=tmp_path)
     peak: dict[str, int] = {}
 
@@ -63,7 +63,7 @@ def test_a_study_survives_a_postgres_restart_within_its_connection_budget(
     trials = study.trials
     assert [t.number for t in trials] == list(range(len(trials)))  # no gaps
     assert all(t.state in (States.COMPLETE, States.PRUNED) for t in trials), [t.state.name for t in trials]
-    assert len(trials) >= 3
+    assert len(trials) >= 2
     assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # no duplicates
     assert len(peak) >= 3  # the launcher and two workers
     assert max(peak.values()) <= POOL_SIZE + MAX_OVERFLOW

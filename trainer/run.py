@@ -35,8 +35,9 @@ def prepare(data: Path, config: TrainConfig, cache_dir: Path, on_images=None) ->
     dataset = load_dataset(Path(data), config.modalities or None)
     images = {}
     if dataset.image_modalities:
-        from trainer.images import load_images
+        from trainer.images import load_images, verify_images
 
+        verify_images(dataset)  # a broken image is an error before anything is written into the cache
         images = load_images(dataset, config.image_size, cache_dir, on_images)
     return dataset, images
 
