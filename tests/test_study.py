@@ -1,4 +1,4 @@
-"""Studies end to end with real worker processes, on SQLite, the journal file and a real PostgreSQL."""
+"""Studies end to end with real worker processes, on SQLite and the journal file (PostgreSQL: test_postgres.py)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,12 @@ from trainer.config import TrainConfig
 States = optuna.trial.TrialState
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])  # the journal file: the kill test below
-def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("postgres").create_database()
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'studies.db'}"
-    return f"journal:///{tmp_path / 'studies.log'}"
-
-
 def test_launch_meets_the_budget_and_relaunch_adds_trials(
-    demo_folder: Path, storage_url: str, shared_cache: Path, tmp_path: Path
+    demo_folder: Path, shared_cache: Path, tmp_path: Path
 ) -> None:
+    # SQLite here; PostgreSQL runs a 2-worker study in test_postgres (through a server restart) and the
+    # query tests, the journal file in the worker-stopping test below
+    storage_url = f"sqlite:///{tmp_path / 'studies.db'}"
     args = launch_args("s", storage_url, demo_folder, tmp_path, shared_cache, "--pruner", "none")
     result = run_cli(*args, "--workers", "2", "--trials", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
