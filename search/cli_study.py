@@ -101,7 +101,8 @@ def launch(
     """
     setup_logging()
     from search.artifacts import artifact_dir_to_keep, resolve_artifact_dir
-    from search.launch import WorkerRequest, plan_workers, prepare_launch
+    from search.devices import plan_workers
+    from search.launch import WorkerRequest, prepare_launch
     from search.pruning import DegeneracyRules
     from search.study import StudyRequest
     from search.supervise import Launcher

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import optuna
 
-from search.devices import capacity, detect_gpus, parse_gpus, plan_workers
+from search.devices import capacity, detect_gpus, parse_gpus
 from search.pruning import PRUNERS
 from search.samplers import SAMPLERS
 from search.settings import StudySettings, finished_trials
@@ -48,7 +48,7 @@ class Plan:
 
 def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: str) -> Plan:
     """Validate the whole request, then create or resume the study; returns what to run."""
-    gpus, count = _check_workers(workers)
+    gpus, count = check_workers(workers)
     _check_names(request)
     storage = _open_if_present(storage_url)
     exists = storage is not None and request.name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
@@ -69,7 +69,7 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
     return Plan(study, settings, _budget_message(request.name, before, settings.trials), gpus, count)
 
 
-def _check_workers(workers: WorkerRequest) -> tuple[list[str], int]:
+def check_workers(workers: WorkerRequest) -> tuple[list[str], int]:
     if workers.count < 0:
         raise ConfigError(f"--workers must be 0 or more, got {workers.count}")
     if workers.workers_per_gpu < 1:
@@ -159,4 +159,4 @@ def _shown(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-__all__ = ["Plan", "WorkerRequest", "check_resume", "plan_workers", "prepare_launch"]
+__all__ = ["Plan", "WorkerRequest", "check_resume", "check_workers", "prepare_launch"]

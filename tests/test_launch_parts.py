@@ -47,14 +47,14 @@ def test_workers_are_planned_per_gpu_or_per_core(tmp_path: Path) -> None:
 
 
 def test_more_workers_than_the_machine_holds_are_cut_to_its_size(caplog: pytest.LogCaptureFixture) -> None:
-    from search.launch import WorkerRequest, _check_workers
+    from search.launch import WorkerRequest, check_workers
 
-    gpus, count = _check_workers(WorkerRequest(count=1000, gpus=None))
+    gpus, count = check_workers(WorkerRequest(count=1000, gpus=None))
     most = len(gpus) or len(usable_cores())
     assert count == most and "--oversubscribe" in caplog.text
-    assert _check_workers(WorkerRequest(count=1000, oversubscribe=True))[1] == 1000
+    assert check_workers(WorkerRequest(count=1000, oversubscribe=True))[1] == 1000
     with pytest.raises(ConfigError, match="--workers must be 0 or more"):
-        _check_workers(WorkerRequest(count=-1))
+        check_workers(WorkerRequest(count=-1))
 
 
 def test_the_live_display_shows_where_each_running_trial_is() -> None:
