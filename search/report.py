@@ -42,8 +42,8 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
 
     from trainer.errors import UserError
 
-    finished = [t for t in view.trials() if t.state.is_finished() and t.state.name in ("COMPLETE", "PRUNED")]
-    if not finished:
+    trials = view.trials()
+    if not any(t.state.name in ("COMPLETE", "PRUNED") for t in trials):
         raise UserError(f"study {view.name!r} has no complete or pruned trial yet: nothing to plot, {out} not written")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -51,7 +51,7 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     out.mkdir(exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's experimental-API and few-trials notes; the index says what's skipped
-        outcome = _draw(view, out, plt)
+        outcome = _draw(view, out, plt, has_complete=any(t.state.name == "COMPLETE" for t in trials))
     outcome["collapse-map"] = _collapse_map(view, out)
     prune_summary = view.prune_summary()
     prune_summary.to_csv(out / "prune-summary.csv")
@@ -59,11 +59,10 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     return outcome
 
 
-def _draw(view: StudyView, out: Path, plt) -> dict[str, str]:
+def _draw(view: StudyView, out: Path, plt, has_complete: bool) -> dict[str, str]:
     outcome = {}
-    complete = [t for t in view.trials() if t.state.name == "COMPLETE"]
     for key, (_title, interactive, static) in _plots().items():
-        if key != "intermediate" and not complete:
+        if key != "intermediate" and not has_complete:
             outcome[key] = "skipped: no complete trial yet"
             continue
         try:

@@ -45,7 +45,6 @@ class StopRequest:
         self._force = force
         self._forced = threading.Lock()
         self._done = False
-        self._requested = threading.Event()
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT (also when started in the background, SIGINT ignored) and watch the launcher."""
@@ -62,7 +61,6 @@ class StopRequest:
             return
         self.reason = reason
         log.warning("%s: stopping at the next epoch boundary (at the latest in %.0f s)", reason, deadline)
-        self._requested.set()
         threading.Thread(target=self._watchdog, args=(deadline,), daemon=True, name="stop-watchdog").start()
 
     def check(self) -> None:

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -47,7 +47,6 @@ class WorkerProcess:
     process: subprocess.Popen | None = None
     restarts: int = 0
     state: str = "starting"
-    exit_codes: list[int] = field(default_factory=list)
 
 
 class Launcher:
@@ -159,7 +158,6 @@ class Launcher:
         if worker.state != "running" or worker.process.poll() is None:
             return
         code = worker.process.returncode
-        worker.exit_codes.append(code)
         if code == 0:
             worker.state = "done"
             return

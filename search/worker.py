@@ -126,5 +126,4 @@ def _requeue_running(study: optuna.Study, objective: Objective, max_retry: int) 
     if trial is None:
         return
     frozen = study._storage.get_trial(trial._trial_id)
-    if retry_trial(study, frozen, max_retry, why=f"stopped ({objective.stop.reason})"):
-        log.warning("trial %d failed and queued again", frozen.number)
+    retry_trial(study, frozen, max_retry, why=f"stopped ({objective.stop.reason})")  # it logs what it did

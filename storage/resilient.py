@@ -75,7 +75,7 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 return self._insert_trial(study_id, template)
             except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
                 outage.wait_or_raise(raised)  # a lost connection (or a deadlock): did the insert land?
-            landed = _with_retry(ResilientRDBStorage._trial_with_token)(self, token)
+            landed = self._trial_with_token(token)
             if landed is not None:
                 log.warning("trial %d was created before the connection broke; not creating it again", landed.number)
                 return landed
@@ -110,7 +110,7 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             try:
                 return optuna.storages.RDBStorage.set_trial_state_values(self, trial_id, state, values)
             except optuna.exceptions.UpdateFinishedTrialError:
-                if outage.seen and self._stored_state(trial_id) == state:
+                if outage.seen and self._state_and_start(trial_id)[0] == state:
                     return True  # the attempt whose acknowledgement was lost had finished it
                 raise
             except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
@@ -131,19 +131,16 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 return True
             except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
                 outage.wait_or_raise(raised)
-            now = _with_retry(ResilientRDBStorage._state_and_start)(self, trial_id)
-            if now[0] == TrialState.RUNNING:
-                return _same_instant(now[1], stamp)  # ours if it carries our stamp; another worker's otherwise
-            if now[0] != TrialState.WAITING:
+            state, started = self._state_and_start(trial_id)
+            if state == TrialState.RUNNING:
+                return _same_instant(started, stamp)  # ours if it carries our stamp; another worker's otherwise
+            if state != TrialState.WAITING:
                 return False
 
     def _state_and_start(self, trial_id: int) -> tuple[TrialState, datetime | None]:
         with _create_scoped_session(self.scoped_session) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
             return trial.state, trial.datetime_start
-
-    def _stored_state(self, trial_id: int) -> TrialState:
-        return _with_retry(ResilientRDBStorage._state_and_start)(self, trial_id)[0]
 
     def create_new_study(self, directions, study_name: str | None = None) -> int:
         outage = _Outage(self)
@@ -242,6 +239,11 @@ def _same_instant(stored: datetime | None, stamp: datetime) -> bool:
 # Reads and idempotent writes (upserts of attributes, intermediate values and heartbeats), so the
 # trial loop, the heartbeat thread and the launcher's bookkeeping all ride out an outage the same
 # way. The private ones are what Optuna's own caching layer calls on its backend.
+for _name in (
+    "_state_and_start",  # ours: reads
+    "_trial_with_token",
+):
+    setattr(ResilientRDBStorage, _name, _with_retry(getattr(ResilientRDBStorage, _name)))
 for _name in (
     "_get_best_trial_id",
     "_set_trial_param",  # ignores the duplicate row of an attempt that landed
