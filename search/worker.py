@@ -24,7 +24,7 @@ from search.samplers import make_sampler
 from search.settings import StudySettings, finished_trials, load_study
 from search.stopping import StopRequest, WorkerStopping
 from search.study import retry_trial
-from storage import open_storage, redact
+from storage import StorageError, open_storage, redact
 from storage.open import HeartbeatSettings
 from trainer.errors import DataError, UserError
 from trainer.fingerprint import data_fingerprint, describe_difference
@@ -104,7 +104,7 @@ def run_worker(
         except WorkerStopping:
             stop.finish()
             raise
-        except UserError:
+        except (UserError, StorageError):  # bad data, or the database gone past its outage limit: stop here
             raise
         except Exception as exc:  # the trial is FAIL in the study already; keep going unless it keeps happening
             failures += 1
