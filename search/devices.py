@@ -27,23 +27,43 @@ class WorkerSlot:
     gpu: str | None
     cores: tuple[int, ...]
     log_path: Path
+    shared_by: int = 1  # workers on this slot's GPU
 
     @property
     def device(self) -> str:
         return f"GPU {self.gpu}" if self.gpu is not None else f"CPU {','.join(map(str, self.cores))}"
 
+    def environment(self, inherited: dict[str, str]) -> dict[str, str]:
+        """The worker's environment: ``inherited`` with only this slot's device visible.
 
-def parse_gpus(text: str) -> list[str]:
+        Workers sharing a GPU must not each claim it whole: TensorFlow grows its memory on demand,
+        and JAX (which takes 75 % of a GPU at start) gets an equal share. Memory settings already
+        in ``inherited`` win.
+        """
+        env = dict(inherited)
+        if self.gpu is None:
+            threads = str(len(self.cores))
+            env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS=threads, TF_NUM_INTRAOP_THREADS=threads,
+                       TF_NUM_INTEROP_THREADS="1")  # fmt: skip
+            return env
+        env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        if self.shared_by > 1:
+            env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / self.shared_by:.2f}")
+        return env
+
+
+def parse_gpus(text: str, option: str = "--gpus") -> list[str]:
     """``--gpus 0,1`` or UUIDs → ids; an ``error:`` for anything CUDA_VISIBLE_DEVICES would not take."""
     ids = [part.strip() for part in text.split(",")]
     bad = [part for part in ids if not _GPU_ID.match(part)]
     if bad or not ids:
         raise ConfigError(
-            f"--gpus {text!r}: {', '.join(repr(b) for b in bad) or 'empty'} is not a GPU id "
+            f"{option} {text!r}: {', '.join(repr(b) for b in bad) or 'empty'} is not a GPU id "
             "(an index such as 0, or a GPU-/MIG- UUID from nvidia-smi -L)"
         )
     if len(set(ids)) != len(ids):
-        raise ConfigError(f"--gpus {text!r}: a GPU is named twice (use --workers-per-gpu to share one)")
+        raise ConfigError(f"{option} {text!r}: a GPU is named twice (use --workers-per-gpu to share one)")
     return ids
 
 
@@ -84,5 +104,5 @@ def plan_workers(n: int, gpus: list[str], log_dir: Path, workers_per_gpu: int = 
     for i in range(n):
         gpu = gpus[(i // workers_per_gpu) % len(gpus)] if gpus else None
         mine = () if gpus else tuple(cores[(i * share + k) % len(cores)] for k in range(share))
-        slots.append(WorkerSlot(i, gpu, mine, log_dir / f"worker-{i}.log"))
+        slots.append(WorkerSlot(i, gpu, mine, log_dir / f"worker-{i}.log", workers_per_gpu if gpus else 1))
     return slots

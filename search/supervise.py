@@ -132,14 +132,9 @@ class Launcher:
         if self.cache_dir is not None:
             command += ["--cache-dir", str(self.cache_dir)]
         # the URL through the environment, not the command line: `ps` shows every user the arguments
-        env = dict(os.environ, **{LAUNCHER_PID_ENV: str(os.getpid()), ENV_VAR: self.storage_url})
+        env = slot.environment({**os.environ, LAUNCHER_PID_ENV: str(os.getpid()), ENV_VAR: self.storage_url})
         if slot.gpu is not None:
             command += ["--gpu", slot.gpu]
-            env["CUDA_VISIBLE_DEVICES"] = slot.gpu
-        else:
-            threads = str(len(slot.cores))
-            env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS=threads, TF_NUM_INTRAOP_THREADS=threads,
-                       TF_NUM_INTEROP_THREADS="1")  # fmt: skip
         cores = slot.cores
         slot.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(slot.log_path, "a") as log_file:

@@ -18,6 +18,7 @@ from pathlib import Path
 import optuna
 
 from search.artifacts import open_artifact_store, resolve_artifact_dir
+from search.devices import parse_gpus
 from search.objective import Objective
 from search.pruning import make_pruner
 from search.samplers import make_sampler
@@ -26,7 +27,7 @@ from search.stopping import StopRequest, WorkerStopping
 from search.study import retry_trial
 from storage import StorageError, open_storage, redact
 from storage.open import HeartbeatSettings
-from trainer.errors import DataError, UserError
+from trainer.errors import ConfigError, DataError, UserError
 from trainer.fingerprint import data_fingerprint, describe_difference
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,28 @@ def worker_seed(study_seed: int, index: int | None) -> int:
     return int(digest[:8], 16)
 
 
+def use_gpu(gpu: str) -> None:
+    """Pin this process to ``gpu`` and check that the Keras backend can compute on it.
+
+    Without the check a worker whose CUDA libraries fail to load would train on the CPU, a hundred
+    times slower, and say nothing; now it stops with an ``error:`` before it claims a trial.
+    """
+    ids = parse_gpus(gpu, option="--gpu")
+    if len(ids) != 1:
+        raise ConfigError(f"--gpu {gpu!r}: one GPU id per worker (start a worker for each GPU)")
+    gpu = ids[0]
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before the backend loads
+    from trainer import _backend
+
+    if not _backend.gpu_devices():
+        backend = _backend.keras.backend.backend()
+        raise ConfigError(
+            f"--gpu {gpu}: this worker sees no GPU (Keras backend {backend} found none with "
+            f"CUDA_VISIBLE_DEVICES={gpu}); the backend's CUDA messages above say why. Check nvidia-smi and "
+            "the CUDA libraries, or run without --gpu to train on the CPU"
+        )
+
+
 def run_worker(
     study_name: str,
     storage_url: str,
@@ -61,7 +84,7 @@ def run_worker(
 ) -> int:
     """Run trials until the budget is met; returns how many trials this worker ran."""
     if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before TensorFlow loads
+        use_gpu(gpu)
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))
     data = Path(data or settings.data)

@@ -142,6 +142,10 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         ),  # fmt: skip
         "proxy port 0": (["proxy", "--storage", w.study_url, "--port", "0"], "--port"),
         "worker index -5": (["worker", *s, "--index", "-5"], "--index"),
+        # a GPU that does not exist here: the worker must stop, not train on the CPU
+        "worker on a GPU it cannot see": (["worker", *s, "--gpu", "7"], "--gpu 7: this worker sees no GPU"),
+        "worker on two GPUs": (["worker", *s, "--gpu", "0,1"], "one GPU id per worker"),
+        "worker on a bad GPU id": (["worker", *s, "--gpu", "first"], "'first' is not a GPU id"),
         "worker outage limit": (["worker", *s], "DFU_SEARCH_OUTAGE_LIMIT='soon'"),
         "demo-data onto a file": (["demo-data", w.root / "a-file.txt"], "a-file.txt"),
         "demo-data old option": (["demo-data", w.root / "d", "--image-noise", "2"], "No such option: --image-noise"),
@@ -208,7 +212,8 @@ def test_abusive_commands_give_one_error_line_and_change_nothing(
         busy.listen()
         cases = _cases(world, busy.getsockname()[1], real_csv)
         for name, (args, fragment) in cases.items():
-            env = {"DFU_SEARCH_STORAGE": "", "DFU_SEARCH_OUTAGE_LIMIT": "soon" if "outage" in name else "120"}
+            env = {"DFU_SEARCH_STORAGE": "", "DFU_SEARCH_OUTAGE_LIMIT": "soon" if "outage" in name else "120",
+                   "CUDA_VISIBLE_DEVICES": ""}  # restored after each case: `--gpu` sets it  # fmt: skip
             code, out, err = _run_here(args, cwd, env, monkeypatch, capfd)
             errors = [line for line in err.splitlines() if line.startswith("error:")]
             problems = [f"exit {code}"] if code != 2 else []

@@ -28,14 +28,23 @@ def test_compose_file_is_valid_compose_spec() -> None:
 def test_compose_file_keeps_secrets_out_and_the_dashboard_on_loopback() -> None:
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) >= {"postgres", "worker", "dashboard", "create-study"}
+    assert set(services) >= {"postgres", "worker-gpu0", "worker-gpu1", "dashboard", "create-study"}
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
     assert "healthcheck" in services["postgres"] and "pgdata" in compose["volumes"]
     assert all(p.startswith("127.0.0.1:") for p in services["dashboard"]["ports"])
-    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert any(v.endswith(":/data:ro") for v in services["worker"]["volumes"])
-    assert "worker" in services["worker"]["command"]
+    # one GPU per worker service, each a different one: `count: 1` on a scaled service gives every
+    # replica the same GPU
+    workers = {name: service for name, service in services.items() if name.startswith("worker")}
+    gpu_ids = []
+    for name, service in workers.items():
+        (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert "count" not in device and "replicas" not in service["deploy"], name
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"], name
+        (gpu_id,) = device["device_ids"]
+        assert re.fullmatch(r"\$\{DFU_GPU(\d):-\1\}", gpu_id), gpu_id  # DFU_GPUn from .env, default n
+        gpu_ids.append(gpu_id)
+        assert any(v.endswith(":/data:ro") for v in service["volumes"]) and service["command"][0] == "worker"
+    assert len(workers) >= 2 and len(set(gpu_ids)) == len(gpu_ids)
     content = "\n".join(
         line for line in (REPO / "compose.yaml").read_text().splitlines() if not line.lstrip().startswith("#")
     )

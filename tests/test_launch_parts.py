@@ -36,13 +36,22 @@ def test_an_inherited_cuda_visible_devices_wins_over_nvidia_smi(
     assert detect_gpus() == []
 
 
-def test_workers_are_planned_per_gpu_or_per_core(tmp_path: Path) -> None:
-    slots = plan_workers(4, ["0", "1"], tmp_path, workers_per_gpu=2)
-    assert [s.gpu for s in slots] == ["0", "0", "1", "1"] and all(not s.cores for s in slots)
+def test_workers_are_planned_per_gpu_or_per_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-4b2f6c8e-3a1d,MIG-77aa0b1c-9e8f")  # two MIG slices given us
+    slots = plan_workers(4, detect_gpus(), tmp_path, workers_per_gpu=2)
+    assert [s.gpu for s in slots] == ["MIG-4b2f6c8e-3a1d"] * 2 + ["MIG-77aa0b1c-9e8f"] * 2
+    assert all(not s.cores for s in slots)
+    env = slots[2].environment({"PATH": "/bin", "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.3"})
+    assert env["CUDA_VISIBLE_DEVICES"] == "MIG-77aa0b1c-9e8f" and env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.3"  # the user's memory setting wins
+    assert slots[0].environment({})["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.45"  # JAX: half the GPU each
+    alone = plan_workers(1, ["3"], tmp_path)[0].environment({})
+    assert alone["CUDA_VISIBLE_DEVICES"] == "3" and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in alone
     assert capacity(["0", "1"], 2)[0] == 4
     cores = usable_cores()
     cpu = plan_workers(len(cores), [], tmp_path)
     assert sorted(c for s in cpu for c in s.cores) == cores  # each core to one worker
+    assert cpu[0].environment({"CUDA_VISIBLE_DEVICES": "0"})["CUDA_VISIBLE_DEVICES"] == ""  # a CPU worker sees no GPU
     assert capacity([], 1)[0] == len(cores)
 
 

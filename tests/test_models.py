@@ -11,6 +11,7 @@ import pytest
 
 from trainer import models
 from trainer.config import load_config
+from trainer.errors import ConfigError
 from trainer.losses import FocalLoss
 
 TINY = load_config("quick", overrides={"image_size": 16, "head_units": 16})
@@ -84,7 +85,7 @@ def test_stage2_unfreezes_the_top_of_each_backbone_except_batchnorm() -> None:
     models.freeze_backbones(branches)
     models.unfreeze_top(branches, 0.5)
     for backbone in branches.backbones:
-        weighted = [layer for layer in models._leaf_layers(backbone) if layer.weights]
+        weighted = [layer for layer in models.leaf_layers(backbone) if layer.weights]
         flags = [layer.trainable for layer in weighted]
         assert not any(flags[: len(flags) // 2])
         assert any(flags[len(flags) // 2 :])
@@ -117,3 +118,100 @@ def test_model_loss_and_metric_code_never_imports_tensorflow() -> None:
     for name in ("models.py", "losses.py", "metrics.py", "stages.py", "training.py"):
         source = (trainer / name).read_text()
         assert not re.search(r"^\s*(import|from)\s+tensorflow", source, re.M), name
+
+
+# --- precision, XLA, determinism and augmentation: each knob reaches the model ---
+
+
+def _splits(n_train: int = 32, n_val: int = 12):
+    from trainer.stages import Split
+
+    def split(n: int, seed: int) -> Split:
+        inputs, onehot = _batch(n, seed)
+        labels = onehot.argmax(axis=1)
+        return Split(inputs, labels, np.arange(n), labels)
+
+    return split(n_train, 1), split(n_val, 2)
+
+
+def _plan(epochs: int, jit_compile: bool | str):
+    from trainer.stages import StagePlan
+
+    return StagePlan("stage1", 1e-3, epochs, epochs, np.ones(3), 2.0, 8, 0.5, 9, 0, 0, jit_compile=jit_compile)
+
+
+def test_mixed_float16_trains_on_the_cpu_with_loss_scaling_and_float32_outputs() -> None:
+    from trainer import _backend
+    from trainer.stages import run_stage
+
+    config = load_config("quick", overrides={"image_size": 16, "head_units": 16, "precision": "mixed_float16"})
+    train, val = _splits()
+    try:
+        assert _backend.configure(0, config.precision, config.deterministic, config.jit_compile) == "mixed_float16"
+        model = models.build_fusion_model(models.build_image_branches(config, MODALITIES), config)
+        conv = next(layer for layer in models.leaf_layers(model) if isinstance(layer, keras.layers.Conv2D))
+        assert conv.compute_dtype == "float16" and conv.kernel.dtype == "float32"  # float32 master weights
+        for name in ("fusion_image_probs", "fusion"):  # the softmax and the fusion stay float32
+            assert model.get_layer(name).compute_dtype == "float32"
+        losses: list[float] = []
+        run_stage(model, _plan(2, config.jit_compile), train, val, lambda report: losses.append(report.train_loss))
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert len(losses) == 2 and np.isfinite(losses).all()
+    finally:
+        _backend.free_memory()
+    assert keras.config.dtype_policy().name == "float32"  # the worker's next trial starts from float32
+
+
+def test_precision_jit_and_determinism_resolve_per_device() -> None:
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    from trainer import _backend
+    from trainer.stages import run_stage
+
+    assert _backend.resolve_precision("mixed", on_gpu=True) == "mixed_float16"  # tensor cores, loss scaling
+    assert _backend.resolve_precision("mixed", on_gpu=False) == "mixed_bfloat16"  # native on CPUs
+    try:
+        assert _backend.configure(0, "mixed") == "mixed_bfloat16"  # this machine has no GPU
+        assert is_op_determinism_enabled()  # auto on a CPU: exact kernels
+        model = models.build_pretrain_model(models.build_image_branches(TINY, MODALITIES))
+        assert model.get_layer("image_output").compute_dtype == "float32"
+        assert model.get_layer("head_dense_depth_rgb").compute_dtype == "bfloat16"
+        run_stage(model, _plan(0, "auto"), *_splits(8, 4), None)
+        assert model.jit_compile is False  # auto: no XLA on a CPU
+        _backend.configure(0, "float32", deterministic="auto", jit_compile=True)
+        assert not is_op_determinism_enabled()  # asking for XLA drops exact kernels, which exclude it
+        run_stage(model, _plan(0, True), *_splits(8, 4), None)
+        assert model.jit_compile is True
+        _backend.configure(0, "float32", deterministic=False)
+        assert not is_op_determinism_enabled()
+    finally:
+        _backend.configure(0)
+        _backend.free_memory()
+    with pytest.raises(ConfigError, match="exclude each other"):
+        load_config(overrides={"jit_compile": True, "deterministic": True})
+
+
+def test_augmentation_layers_train_randomly_and_are_the_identity_at_inference() -> None:
+    config = load_config("quick", overrides={"image_size": 16, "head_units": 16, "augment": "strong"})
+    model = models.build_fusion_model(models.build_image_branches(config, MODALITIES), config)
+    for modality in MODALITIES:
+        augment = model.get_layer(f"augment_{modality}")
+        assert [type(layer).__name__ for layer in augment.layers] == [
+            "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast"
+        ]  # fmt: skip
+    augment = model.get_layer("augment_depth_rgb")
+    inputs, _ = _batch()
+    images = inputs["depth_rgb"]
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(images, training=False)), images)
+    assert not np.allclose(keras.ops.convert_to_numpy(augment(images, training=True)), images)
+    # inference through the whole model: no randomness left
+    np.testing.assert_array_equal(model.predict_on_batch(inputs), model.predict_on_batch(inputs))
+
+    # an explicit strength overrides the level's; a zero strength drops the layer; "none" adds nothing
+    light = load_config("quick", overrides={"augment": "light", "aug_rotation": 0.0, "aug_zoom": 0.3})
+    assert light.augmentation()["aug_zoom"] == 0.3 and light.augmentation()["aug_flip"] == "horizontal"
+    names = [type(layer).__name__ for layer in models.build_augmentation(light, "depth_rgb").layers]
+    assert "RandomRotation" not in names and "RandomZoom" in names
+    assert models.build_augmentation(TINY, "depth_rgb") is None
+    assert not [layer for layer in models.build_pretrain_model(models.build_image_branches(TINY, MODALITIES)).layers
+                if layer.name.startswith("augment_")]  # fmt: skip

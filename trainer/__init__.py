@@ -5,12 +5,6 @@ and an ``on_epoch`` hook. Importing this package does not import Keras or Tensor
 training image modalities does.
 """
 
-import os as _os
-
-# Quieten TensorFlow's C++ logging (CUDA probes, CPU notes, tf.data attribute noise) before anything
-# here loads it; Python-level errors still raise.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import importlib as _importlib
 
 # Public names and the module that defines each. Loaded on first use (PEP 562), so that

@@ -2,18 +2,33 @@
 
 Importing this module imports Keras (and so TensorFlow on the default backend): only the training
 path does, never the CLI's start-up, storage or query code.
+
+A process that was given a GPU (a non-empty ``CUDA_VISIBLE_DEVICES``) shows the backend's CUDA
+messages, so a library that fails to load is seen; a CPU process keeps TensorFlow's probe notes
+("failed call to cuInit", …) out of its log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 
+log = logging.getLogger(__name__)
+
+
+def gpu_requested() -> bool:
+    """Whether this process was meant to use a GPU: ``CUDA_VISIBLE_DEVICES`` names one."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
+
 
 @contextlib.contextmanager
-def _native_stderr_silenced():
+def _cpu_start_up_quiet():
     """TensorFlow's C++ start-up writes absl/CUDA notes straight to fd 2, past Python's logging."""
+    if gpu_requested():  # then those notes are the only word on a CUDA library that failed to load
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -25,27 +40,87 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-with _native_stderr_silenced():
+# TensorFlow reads its C++ log level once, when it loads: errors only with a GPU, nothing on a CPU.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu_requested() else "3")
+with _cpu_start_up_quiet():
     import keras
 
-_configured = False
+
+def gpu_devices() -> list[str]:
+    """The GPUs the Keras backend can compute on (names as the backend gives them)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with _cpu_start_up_quiet():
+            return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
 
 
-def configure(seed: int) -> None:
-    """Seed every generator; on TensorFlow also make ops deterministic and let GPU memory grow."""
-    global _configured
+def resolve_precision(precision: str, on_gpu: bool) -> str:
+    """The Keras dtype policy for a ``precision`` setting: ``mixed`` is float16 on a GPU, bfloat16 elsewhere.
+
+    float16 needs loss scaling (Keras wraps the optimizer) and is the tensor-core path NVIDIA
+    benchmarks; on a CPU float16 is emulated and slow, while bfloat16 has native kernels.
+    """
+    if precision == "mixed":
+        return "mixed_float16" if on_gpu else "mixed_bfloat16"
+    return precision
+
+
+_tf_configured = False
+
+
+def configure(
+    seed: int, precision: str = "float32", deterministic: bool | str = "auto", jit_compile: bool | str = "auto"
+) -> str:
+    """Seed every generator, set the dtype policy and kernel determinism; returns the policy's name.
+
+    Called before each fold's models are built: the policy is global in Keras, and trials that share
+    a worker process may ask for different ones.
+    """
     keras.utils.set_random_seed(seed)
-    if _configured:
-        return
-    _configured = True
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # switches Keras does not expose
+    on_gpu = bool(gpu_devices())
+    policy = resolve_precision(precision, on_gpu)
+    keras.config.set_dtype_policy(policy)
+    # auto: exact kernels on a CPU, where they cost little, unless XLA was asked for (the two exclude
+    # each other on TensorFlow); fast kernels on a GPU.
+    exact = not on_gpu and jit_compile is not True if deterministic == "auto" else bool(deterministic)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        _configure_tensorflow(exact)
+    elif backend == "torch":
+        import torch
 
-        with _native_stderr_silenced():  # "failed call to cuInit" on machines without a GPU
-            gpus = tf.config.list_physical_devices("GPU")
-        for gpu in gpus:
-            tf.config.experimental.set_memory_growth(gpu, True)
+        torch.use_deterministic_algorithms(exact, warn_only=True)
+    elif backend == "jax" and exact and on_gpu and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+        log.warning("deterministic = true on JAX needs XLA_FLAGS=--xla_gpu_deterministic_ops=true before JAX starts")
+    return policy
+
+
+def _configure_tensorflow(exact: bool) -> None:
+    import tensorflow as tf  # switches Keras does not expose
+
+    global _tf_configured
+    if not _tf_configured:  # memory growth can only be set before the GPUs are first used
+        _tf_configured = True
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)  # several workers may share one GPU
+    # Determinism also switches XLA off in Keras (model_supports_jit), so it is a real speed knob.
+    if exact:
         tf.config.experimental.enable_op_determinism()
+    else:  # the public API can only switch it on
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
 
 
 def free_memory() -> None:
@@ -53,4 +128,5 @@ def free_memory() -> None:
     import gc
 
     keras.backend.clear_session()
+    keras.config.set_dtype_policy("float32")
     gc.collect()

@@ -17,6 +17,19 @@ from trainer.schema import MODALITIES
 
 BACKBONES = ("small", "efficientnetb0", "efficientnetb3", "densenet121")
 FUSIONS = ("learnable", "fixed", "concat")
+PRECISIONS = ("float32", "mixed", "mixed_float16", "mixed_bfloat16")
+AUGMENT_LEVELS = ("none", "light", "strong")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+#: Augmentation strengths a level stands for; an explicit ``aug_*`` number or flip overrides its entry.
+AUGMENT_STRENGTHS = {
+    "none": {"aug_flip": "none", "aug_rotation": 0.0, "aug_zoom": 0.0, "aug_translation": 0.0, "aug_contrast": 0.0},
+    "light": {"aug_flip": "horizontal", "aug_rotation": 0.05, "aug_zoom": 0.1, "aug_translation": 0.05,
+              "aug_contrast": 0.1},
+    "strong": {"aug_flip": "horizontal_and_vertical", "aug_rotation": 0.25, "aug_zoom": 0.2,
+               "aug_translation": 0.1, "aug_contrast": 0.2},
+}  # fmt: skip
+_AUTO_FLAGS = ("jit_compile", "deterministic")  # true | false | "auto"
+_AUGMENT_NUMBERS = ("aug_rotation", "aug_zoom", "aug_translation", "aug_contrast")
 STAGES = ("pretrain", "stage1", "stage2")
 #: Settings that fix what a global step means (fold, stage, epoch) or what a step's value is measured on:
 #: every trial of a study must share them, so the search may not sample them per trial.
@@ -81,6 +94,28 @@ class TrainConfig:
     rf_min_leaf: int = 5
     rf_alpha_cap: float | str = "none"
     rf_oof_folds: int = 5
+    # Speed and reproducibility; the "auto" defaults suit a CPU and a GPU alike (README, "GPUs").
+    # mixed: float16 compute with loss scaling on a CUDA GPU, bfloat16 elsewhere; the softmax outputs,
+    # the fusion and the loss stay float32. mixed_float16 / mixed_bfloat16 name one explicitly.
+    precision: str = "float32"
+    jit_compile: bool | str = "auto"  # XLA; auto: on when a GPU is visible and every layer supports it
+    deterministic: bool | str = "auto"  # deterministic kernels; auto: on a CPU yes, on a GPU no (faster)
+    # Augmentation of training images only (never validation or inference): a level sets every
+    # strength; an explicit strength overrides the level's ("level" = take the level's).
+    augment: str = "none"  # none | light | strong (AUGMENT_STRENGTHS)
+    aug_flip: str = "level"  # none | horizontal | vertical | horizontal_and_vertical
+    aug_rotation: float | str = "level"  # ± fraction of a full turn
+    aug_zoom: float | str = "level"  # ± fraction of the image size
+    aug_translation: float | str = "level"  # ± fraction of the image size
+    aug_contrast: float | str = "level"  # ± contrast factor
+
+    def augmentation(self) -> dict[str, Any]:
+        """The effective strengths: the level's, with every explicit ``aug_*`` setting applied over it."""
+        strengths = dict(AUGMENT_STRENGTHS[self.augment])
+        for name in strengths:
+            if getattr(self, name) != "level":
+                strengths[name] = getattr(self, name)
+        return strengths
 
     @property
     def rf_settings(self) -> RFSettings:
@@ -188,6 +223,18 @@ def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
         fail(f"unknown modality {bad[0]!r} (choose from {', '.join(MODALITIES)})")
     if config.backbone not in BACKBONES:
         fail(f"backbone must be one of {', '.join(BACKBONES)}, got {config.backbone!r}")
+    if config.precision not in PRECISIONS:
+        fail(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    if config.jit_compile is True and config.deterministic is True:
+        fail("jit_compile = true and deterministic = true exclude each other (TensorFlow has no deterministic XLA)")
+    if config.augment not in AUGMENT_LEVELS:
+        fail(f"augment must be one of {', '.join(AUGMENT_LEVELS)}, got {config.augment!r}")
+    if config.aug_flip not in ("level", *FLIPS):
+        fail(f"aug_flip must be 'level' or one of {', '.join(FLIPS)}, got {config.aug_flip!r}")
+    for name in _AUGMENT_NUMBERS:
+        value = getattr(config, name)
+        if value != "level" and not 0 <= value < 1:
+            fail(f"{name} must lie in [0, 1) or be 'level', got {value!r}")
     if config.fusion not in FUSIONS:
         fail(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
     if config.weights not in ("none", "imagenet") and not Path(config.weights).is_file():
@@ -237,6 +284,18 @@ def _coerce(key: str, value: Any, current: Any, label: str) -> Any:
         if key == "modalities":
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(m).strip() for m in items if str(m).strip())
+        if key in _AUTO_FLAGS:
+            if isinstance(value, bool) or isinstance(value, str) and value.lower() == "auto":
+                return value if isinstance(value, bool) else "auto"
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise ConfigError(f"{label}: {key} must be true, false or 'auto', got {value!r}")
+        if key in _AUGMENT_NUMBERS:
+            if isinstance(value, str):
+                if value.lower() != "level":
+                    raise ConfigError(f"{label}: {key} must be a number in [0, 1) or 'level', got {value!r}")
+                return "level"
+            return float(value)
         if key in ("alpha_cap", "pretrain_alpha", "rf_alpha_cap"):
             return value.lower() if isinstance(value, str) and value.lower() in ("none", "equal") else float(value)
         if isinstance(template.default, bool):

@@ -1,6 +1,6 @@
 """The image branch, the image-only model of pre-training and the fusion model.
 
-Both models are built on the *same* branch layers (backbone + head per image modality), so the
+Each branch is augmentation (random layers, identity outside training) → backbone → head. Both models are built on the *same* branch layers (backbone + head per image modality), so the
 fusion model starts from the pre-trained branch weights by construction, while each model has its
 own output layer: the image-only softmax is never copied into the fusion model (DESIGN §3).
 """
@@ -109,13 +109,43 @@ def build_backbone(config: TrainConfig, modality: str) -> keras.Model:
     return keras.Model(inputs, base(x), name=f"backbone_{modality}")
 
 
+def build_augmentation(config: TrainConfig, modality: str) -> keras.Sequential | None:
+    """The random spatial and contrast layers of one branch, or None when every strength is 0.
+
+    Keras' random layers are the identity unless called with ``training=True``, so validation,
+    inference and the saved model see the images as they are. They run in float32 on the raw
+    [0, 255] pixels whatever the precision policy.
+    """
+    strengths = config.augmentation()
+    pieces: list[keras.layers.Layer] = []
+    if strengths["aug_flip"] != "none":
+        pieces.append(layers.RandomFlip(strengths["aug_flip"], dtype="float32"))
+    if strengths["aug_rotation"] > 0:
+        pieces.append(layers.RandomRotation(strengths["aug_rotation"], fill_mode="reflect", dtype="float32"))
+    if strengths["aug_zoom"] > 0:
+        pieces.append(layers.RandomZoom(strengths["aug_zoom"], fill_mode="reflect", dtype="float32"))
+    if strengths["aug_translation"] > 0:
+        shift = strengths["aug_translation"]
+        pieces.append(layers.RandomTranslation(shift, shift, fill_mode="reflect", dtype="float32"))
+    if strengths["aug_contrast"] > 0:
+        pieces.append(layers.RandomContrast(strengths["aug_contrast"], value_range=(0, 255), dtype="float32"))
+    if keras.backend.backend() == "jax":
+        # Keras marks its affine layers as not XLA-compilable because TensorFlow's kernel is not; their
+        # JAX implementation is, and without this flag JAX would run the whole model un-jitted.
+        for piece in pieces:
+            piece.supports_jit = True
+    return keras.Sequential(pieces, name=f"augment_{modality}") if pieces else None
+
+
 def build_image_branches(config: TrainConfig, modalities: tuple[str, ...]) -> ImageBranches:
-    """Per modality: backbone → Dense → BatchNorm → ReLU → Dropout; features concatenated."""
+    """Per modality: augmentation → backbone → Dense → BatchNorm → ReLU → Dropout; features concatenated."""
     inputs, features, backbones = {}, [], []
     for modality in modalities:
         inputs[modality] = keras.Input((config.image_size, config.image_size, 3), name=modality)
+        augmentation = build_augmentation(config, modality)
+        pixels = augmentation(inputs[modality]) if augmentation is not None else inputs[modality]
         backbone = build_backbone(config, modality)
-        x = backbone(inputs[modality])
+        x = backbone(pixels)
         x = layers.Dense(config.head_units, name=f"head_dense_{modality}")(x)
         x = layers.BatchNormalization(momentum=config.bn_momentum, name=f"head_bn_{modality}")(x)
         x = layers.ReLU(name=f"head_relu_{modality}")(x)
@@ -128,7 +158,8 @@ def build_image_branches(config: TrainConfig, modalities: tuple[str, ...]) -> Im
 
 def build_pretrain_model(branches: ImageBranches) -> keras.Model:
     """Image-only classifier for stage 0."""
-    outputs = layers.Dense(N_CLASSES, activation="softmax", name="image_output")(branches.features)
+    # Outputs stay float32 under a mixed policy: the softmax, the fusion and the loss need the range.
+    outputs = layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="image_output")(branches.features)
     return keras.Model(branches.inputs, outputs, name="image_only")
 
 
@@ -137,10 +168,14 @@ def build_fusion_model(branches: ImageBranches, config: TrainConfig) -> keras.Mo
     rf = keras.Input((N_CLASSES,), name=RF_INPUT)
     if config.fusion == "concat":
         joined = layers.Concatenate(name="fusion_features")([rf, branches.features])
-        outputs = layers.Dense(N_CLASSES, activation="softmax", name="fusion_output")(joined)
+        outputs = layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="fusion_output")(joined)
     else:
-        image_probs = layers.Dense(N_CLASSES, activation="softmax", name="fusion_image_probs")(branches.features)
-        fusion = WeightedFusion(config.fusion_init, learnable=config.fusion == "learnable", name="fusion")
+        image_probs = layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="fusion_image_probs")(
+            branches.features
+        )
+        fusion = WeightedFusion(
+            config.fusion_init, learnable=config.fusion == "learnable", dtype="float32", name="fusion"
+        )
         outputs = fusion([rf, image_probs])
     return keras.Model({**branches.inputs, RF_INPUT: rf}, outputs, name="fusion")
 
@@ -154,7 +189,7 @@ def unfreeze_top(branches: ImageBranches, fraction: float) -> None:
     """Train the top ``fraction`` of each backbone's weighted layers; BatchNorm stays frozen (small batches)."""
     for backbone in branches.backbones:
         backbone.trainable = True
-        weighted = [layer for layer in _leaf_layers(backbone) if layer.weights]
+        weighted = [layer for layer in leaf_layers(backbone) if layer.weights]
         first_trained = len(weighted) - round(len(weighted) * fraction)
         for i, layer in enumerate(weighted):
             layer.trainable = i >= first_trained and not isinstance(layer, layers.BatchNormalization)
@@ -173,8 +208,8 @@ def trainable_count(model: keras.Model) -> int:
     return int(sum(math.prod(w.shape) for w in model.trainable_weights))
 
 
-def _leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+def leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
     children = getattr(layer, "layers", None)
     if not children:
         return [layer]
-    return [leaf for child in children for leaf in _leaf_layers(child)]
+    return [leaf for child in children for leaf in leaf_layers(child)]

@@ -4,6 +4,11 @@ Early stopping, LR reduction and best-weight restoring all follow validation QWK
 lets a one-class model look fine; its kappa is 0). After every epoch the stage calls the
 ``on_epoch`` hook with an :class:`EpochReport`; if the hook raises, training stops and the
 exception propagates to the caller, which frees the model.
+
+What a stage adds to a bare ``model.fit`` is kept small (``bench/trainer.py`` measures it): the
+validation rows become backend tensors once per stage and go through the model's compiled predict
+function (``predict_on_batch``, no data pipeline per epoch), and an improvement copies only the
+variables training can change (frozen backbones are not copied).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from keras import ops
 
 from trainer.losses import FocalLoss, RunningQWK
 from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, score_visits, top_class_share, visit_probabilities
+from trainer.models import leaf_layers
 from trainer.reports import EpochReport, StopStage
 
 _PREDICT_BATCH = 256
@@ -78,12 +84,17 @@ class StagePlan:
     fold: int
     first_step: int  # global step of this stage's epoch 1
     baseline_qwk: float = float("nan")  # the fold's metadata-only QWK, passed on in every report
+    jit_compile: bool | str = "auto"  # XLA for the train and predict functions (Keras' "auto": on GPUs)
 
 
 def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
     """Train ``model`` for one stage and leave it at its best validation-QWK weights."""
+    # Under a mixed_float16 policy Keras wraps Adam in a LossScaleOptimizer here.
     model.compile(
-        optimizer=keras.optimizers.Adam(plan.lr), loss=FocalLoss(plan.alpha, plan.gamma), metrics=[RunningQWK()]
+        optimizer=keras.optimizers.Adam(plan.lr),
+        loss=FocalLoss(plan.alpha, plan.gamma),
+        metrics=[RunningQWK()],
+        jit_compile=plan.jit_compile,
     )
     batch_size = min(plan.batch_size, train.size)
     monitor = _StageMonitor(plan, val, on_epoch, batches_per_epoch=math.ceil(train.size / batch_size))
@@ -97,8 +108,7 @@ def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_
         verbose=0,
         callbacks=[monitor],
     )
-    if monitor.best_weights is not None:
-        model.set_weights(monitor.best_weights)
+    monitor.restore_best()
     return monitor.result
 
 
@@ -106,6 +116,19 @@ def predict_visits(model: keras.Model, split: Split) -> np.ndarray:
     """Per-visit probabilities: the mean over each visit's rows."""
     row_probs = model.predict(_inputs_for(model, split), batch_size=_PREDICT_BATCH, verbose=0)
     return visit_probabilities(np.asarray(row_probs), split.row_visits, len(split.visit_labels))
+
+
+def changeable_variables(model: keras.Model) -> list[keras.Variable]:
+    """The variables training can change: every weight of a trainable layer, BatchNorm statistics included.
+
+    A frozen layer's weights get no gradient and its BatchNorm runs in inference mode, so a frozen
+    backbone (most of the weights in stage 1) needs no copy.
+    """
+    found: dict[int, keras.Variable] = {}
+    for layer in leaf_layers(model):
+        if layer.trainable:
+            found.update((id(v), v) for v in layer.weights)
+    return list(found.values())
 
 
 def _inputs_for(model: keras.Model, split: Split) -> dict[str, np.ndarray]:
@@ -123,11 +146,30 @@ class _StageMonitor(keras.callbacks.Callback):
         self._loss = FocalLoss(plan.alpha, plan.gamma)  # the training loss, on the validation rows
         self.batches_per_epoch = batches_per_epoch
         self.result = StageResult(plan.name)
-        self.best_weights: list[np.ndarray] | None = None
+        self._changeable: list[keras.Variable] = []
+        self._best_values: list[np.ndarray] | None = None
+        self._val_batches: list[dict] = []
         self._since_best = 0
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._changeable = changeable_variables(self.model)
+        inputs = _inputs_for(self.model, self.val)
+        self._val_batches = [
+            {name: ops.convert_to_tensor(array[start : start + _PREDICT_BATCH]) for name, array in inputs.items()}
+            for start in range(0, self.val.size, _PREDICT_BATCH)
+        ]
+
+    def restore_best(self) -> None:
+        """Put the best epoch's values back (no-op when no epoch ran)."""
+        if self._best_values is not None:
+            for variable, value in zip(self._changeable, self._best_values, strict=True):
+                variable.assign(value)
+
+    def _predict_val(self) -> np.ndarray:
+        return np.concatenate([np.asarray(self.model.predict_on_batch(batch)) for batch in self._val_batches])
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        row_probs = self.model.predict(_inputs_for(self.model, self.val), batch_size=_PREDICT_BATCH, verbose=0)
+        row_probs = self._predict_val()
         scores = score_visits(np.asarray(row_probs), self.val.row_visits, self.val.visit_labels)
         learning_rate = self.model.optimizer.learning_rate
         lr = float(ops.convert_to_numpy(learning_rate))
@@ -158,7 +200,7 @@ class _StageMonitor(keras.callbacks.Callback):
         result.collapsed_epochs += top_class_share(scores.pred_histogram) >= COLLAPSE_SHARE
         if result.best_epoch == 0 or scores.qwk > result.best_qwk + MIN_IMPROVEMENT:
             result.best_qwk, result.best_epoch, result.best_histogram = scores.qwk, epoch + 1, scores.pred_histogram
-            self.best_weights = self.model.get_weights()
+            self._best_values = [v.numpy() for v in self._changeable]
             self._since_best = 0
         else:
             self._since_best += 1

@@ -66,7 +66,7 @@ def train_fold(
 
     from trainer import _backend
 
-    _backend.configure(config.seed + fold.index)
+    _backend.configure(config.seed + fold.index, config.precision, config.deterministic, config.jit_compile)
     try:
         return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to)
     finally:
@@ -94,6 +94,7 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
             fold=fold.index,
             first_step=config.global_step(fold.index, stage, 1),
             baseline_qwk=metadata_scores.qwk,
+            jit_compile=config.jit_compile,
         )
 
     stages = {}
