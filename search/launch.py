@@ -113,6 +113,7 @@ def _check_new(request: StudyRequest) -> None:
     base = request_config(request, None)
     space = load_space(request.space)
     config = apply(base, space.fixed, "--space")
+    space.check(config, f"--space {request.space}" if request.space else "search space")
     check_data(request.data, config)
     settings = StudySettings(data="", fingerprint={}, base_config=base.as_dict(), space=space.to_dict(), trials=1)
     for preset in request.enqueue:

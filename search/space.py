@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from trainer.config import LAYOUT_KEYS, TrainConfig
+from trainer.config import LAYOUT_KEYS, TrainConfig, apply
 from trainer.errors import ConfigError
 
 
@@ -73,6 +73,12 @@ class SearchSpace:
 
     def knob(self, name: str) -> Knob | None:
         return next((k for k in self.knobs if k.name == name), None)
+
+    def check(self, base: TrainConfig, label: str) -> None:
+        """Every value a trial could draw must be a valid setting: both ends of each range, every choice."""
+        for knob in self.knobs:
+            for value in knob.choices if knob.choices is not None else (knob.low, knob.high):
+                apply(base, {knob.name: value}, f"{label} [{knob.name}]")
 
     def sample(self, trial, skip: set[str] = frozenset()) -> dict[str, Any]:
         """Suggest every knob not in ``skip`` (an enqueued trial may pin knobs to values outside the space)."""

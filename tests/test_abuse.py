@@ -48,6 +48,7 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     (root / "empty-choices.toml").write_text("[gamma]\nchoices = []\n")
     (root / "layout-space.toml").write_text("epochs_pretrain = 2\n")
     (root / "narrow.toml").write_text("[alpha_cap]\nlow = 2\nhigh = 3\n")
+    (root / "wide-zoom.toml").write_text("[aug_zoom]\nlow = 0\nhigh = 2\n")
     (root / "folds-preset.toml").write_text("folds = 3\n")
     (root / "a-file.txt").write_text("x")
     (root / "empty.csv").write_text("")
@@ -92,6 +93,10 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         "set not a number": ([*new_tiny, "--set", "lr_stage1=abc"], "lr_stage1 = 'abc' is not a valid float"),
         "unknown setting": ([*new_tiny, "--set", "colour=blue"], "unknown setting 'colour'"),
         "space with no choices": ([*new_tiny, "--space", w.root / "empty-choices.toml"], "gamma"),
+        "space range beyond a setting's": (
+            [*new_tiny, "--space", w.root / "wide-zoom.toml"],
+            "[aug_zoom]: aug_zoom must lie in [0, 1) or be 'level', got 2.0",
+        ),  # fmt: skip
         "space changes the layout": ([*new_tiny, "--space", w.root / "layout-space.toml"], "epochs_pretrain"),
         "missing data": ([*new, "--data", w.root / "nope"], "nope: no such file or folder"),
         "no data for a new study": (new, "pass --data to create it"),

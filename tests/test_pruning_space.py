@@ -140,3 +140,28 @@ def test_bad_space_files(tmp_path: Path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_space(path)
+
+
+def test_augmentation_and_precision_are_searchable_through_a_space_file(tmp_path: Path) -> None:
+    import optuna
+
+    from trainer.config import apply, load_config
+
+    path = tmp_path / "space.toml"
+    path.write_text('precision = "mixed"\n[augment]\nchoices = ["none", "light", "strong"]\n'
+                    "[aug_rotation]\nlow = 0.0\nhigh = 0.3\n")  # fmt: skip
+    space = load_space(path)
+    base = load_config("quick")
+    space.check(base, "--space")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        config = apply(base, {**space.fixed, **space.sample(trial)}, "trial")
+        assert config.precision == "mixed"
+        assert config.augmentation()["aug_rotation"] == trial.params["aug_rotation"]  # beats the level's
+        seen.add(config.augment)
+    assert seen == {"none", "light", "strong"}
+    path.write_text("[aug_zoom]\nlow = 0.1\nhigh = 1.5\n")  # a draw above 1 would fail inside a trial
+    with pytest.raises(ConfigError, match=r"\[aug_zoom\].*aug_zoom must lie in \[0, 1\)"):
+        load_space(path).check(base, "--space")
