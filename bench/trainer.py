@@ -113,20 +113,20 @@ def paired_epochs(backbone: str, size: int, precision: str, rows: int, epochs: i
         bare_model.fit(inputs, keras.utils.to_categorical(labels, 3), batch_size=batch, epochs=epochs,
                        shuffle=True, verbose=0, callbacks=[_BareTurn()])  # fmt: skip
 
-    def trainer_epoch_done(report) -> None:
-        turns.hand_over("trainer")
-        turns.begin("trainer")
-
     # What the stage adds outside fit, timed directly: its on_epoch_end (validation, scores, copies, hook).
+    # (The hook is where the trainer hands its turn over, so the clock stops on entering it.)
     monitor_s: list[float] = []
+    monitor_started: list[float] = []
     on_epoch_end = stages._StageMonitor.on_epoch_end
 
     def timed_on_epoch_end(monitor, epoch: int, logs: dict | None = None) -> None:
-        started = time.perf_counter()
-        try:
-            on_epoch_end(monitor, epoch, logs)
-        finally:
-            monitor_s.append(time.perf_counter() - started)
+        monitor_started.append(time.perf_counter())
+        on_epoch_end(monitor, epoch, logs)
+
+    def trainer_epoch_done(report) -> None:
+        monitor_s.append(time.perf_counter() - monitor_started[-1])
+        turns.hand_over("trainer")
+        turns.begin("trainer")
 
     other = threading.Thread(target=bare)
     turns.begin("trainer")
