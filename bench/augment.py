@@ -5,7 +5,7 @@ For each augmentation level and each seed (data seed = trainer seed), one 3-fold
 Reported per level: the fused QWK (visit level, folds grouped by patient), the image-only QWK of
 pre-training and the seconds, as the median and range over the seeds. Runs go one after the other.
 
-    python bench/augment.py                              # none / light / strong × seeds 0, 1 (~8 min, 2 cores)
+    python bench/augment.py                              # none / light / strong × seeds 0, 1 (7 min on 2 cores)
     python bench/augment.py --set epochs_pretrain=30 --set epochs_stage1=20   # longer schedules
 
 Ends with one JSON line.

@@ -12,7 +12,7 @@ after the first (tracing) of ``--repeats`` runs; its range is over the runs' med
 ≤ 10 %. Part of it is physical: the validation forward pass over the extra quarter of rows (about
 8 % of a training epoch's work), which a bare fit does not do.
 
-    python bench/trainer.py --quick      # the four goal cases, 3 repeats (~25 min on 2 cores)
+    python bench/trainer.py --quick      # the four goal cases, 3 paired runs
     python bench/trainer.py --extra      # EfficientNetB3, DenseNet121, mixed precision: 1 repeat
     python bench/trainer.py --cases small@64:mixed,efficientnetb3@128 --repeats 2
 
