@@ -29,7 +29,7 @@ AUGMENT_STRENGTHS = {
                "aug_translation": 0.1, "aug_contrast": 0.2},
 }  # fmt: skip
 _AUTO_FLAGS = ("jit_compile", "deterministic")  # true | false | "auto"
-_AUGMENT_NUMBERS = ("aug_rotation", "aug_zoom", "aug_translation", "aug_contrast")
+_AUGMENT_NUMBERS = tuple(name for name in AUGMENT_STRENGTHS["none"] if name != "aug_flip")
 STAGES = ("pretrain", "stage1", "stage2")
 #: Settings that fix what a global step means (fold, stage, epoch) or what a step's value is measured on:
 #: every trial of a study must share them, so the search may not sample them per trial.

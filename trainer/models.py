@@ -1,7 +1,8 @@
 """The image branch, the image-only model of pre-training and the fusion model.
 
-Each branch is augmentation (random layers, identity outside training) → backbone → head. Both models are built on the *same* branch layers (backbone + head per image modality), so the
-fusion model starts from the pre-trained branch weights by construction, while each model has its
+Each branch is augmentation (random layers, the identity outside training) → backbone → head.
+Both models are built on the *same* branch layers (one branch per image modality), so the fusion
+model starts from the pre-trained branch weights by construction, while each model has its
 own output layer: the image-only softmax is never copied into the fusion model (DESIGN §3).
 """
 
