@@ -140,11 +140,13 @@ def _plan(epochs: int, jit_compile: bool | str):
     return StagePlan("stage1", 1e-3, epochs, epochs, np.ones(3), 2.0, 8, 0.5, 9, 0, 0, jit_compile=jit_compile)
 
 
-def test_mixed_float16_trains_on_the_cpu_with_loss_scaling_and_float32_outputs() -> None:
+def test_mixed_float16_trains_on_the_cpu_with_loss_scaling_and_float32_outputs_and_reloads(tmp_path: Path) -> None:
     from trainer import _backend
+    from trainer.final import _load_network
     from trainer.stages import run_stage
 
-    config = load_config("quick", overrides={"image_size": 16, "head_units": 16, "precision": "mixed_float16"})
+    overrides = {"image_size": 16, "head_units": 16, "precision": "mixed_float16", "augment": "light"}
+    config = load_config("quick", overrides=overrides)
     train, val = _splits()
     try:
         assert _backend.configure(0, config.precision, config.deterministic, config.jit_compile) == "mixed_float16"
@@ -157,9 +159,18 @@ def test_mixed_float16_trains_on_the_cpu_with_loss_scaling_and_float32_outputs()
         run_stage(model, _plan(2, config.jit_compile), train, val, lambda report: losses.append(report.train_loss))
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         assert len(losses) == 2 and np.isfinite(losses).all()
+        # what `train --save-models` writes: augmentation layers and mixed policies saved with the model
+        inputs = {name: array[:4] for name, array in val.inputs.items()}
+        expected = keras.ops.convert_to_numpy(model.predict_on_batch(inputs))
+        model.save(tmp_path / "fold0.keras")
     finally:
         _backend.free_memory()
     assert keras.config.dtype_policy().name == "float32"  # the worker's next trial starts from float32
+    reloaded = _load_network(tmp_path / "fold0.keras")  # as a query process would, under float32
+    conv = next(layer for layer in models.leaf_layers(reloaded) if isinstance(layer, keras.layers.Conv2D))
+    assert conv.compute_dtype == "float16" and reloaded.get_layer("fusion").compute_dtype == "float32"
+    assert reloaded.get_layer("augment_depth_rgb") is not None  # still there, the identity at inference
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded.predict_on_batch(inputs)), expected, atol=1e-6)
 
 
 def test_precision_jit_and_determinism_resolve_per_device() -> None:

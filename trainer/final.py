@@ -98,4 +98,5 @@ def _load_network(path: Path):
         models,
     )
 
-    return keras.saving.load_model(path)
+    # Predicting needs no optimizer: its saved state (a LossScaleOptimizer's, under mixed float16) is skipped.
+    return keras.saving.load_model(path, compile=False)
