@@ -4,16 +4,23 @@ For each case (backbone, image size, precision): two copies of the same fusion m
 probabilities + depth_rgb + thermal_map branches), trained on the same in-memory rows for the same
 epochs — one through ``trainer.stages.run_stage`` (focal loss, running train QWK, per-epoch
 validation on a quarter as many rows, best-weight copies, the ``on_epoch`` hook), one by a bare
-``model.fit`` with the same loss and optimizer and no validation. The two take strict turns, an
-epoch each (never computing at once), so load from elsewhere hits neighbouring epochs of both
-alike: on this shared 2-core machine whole runs one after the other differed by ±25 % between
-repeats. The overhead is ``1 − bare epoch s / trainer epoch s``, the median over every epoch pair
-after the first (tracing) of ``--repeats`` runs; its range is over the runs' medians. The goal is
-≤ 10 %. Part of it is physical: the validation forward pass over the extra quarter of rows (about
-8 % of a training epoch's work), which a bare fit does not do.
+``model.fit`` with the same loss and optimizer and no validation. Each is one ``fit`` over all its
+epochs, in its own thread; the two take strict turns, an epoch each (never computing at once), so
+load from elsewhere hits neighbouring epochs of both alike. A run's overhead is
+``1 − bare seconds / trainer seconds`` over its epochs after the first (tracing); the figure is the
+median of ``--repeats`` runs, with their range. The goal is ≤ 10 %.
+
+Sums, not medians of epochs: on TensorFlow, about half of all epochs of any long ``fit`` spend an
+extra ~0.2 s before their first batch (starting the epoch's data iterator; 0.40 s → 0.62 s for
+small@64 at 256 rows, the same CPU seconds), at random, so epoch times have two humps and a median
+flips between them. Both arms pay it alike. The overhead is given in wall seconds (what a user
+waits) and in the process's CPU seconds (the work done); on a GPU only the wall figure counts, CPU
+seconds miss the device's work. Part of the overhead is physical: the validation forward pass over
+the extra quarter of rows, which a bare fit does not do and a trainer that validates every epoch
+cannot skip; it is timed on its own (``validation_share``).
 
     python bench/trainer.py --quick      # the four goal cases, 3 paired runs
-    python bench/trainer.py --extra      # EfficientNetB3, DenseNet121, mixed precision: 1 repeat
+    python bench/trainer.py --extra      # EfficientNetB3, DenseNet121, 256 px, mixed precision: 1 repeat
     python bench/trainer.py --cases small@64:mixed,efficientnetb3@128 --repeats 2
 
 Ends with one JSON line.
@@ -26,65 +33,68 @@ import shutil
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from _common import WORK, emit, machine, real_demo_data
-
-MODALITIES = ("metadata", "depth_rgb", "thermal_map")
-
-
-def _rows(n: int, size: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, n)
-    inputs = {m: rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8) for m in MODALITIES[1:]}
-    inputs["rf_probs"] = rng.dirichlet([1, 1, 1], n).astype("float32")
-    return inputs, labels
-
+from _fusion import configure, fusion_model, parse_case, random_rows
 
 GOAL_CASES = ("small@64", "small@128", "efficientnetb0@64", "efficientnetb0@128")
+# EfficientNetB3 and DenseNet121 at 128/256 px cost 4–16× their 64 px epochs: GPU cases (--cases).
 EXTRA_CASES = (
-    "efficientnetb3@64", "densenet121@64", "small@64:mixed", "efficientnetb0@64:mixed",
+    "efficientnetb3@64", "densenet121@64", "small@256", "small@64:mixed", "efficientnetb0@64:mixed",
 )  # fmt: skip
-
-
-def _model(backbone: str, size: int, precision: str):
-    from trainer import models
-    from trainer.config import TrainConfig
-
-    config = TrainConfig(backbone=backbone, image_size=size, precision=precision)
-    branches = models.build_image_branches(config, MODALITIES[1:])
-    return models.build_fusion_model(branches, config)
 
 
 class _Turns:
     """Two arms in two threads that take strict turns, an epoch each: they never compute at once.
 
-    Each arm's epoch is timed from the moment it gets its turn to the moment it hands it over, so a
-    burst of load from elsewhere on a shared machine lands on both arms' neighbouring epochs alike,
-    and the per-epoch ratio stays fair where whole runs one after the other differ by ±25 %.
+    Each arm's epoch is timed from the moment it gets its turn to the moment it hands it over, in
+    wall seconds and in the process's CPU seconds (the other arm is blocked meanwhile, so those are
+    this arm's). Neither arm runs on the main thread, so neither is favoured by where it runs.
     """
 
     def __init__(self) -> None:
         self.turn = {"trainer": threading.Semaphore(1), "bare": threading.Semaphore(0)}
-        self.seconds: dict[str, list[float]] = {"trainer": [], "bare": []}
-        self._since: dict[str, float] = {}
+        self.wall: dict[str, list[float]] = {"trainer": [], "bare": []}
+        self.cpu: dict[str, list[float]] = {"trainer": [], "bare": []}
+        self._since: dict[str, tuple[float, float]] = {}
+        self._finished = False
 
     def begin(self, arm: str) -> None:
-        self.turn[arm].acquire()
-        self._since[arm] = time.perf_counter()
+        if not self._finished:
+            self.turn[arm].acquire()
+        self._since[arm] = (time.perf_counter(), time.process_time())
 
     def hand_over(self, arm: str) -> None:
-        self.seconds[arm].append(time.perf_counter() - self._since[arm])
+        wall, cpu = self._since[arm]
+        self.wall[arm].append(time.perf_counter() - wall)
+        self.cpu[arm].append(time.process_time() - cpu)
         self.turn["bare" if arm == "trainer" else "trainer"].release()
 
+    def finish(self) -> None:
+        """One arm is done (or failed): the other runs on without waiting."""
+        self._finished = True
+        for turn in self.turn.values():
+            turn.release()
 
-def paired_epochs(backbone: str, size: int, precision: str, rows: int, epochs: int, batch: int) -> dict[str, list]:
+
+def paired_epochs(
+    backbone: str,
+    size: int,
+    precision: str,
+    rows: int,
+    epochs: int,
+    batch: int,
+    jit_compile: bool | str = "auto",
+    deterministic: bool | str = "auto",
+) -> dict[str, list]:
     """Seconds per epoch of ``run_stage`` (validation, hook and all) and of a bare ``model.fit``, interleaved.
 
-    Two copies of the same model on the same arrays: one trained through the trainer's stage, one
-    by ``model.fit`` with the same loss and optimizer and no validation. The first epoch of each
-    (graph tracing) is dropped.
+    Two copies of the same model on the same arrays, each trained by one ``fit`` over all epochs (as
+    the trainer's stages are): one through the trainer's stage, one by ``model.fit`` with the same
+    loss and optimizer and no validation. The first epoch of each (graph tracing) is dropped.
     """
     import keras
 
@@ -92,14 +102,14 @@ def paired_epochs(backbone: str, size: int, precision: str, rows: int, epochs: i
     from trainer.losses import FocalLoss
     from trainer.stages import Split, StagePlan, run_stage
 
-    inputs, labels = _rows(rows, size, 0)
-    val_inputs, val_labels = _rows(rows // 4, size, 1)
+    inputs, labels = random_rows(rows, size, 0)
+    val_inputs, val_labels = random_rows(rows // 4, size, 1)
     train = Split(inputs, labels, np.arange(rows), labels)
     val = Split(val_inputs, val_labels, np.arange(rows // 4), val_labels)
-    plan = StagePlan("stage1", 1e-4, epochs, epochs, np.ones(3), 2.0, batch, 0.5, 99, 0, 0)
-    _configure(precision)
-    trainer_model, bare_model = _model(backbone, size, precision), _model(backbone, size, precision)
-    bare_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=FocalLoss(np.ones(3), 2.0))
+    plan = StagePlan("stage1", 1e-4, epochs, epochs, np.ones(3), 2.0, batch, 0.5, 99, 0, 0, jit_compile=jit_compile)
+    configure(precision, jit_compile, deterministic)
+    trainer_model, bare_model = fusion_model(backbone, size, precision), fusion_model(backbone, size, precision)
+    bare_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=FocalLoss(np.ones(3), 2.0), jit_compile=jit_compile)
     turns = _Turns()
 
     class _BareTurn(keras.callbacks.Callback):
@@ -109,43 +119,67 @@ def paired_epochs(backbone: str, size: int, precision: str, rows: int, epochs: i
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             turns.hand_over("bare")
 
-    def bare() -> None:
-        bare_model.fit(inputs, keras.utils.to_categorical(labels, 3), batch_size=batch, epochs=epochs,
-                       shuffle=True, verbose=0, callbacks=[_BareTurn()])  # fmt: skip
-
-    # What the stage adds outside fit, timed directly: its on_epoch_end (validation, scores, copies, hook).
-    # (The hook is where the trainer hands its turn over, so the clock stops on entering it.)
+    # What the stage adds outside fit, timed directly: its on_epoch_end (validation, scores, copies, up to
+    # the hook, where the trainer hands its turn over), and within it the validation forward pass alone,
+    # which no trainer that validates every epoch can skip.
     monitor_s: list[float] = []
     monitor_started: list[float] = []
-    on_epoch_end = stages._StageMonitor.on_epoch_end
+    validation_s: list[float] = []
+    on_epoch_end, predict_val = stages._StageMonitor.on_epoch_end, stages._StageMonitor._predict_val
 
     def timed_on_epoch_end(monitor, epoch: int, logs: dict | None = None) -> None:
         monitor_started.append(time.perf_counter())
         on_epoch_end(monitor, epoch, logs)
+
+    def timed_predict_val(monitor) -> np.ndarray:
+        started = time.perf_counter()
+        probabilities = predict_val(monitor)
+        validation_s.append(time.perf_counter() - started)
+        return probabilities
 
     def trainer_epoch_done(report) -> None:
         monitor_s.append(time.perf_counter() - monitor_started[-1])
         turns.hand_over("trainer")
         turns.begin("trainer")
 
-    other = threading.Thread(target=bare)
-    turns.begin("trainer")
-    other.start()
-    stages._StageMonitor.on_epoch_end = timed_on_epoch_end
-    try:
+    def trainer_arm() -> None:
+        turns.begin("trainer")
         run_stage(trainer_model, plan, train, val, trainer_epoch_done)
+
+    def bare_arm() -> None:
+        bare_model.fit(inputs, keras.utils.to_categorical(labels, 3), batch_size=batch, epochs=epochs,
+                       shuffle=True, verbose=0, callbacks=[_BareTurn()])  # fmt: skip
+
+    failures: list[BaseException] = []
+
+    def run(arm: Callable[[], None]) -> None:
+        try:
+            arm()
+        except BaseException as failure:  # noqa: BLE001  (re-raised on the main thread)
+            failures.append(failure)
+        finally:
+            turns.finish()
+
+    stages._StageMonitor.on_epoch_end, stages._StageMonitor._predict_val = timed_on_epoch_end, timed_predict_val
+    try:
+        threads = [threading.Thread(target=run, args=(arm,)) for arm in (trainer_arm, bare_arm)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     finally:
-        stages._StageMonitor.on_epoch_end = on_epoch_end
-        turns.turn["bare"].release()  # the trainer is done: let the bare fit finish its last epoch
-        other.join()
-    return {**{arm: seconds[1:epochs] for arm, seconds in turns.seconds.items()}, "monitor": monitor_s[1:epochs]}
-
-
-def _configure(precision: str) -> None:
-    from trainer import _backend
-
-    _backend.free_memory()
-    _backend.configure(0, precision)
+        stages._StageMonitor.on_epoch_end, stages._StageMonitor._predict_val = on_epoch_end, predict_val
+    if failures:
+        raise failures[0]
+    timed = slice(1, epochs)  # the first epoch of each arm traces its graphs
+    return {
+        "trainer": turns.wall["trainer"][timed],
+        "bare": turns.wall["bare"][timed],
+        "trainer_cpu": turns.cpu["trainer"][timed],
+        "bare_cpu": turns.cpu["bare"][timed],
+        "monitor": monitor_s[timed],
+        "validation": validation_s[timed],
+    }
 
 
 def cache_times(size: int) -> dict:
@@ -171,41 +205,95 @@ def cache_times(size: int) -> dict:
     }
 
 
-def parse_case(text: str) -> tuple[str, int, str]:
-    """``backbone@size[:precision]`` → (backbone, size, precision)."""
-    name, _, precision = text.partition(":")
-    backbone, _, size = name.partition("@")
-    return backbone, int(size), precision or "float32"
+def _overhead(trainer_s: list[float], bare_s: list[float]) -> float:
+    """The share of the trainer's time a bare fit would not spend, over paired epochs (sums, not medians:
+    an epoch of either arm may lose ~0.2 s to TensorFlow starting its data iterator, and a median of
+    such a two-humped distribution flips between the humps)."""
+    return 1 - sum(bare_s) / sum(trainer_s)
 
 
-def measure(case: str, repeats: int, rows: int, epochs: int, batch: int) -> dict:
-    """``repeats`` paired runs; the overhead is the median over all epoch pairs, its range over runs."""
+#: An epoch ran at full speed when it kept at least this share of the most cores any epoch of its case used.
+FULL_SPEED = 0.8
+
+
+def full_speed_overhead(epochs_s: dict[str, list[float]]) -> tuple[float, int, int]:
+    """The wall overhead over the epochs the machine ran at full speed, and how many of each arm's did.
+
+    On this VM an epoch's wall time sometimes doubles or quintuples for the same CPU seconds (the
+    host slows the whole VM; the guest sees no steal time and no cgroup throttling). Keeping only
+    the epochs whose CPU seconds per wall second are near the best of their case leaves both arms'
+    undisturbed epochs.
+    """
+    cores = {
+        arm: [c / w for w, c in zip(epochs_s[arm], epochs_s[f"{arm}_cpu"], strict=True)] for arm in ("trainer", "bare")
+    }
+    top = max(max(values) for values in cores.values())
+    kept = {arm: [w for w, k in zip(epochs_s[arm], cores[arm], strict=True) if k >= FULL_SPEED * top] for arm in cores}
+    return 1 - statistics.mean(kept["bare"]) / statistics.mean(kept["trainer"]), len(kept["trainer"]), len(kept["bare"])
+
+
+def _shares(part_s: list[float], whole_s: list[float]) -> list[float]:
+    return [p / w for p, w in zip(part_s, whole_s, strict=True)]
+
+
+def measure(
+    case: str,
+    repeats: int,
+    rows: int,
+    epochs: int,
+    batch: int,
+    jit_compile: bool | str = "auto",
+    deterministic: bool | str = "auto",
+) -> dict:
+    """``repeats`` paired runs; the overhead is the median of the runs' overheads, with their range.
+
+    From wall seconds (what a user waits) and from the process's CPU seconds (the work done).
+    """
     backbone, size, precision = parse_case(case)
-    trainer, bare, ratios, per_run, monitor_share = [], [], [], [], []
+    runs: list[dict[str, list[float]]] = []
     for repeat in range(repeats):
-        seconds = paired_epochs(backbone, size, precision, rows, epochs, batch)
-        pairs = [t / b for t, b in zip(seconds["trainer"], seconds["bare"], strict=True)]
-        trainer += seconds["trainer"]
-        bare += seconds["bare"]
-        ratios += pairs
-        monitor_share += [m / t for m, t in zip(seconds["monitor"], seconds["trainer"], strict=True)]
-        per_run.append(1 - 1 / statistics.median(pairs))
-        print(f"  {case} run {repeat + 1}: trainer {rows / statistics.median(seconds['trainer']):.1f}, bare "
-              f"{rows / statistics.median(seconds['bare']):.1f} samples/s, overhead {100 * per_run[-1]:.1f} %; "
-              f"validation etc. {100 * statistics.median(monitor_share[-len(pairs):]):.1f} % of a trainer epoch",
+        run = paired_epochs(backbone, size, precision, rows, epochs, batch, jit_compile, deterministic)
+        runs.append(run)
+        print(f"  {case} run {repeat + 1}: trainer {rows * len(run['trainer']) / sum(run['trainer']):.1f}, bare "
+              f"{rows * len(run['bare']) / sum(run['bare']):.1f} samples/s, overhead "
+              f"{100 * _overhead(run['trainer'], run['bare']):.1f} % (CPU s "
+              f"{100 * _overhead(run['trainer_cpu'], run['bare_cpu']):.1f} %); after-epoch work "
+              f"{100 * statistics.median(_shares(run['monitor'], run['trainer'])):.1f} % of a trainer epoch",
               flush=True)  # fmt: skip
+    every = {key: [s for run in runs for s in run[key]] for key in runs[0]}
+    per_run = [_overhead(run["trainer"], run["bare"]) for run in runs]
+    per_run_cpu = [_overhead(run["trainer_cpu"], run["bare_cpu"]) for run in runs]
+    monitor_share = _shares(every["monitor"], every["trainer"])
+    rounded = lambda values: [round(v, 3) for v in values]  # noqa: E731
+    full_speed, full_speed_trainer, full_speed_bare = full_speed_overhead(every)
     return {
         "case": case, "backbone": backbone, "size": size, "precision": precision, "repeats": repeats,
-        "epoch_pairs": len(ratios),
-        "trainer_samples_s": round(rows / statistics.median(trainer), 1),
-        "bare_samples_s": round(rows / statistics.median(bare), 1),
-        "overhead": round(1 - 1 / statistics.median(ratios), 3),
-        "overhead_range": [round(min(per_run), 3), round(max(per_run), 3)],
+        "epoch_pairs": len(every["trainer"]),
+        "trainer_samples_s": round(rows * len(every["trainer"]) / sum(every["trainer"]), 1),
+        "bare_samples_s": round(rows * len(every["bare"]) / sum(every["bare"]), 1),
+        # CPU seconds an epoch: steadier than samples/s where settings are compared across runs
+        "trainer_epoch_cpu_s": round(statistics.mean(every["trainer_cpu"]), 3),
+        "bare_epoch_cpu_s": round(statistics.mean(every["bare_cpu"]), 3),
+        "overhead": round(statistics.median(per_run), 3),
+        "overhead_range": rounded([min(per_run), max(per_run)]),
+        "overhead_cpu": round(statistics.median(per_run_cpu), 3),
+        "overhead_cpu_range": rounded([min(per_run_cpu), max(per_run_cpu)]),
+        "overhead_full_speed": round(full_speed, 3),  # wall, the epochs the VM ran at full speed only
+        "full_speed_epochs": {"trainer": full_speed_trainer, "bare": full_speed_bare},
         # the part of a trainer epoch spent after fit's epoch: validation, scores, copies, the hook
         "monitor_share": round(statistics.median(monitor_share), 3),
-        "monitor_share_range": [round(min(monitor_share), 3), round(max(monitor_share), 3)],
-        "trainer_epoch_s": [round(v, 3) for v in trainer], "bare_epoch_s": [round(v, 3) for v in bare],
+        "monitor_share_range": rounded([min(monitor_share), max(monitor_share)]),
+        # of which the validation forward pass: what any trainer that validates each epoch spends
+        "validation_share": round(statistics.median(_shares(every["validation"], every["trainer"])), 3),
+        "epochs_s": {key: rounded(values) for key, values in every.items()},
     }  # fmt: skip
+
+
+def _flag(text: str) -> bool | str:
+    choices = {"auto": "auto", "true": True, "false": False}
+    if text not in choices:
+        raise argparse.ArgumentTypeError(f"{text!r}: one of auto, true, false")
+    return choices[text]
 
 
 def main() -> None:
@@ -214,9 +302,13 @@ def main() -> None:
     parser.add_argument("--extra", action="store_true", help="the other backbones and mixed precision")
     parser.add_argument("--cases", help="comma-separated backbone@size[:precision]")
     parser.add_argument("--repeats", type=int, help="runs of each arm (default: 3; 1 with --extra)")
-    parser.add_argument("--rows", type=int, default=512, help="training rows (validation: a quarter as many)")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per run; the first is not timed")
+    parser.add_argument("--rows", type=int, default=256, help="training rows (validation: a quarter as many)")
+    parser.add_argument("--epochs", type=int, default=11, help="epochs per run; the first is not timed")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--jit-compile", type=_flag, default="auto", help="XLA for both arms: auto, true, false")
+    parser.add_argument(
+        "--deterministic", type=_flag, default="auto", help="exact kernels for both arms: auto, true, false"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     cases = args.cases.split(",") if args.cases else list(EXTRA_CASES if args.extra else GOAL_CASES)
@@ -224,16 +316,21 @@ def main() -> None:
     started = time.perf_counter()
     results = []
     for case in cases:
-        results.append(measure(case, repeats, args.rows, args.epochs, args.batch))
+        results.append(measure(case, repeats, args.rows, args.epochs, args.batch, args.jit_compile, args.deterministic))
         r = results[-1]
         print(f"{case:>24}: trainer {r['trainer_samples_s']} samples/s, bare fit {r['bare_samples_s']}, "
               f"overhead {100 * r['overhead']:.1f} % (range {100 * r['overhead_range'][0]:.1f} to "
-              f"{100 * r['overhead_range'][1]:.1f}); after-epoch work {100 * r['monitor_share']:.1f} %",
+              f"{100 * r['overhead_range'][1]:.1f}); CPU s {100 * r['overhead_cpu']:.1f} % (range "
+              f"{100 * r['overhead_cpu_range'][0]:.1f} to {100 * r['overhead_cpu_range'][1]:.1f}); wall at full speed "
+              f"{100 * r['overhead_full_speed']:.1f} %; after-epoch work "
+              f"{100 * r['monitor_share']:.1f} %, "
+              f"of which the validation forward pass {100 * r['validation_share']:.1f} %",
               flush=True)  # fmt: skip
     cache = cache_times(64)
     print(f"image cache, {cache['image_rows']} rows at 64 px: build {cache['build_s']} s, reuse {cache['reuse_s']} s")
     emit({"bench": "trainer", "mode": "extra" if args.extra else "goal", "machine": machine(), "rows": args.rows,
-          "val_rows": args.rows // 4, "epochs": args.epochs, "batch": args.batch, "throughput": results,
+          "val_rows": args.rows // 4, "epochs": args.epochs, "batch": args.batch, "jit_compile": args.jit_compile,
+          "deterministic": args.deterministic, "throughput": results,
           "max_overhead": max(r["overhead"] for r in results), "cache": cache,
           "total_s": round(time.perf_counter() - started, 1)}, args.out)  # fmt: skip
 
