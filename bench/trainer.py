@@ -34,6 +34,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,16 +81,18 @@ class _Turns:
             turn.release()
 
 
-def paired_epochs(
-    backbone: str,
-    size: int,
-    precision: str,
-    rows: int,
-    epochs: int,
-    batch: int,
-    jit_compile: bool | str = "auto",
-    deterministic: bool | str = "auto",
-) -> dict[str, list]:
+@dataclass(frozen=True)
+class Schedule:
+    """How both arms of a run train: rows, epochs, batch and the backend settings."""
+
+    rows: int = 256  # training rows; validation gets a quarter as many
+    epochs: int = 11  # the first (tracing) is not counted
+    batch: int = 32
+    jit_compile: bool | str = "auto"
+    deterministic: bool | str = "auto"
+
+
+def paired_epochs(backbone: str, size: int, precision: str, schedule: Schedule) -> dict[str, list]:
     """Seconds per epoch of ``run_stage`` (validation, hook and all) and of a bare ``model.fit``, interleaved.
 
     Two copies of the same model on the same arrays, each trained by one ``fit`` over all epochs (as
@@ -102,12 +105,13 @@ def paired_epochs(
     from trainer.losses import FocalLoss
     from trainer.stages import Split, StagePlan, run_stage
 
-    inputs, labels = random_rows(rows, size, 0)
-    val_inputs, val_labels = random_rows(rows // 4, size, 1)
-    train = Split(inputs, labels, np.arange(rows), labels)
-    val = Split(val_inputs, val_labels, np.arange(rows // 4), val_labels)
+    inputs, labels = random_rows(schedule.rows, size, 0)
+    val_inputs, val_labels = random_rows(schedule.rows // 4, size, 1)
+    train = Split(inputs, labels, np.arange(schedule.rows), labels)
+    val = Split(val_inputs, val_labels, np.arange(schedule.rows // 4), val_labels)
+    epochs, batch, jit_compile = schedule.epochs, schedule.batch, schedule.jit_compile
     plan = StagePlan("stage1", 1e-4, epochs, epochs, np.ones(3), 2.0, batch, 0.5, 99, 0, 0, jit_compile=jit_compile)
-    configure(precision, jit_compile, deterministic)
+    configure(precision, jit_compile, schedule.deterministic)
     trainer_model, bare_model = fusion_model(backbone, size, precision), fusion_model(backbone, size, precision)
     bare_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=FocalLoss(np.ones(3), 2.0), jit_compile=jit_compile)
     turns = _Turns()
@@ -236,23 +240,16 @@ def _shares(part_s: list[float], whole_s: list[float]) -> list[float]:
     return [p / w for p, w in zip(part_s, whole_s, strict=True)]
 
 
-def measure(
-    case: str,
-    repeats: int,
-    rows: int,
-    epochs: int,
-    batch: int,
-    jit_compile: bool | str = "auto",
-    deterministic: bool | str = "auto",
-) -> dict:
+def measure(case: str, repeats: int, schedule: Schedule) -> dict:
     """``repeats`` paired runs; the overhead is the median of the runs' overheads, with their range.
 
     From wall seconds (what a user waits) and from the process's CPU seconds (the work done).
     """
     backbone, size, precision = parse_case(case)
+    rows = schedule.rows
     runs: list[dict[str, list[float]]] = []
     for repeat in range(repeats):
-        run = paired_epochs(backbone, size, precision, rows, epochs, batch, jit_compile, deterministic)
+        run = paired_epochs(backbone, size, precision, schedule)
         runs.append(run)
         print(f"  {case} run {repeat + 1}: trainer {rows * len(run['trainer']) / sum(run['trainer']):.1f}, bare "
               f"{rows * len(run['bare']) / sum(run['bare']):.1f} samples/s, overhead "
@@ -302,9 +299,9 @@ def main() -> None:
     parser.add_argument("--extra", action="store_true", help="the other backbones and mixed precision")
     parser.add_argument("--cases", help="comma-separated backbone@size[:precision]")
     parser.add_argument("--repeats", type=int, help="runs of each arm (default: 3; 1 with --extra)")
-    parser.add_argument("--rows", type=int, default=256, help="training rows (validation: a quarter as many)")
-    parser.add_argument("--epochs", type=int, default=11, help="epochs per run; the first is not timed")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=Schedule.rows, help="training rows (validation: a quarter as many)")
+    parser.add_argument("--epochs", type=int, default=Schedule.epochs, help="epochs per run; the first is not timed")
+    parser.add_argument("--batch", type=int, default=Schedule.batch)
     parser.add_argument("--jit-compile", type=_flag, default="auto", help="XLA for both arms: auto, true, false")
     parser.add_argument(
         "--deterministic", type=_flag, default="auto", help="exact kernels for both arms: auto, true, false"
@@ -313,10 +310,11 @@ def main() -> None:
     args = parser.parse_args()
     cases = args.cases.split(",") if args.cases else list(EXTRA_CASES if args.extra else GOAL_CASES)
     repeats = args.repeats or (1 if args.extra else 3)
+    schedule = Schedule(args.rows, args.epochs, args.batch, args.jit_compile, args.deterministic)
     started = time.perf_counter()
     results = []
     for case in cases:
-        results.append(measure(case, repeats, args.rows, args.epochs, args.batch, args.jit_compile, args.deterministic))
+        results.append(measure(case, repeats, schedule))
         r = results[-1]
         print(f"{case:>24}: trainer {r['trainer_samples_s']} samples/s, bare fit {r['bare_samples_s']}, "
               f"overhead {100 * r['overhead']:.1f} % (range {100 * r['overhead_range'][0]:.1f} to "
