@@ -34,7 +34,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -286,13 +286,6 @@ def measure(case: str, repeats: int, schedule: Schedule) -> dict:
     }  # fmt: skip
 
 
-def _flag(text: str) -> bool | str:
-    choices = {"auto": "auto", "true": True, "false": False}
-    if text not in choices:
-        raise argparse.ArgumentTypeError(f"{text!r}: one of auto, true, false")
-    return choices[text]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the four goal cases only (the default set)")
@@ -302,15 +295,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=Schedule.rows, help="training rows (validation: a quarter as many)")
     parser.add_argument("--epochs", type=int, default=Schedule.epochs, help="epochs per run; the first is not timed")
     parser.add_argument("--batch", type=int, default=Schedule.batch)
-    parser.add_argument("--jit-compile", type=_flag, default="auto", help="XLA for both arms: auto, true, false")
-    parser.add_argument(
-        "--deterministic", type=_flag, default="auto", help="exact kernels for both arms: auto, true, false"
-    )
+    parser.add_argument("--jit-compile", default="auto", help="XLA for both arms: auto, true, false")
+    parser.add_argument("--deterministic", default="auto", help="exact kernels for both arms: auto, true, false")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     cases = args.cases.split(",") if args.cases else list(EXTRA_CASES if args.extra else GOAL_CASES)
     repeats = args.repeats or (1 if args.extra else 3)
-    schedule = Schedule(args.rows, args.epochs, args.batch, args.jit_compile, args.deterministic)
+    from trainer.config import load_config
+    from trainer.errors import ConfigError
+
+    try:  # parsed and checked as the trainer's own settings (true | false | auto; not both true)
+        flags = load_config(overrides={"jit_compile": args.jit_compile, "deterministic": args.deterministic})
+    except ConfigError as error:
+        parser.error(str(error))
+    schedule = Schedule(args.rows, args.epochs, args.batch, flags.jit_compile, flags.deterministic)
     started = time.perf_counter()
     results = []
     for case in cases:
@@ -326,9 +324,8 @@ def main() -> None:
               flush=True)  # fmt: skip
     cache = cache_times(64)
     print(f"image cache, {cache['image_rows']} rows at 64 px: build {cache['build_s']} s, reuse {cache['reuse_s']} s")
-    emit({"bench": "trainer", "mode": "extra" if args.extra else "goal", "machine": machine(), "rows": args.rows,
-          "val_rows": args.rows // 4, "epochs": args.epochs, "batch": args.batch, "jit_compile": args.jit_compile,
-          "deterministic": args.deterministic, "throughput": results,
+    emit({"bench": "trainer", "mode": "extra" if args.extra else "goal", "machine": machine(), **asdict(schedule),
+          "val_rows": schedule.rows // 4, "throughput": results,
           "max_overhead": max(r["overhead"] for r in results), "cache": cache,
           "total_s": round(time.perf_counter() - started, 1)}, args.out)  # fmt: skip
 

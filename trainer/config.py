@@ -94,7 +94,7 @@ class TrainConfig:
     rf_min_leaf: int = 5
     rf_alpha_cap: float | str = "none"
     rf_oof_folds: int = 5
-    # Speed and reproducibility; the "auto" defaults suit a CPU and a GPU alike (README, "GPUs").
+    # Speed and reproducibility; the "auto" defaults suit a CPU and a GPU alike (README, "Training").
     # mixed: float16 compute with loss scaling on a CUDA GPU, bfloat16 elsewhere; the softmax outputs,
     # the fusion and the loss stay float32. mixed_float16 / mixed_bfloat16 name one explicitly.
     precision: str = "float32"
@@ -285,11 +285,12 @@ def _coerce(key: str, value: Any, current: Any, label: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return tuple(str(m).strip() for m in items if str(m).strip())
         if key in _AUTO_FLAGS:
-            if isinstance(value, bool) or isinstance(value, str) and value.lower() == "auto":
-                return value if isinstance(value, bool) else "auto"
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            raise ConfigError(f"{label}: {key} must be true, false or 'auto', got {value!r}")
+            if isinstance(value, bool):
+                return value
+            text = value.lower() if isinstance(value, str) else None
+            if text not in ("auto", "true", "false"):
+                raise ConfigError(f"{label}: {key} must be true, false or 'auto', got {value!r}")
+            return "auto" if text == "auto" else text == "true"
         if key in _AUGMENT_NUMBERS:
             if isinstance(value, str):
                 if value.lower() != "level":
