@@ -6,13 +6,16 @@ PIP := $(VENV)/bin/pip
 DFU := $(abspath $(VENV))/bin/dfu-search
 DEMO ?= demo
 
-.PHONY: help install dev demo test test-all clean
+.PHONY: help install dev demo test test-all clean gpu-wheels gpu-check gpu-dry-run
 
 help:
 	@echo "make demo      install, generate demo data, run a 2-worker study on it, print the best trial"
 	@echo "make test      install with dev extras and the Debian packages the tests need, run pytest"
 	@echo "make test-all  also the slow tests (EfficientNet)"
 	@echo "make clean     remove .venv, demo output and caches"
+	@echo "make gpu-wheels   download the wheels bench/gpu.sh carries to a GPU machine (.gpu-wheels)"
+	@echo "make gpu-dry-run  bench/gpu.sh --cpu: the GPU measurement's steps at tiny sizes on this CPU"
+	@echo "make gpu-check    on a GPU machine with .gpu-wheels: bench/gpu.sh, writes bench/.work/gpu.json"
 
 $(VENV)/bin/activate:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dfu-search needs Python >= 3.11")'
@@ -48,6 +51,15 @@ test: $(VENV)/.dev-installed
 test-all: $(VENV)/.dev-installed
 	./scripts/system-deps.sh
 	$(PY) -m pytest -q --runslow
+
+gpu-wheels:
+	./scripts/gpu-wheels.sh .gpu-wheels
+
+gpu-dry-run: $(VENV)/.dev-installed
+	bench/gpu.sh --cpu
+
+gpu-check:
+	bench/gpu.sh --wheels .gpu-wheels
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -6,7 +6,10 @@ import json
 import os
 import platform
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,32 @@ def machine() -> dict:
         pass
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
     return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "gpus": gpus}
+
+
+def gpu_memory() -> dict | None:
+    """Peak and limit bytes of the first GPU the Keras backend computes on, for this process; None on a CPU.
+
+    JAX reports its allocator's peak (exact when ``XLA_PYTHON_CLIENT_PREALLOCATE=false``; with
+    preallocation the process holds more than it uses), TensorFlow its own.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if not gpus:
+            return None
+        stats = gpus[0].memory_stats() or {}
+        return {"peak_bytes": stats.get("peak_bytes_in_use"), "limit_bytes": stats.get("bytes_limit")}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return None
+        return {"peak_bytes": tf.config.experimental.get_memory_info("GPU:0")["peak"], "limit_bytes": None}
+    return None
 
 
 def real_demo_data(visits: int | None, shots: int, seed: int = 0) -> Path:
@@ -69,3 +98,57 @@ def emit(result: dict, out: Path | None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(line + "\n")
     print(line, flush=True)
+
+
+#: XLA's autotuner on a virtual GPU repeats this warning hundreds of times; it hides the real output.
+_NOISE = ("cuda_timer.cc", "please investigate in Nsight")
+
+
+def run_command(
+    command: list[str], timeout: float, env: dict | None = None, log_file: Path | None = None
+) -> tuple[int, str]:
+    """Run ``command`` from the repository in its own process group; returns (exit code, output tail).
+
+    On timeout the group gets SIGTERM (a launcher then stops its workers in order), SIGKILL 30 s
+    later, and the code is 124.
+    """
+    process = start_command(command, env, log_file)
+    return finish_command(process, timeout, log_file)
+
+
+def start_command(command: list[str], env: dict | None = None, log_file: Path | None = None) -> subprocess.Popen:
+    sink = open(log_file, "w") if log_file else subprocess.PIPE  # noqa: SIM115  (the child holds it)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # fmt: skip
+    if log_file:
+        sink.close()
+    return process
+
+
+def finish_command(process: subprocess.Popen, timeout: float, log_file: Path | None = None) -> tuple[int, str]:
+    """Wait up to ``timeout`` s for a :func:`start_command` process (then stop it); returns (code, output tail)."""
+    try:
+        out, _ = process.communicate(timeout=max(timeout, 0.1))
+        code = process.returncode
+    except subprocess.TimeoutExpired:
+        stop_group(process)
+        out, _ = process.communicate()
+        code = 124
+    if log_file:
+        out = log_file.read_text(errors="replace")
+    kept = [line for line in (out or "").splitlines() if not any(noise in line for noise in _NOISE)]
+    return code, "\n".join(kept)[-3000:]
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process's group, SIGKILL it if still there 30 s later."""
+    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            return

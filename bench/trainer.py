@@ -22,6 +22,7 @@ cannot skip; it is timed on its own (``validation_share``).
     python bench/trainer.py --quick      # the four goal cases, 3 paired runs
     python bench/trainer.py --extra      # EfficientNetB3, DenseNet121, 256 px, mixed precision: 1 repeat
     python bench/trainer.py --cases small@64:mixed,efficientnetb3@128 --repeats 2
+    python bench/trainer.py --cases efficientnetb0@128:mixed --no-cache   # no real data needed (bench/gpu.sh)
 
 Ends with one JSON line.
 """
@@ -29,8 +30,10 @@ Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,9 +41,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _common import WORK, emit, machine, real_demo_data
+from _common import WORK, emit, gpu_memory, machine, real_demo_data
 from _fusion import configure, fusion_model, parse_case, random_rows
 
+_PROGRESS = os.environ.get("DFU_BENCH_PROGRESS") == "1"
 GOAL_CASES = ("small@64", "small@128", "efficientnetb0@64", "efficientnetb0@128")
 # EfficientNetB3 and DenseNet121 at 128/256 px cost 4–16× their 64 px epochs: GPU cases (--cases).
 EXTRA_CASES = (
@@ -49,22 +53,27 @@ EXTRA_CASES = (
 
 
 class _Turns:
-    """Two arms in two threads that take strict turns, an epoch each: they never compute at once.
+    """Two arms in two threads: their first epochs (tracing, compiling) at once, then strict turns, an epoch each.
 
     Each arm's epoch is timed from the moment it gets its turn to the moment it hands it over, in
     wall seconds and in the process's CPU seconds (the other arm is blocked meanwhile, so those are
     this arm's). Neither arm runs on the main thread, so neither is favoured by where it runs.
+
+    ``gate`` (called once both arms have compiled) lets several case processes compile side by side
+    and then wait for their turn on a shared GPU: see :class:`GpuGate`.
     """
 
-    def __init__(self) -> None:
-        self.turn = {"trainer": threading.Semaphore(1), "bare": threading.Semaphore(0)}
+    def __init__(self, gate: Callable[[], None] | None = None) -> None:
+        self.turn = {"trainer": threading.Semaphore(0), "bare": threading.Semaphore(0)}
         self.wall: dict[str, list[float]] = {"trainer": [], "bare": []}
         self.cpu: dict[str, list[float]] = {"trainer": [], "bare": []}
         self._since: dict[str, tuple[float, float]] = {}
         self._finished = False
+        self._compiled = threading.Barrier(2, action=self._both_compiled)
+        self._gate = gate
 
     def begin(self, arm: str) -> None:
-        if not self._finished:
+        if self.wall[arm] and not self._finished:  # epoch 1 runs freely; from epoch 2 on, turns
             self.turn[arm].acquire()
         self._since[arm] = (time.perf_counter(), time.process_time())
 
@@ -72,13 +81,59 @@ class _Turns:
         wall, cpu = self._since[arm]
         self.wall[arm].append(time.perf_counter() - wall)
         self.cpu[arm].append(time.process_time() - cpu)
-        self.turn["bare" if arm == "trainer" else "trainer"].release()
+        if _PROGRESS:  # where a long case spends its time (compiling, or epochs), for a run cut short
+            print(f"  {time.strftime('%H:%M:%S')} {arm} epoch {len(self.wall[arm])}: {self.wall[arm][-1]:.2f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        if len(self.wall[arm]) == 1:
+            try:
+                self._compiled.wait()  # the action gives the trainer the first timed turn
+            except threading.BrokenBarrierError:  # the other arm failed or finished
+                pass
+        else:
+            self.turn["bare" if arm == "trainer" else "trainer"].release()
+
+    def _both_compiled(self) -> None:
+        if self._gate is not None:
+            self._gate()
+        self.turn["trainer"].release()
 
     def finish(self) -> None:
         """One arm is done (or failed): the other runs on without waiting."""
         self._finished = True
+        self._compiled.abort()
         for turn in self.turn.values():
             turn.release()
+
+
+class GpuGate:
+    """Case processes on one GPU: compile side by side, then time their epochs one process at a time.
+
+    Compiling EfficientNet's training step takes ~40 s of CPU per arm on JAX (measured on an H200),
+    ten times the timed epochs, so a case alone mostly compiles. With a gate, each process, once both
+    its arms have compiled, writes ``READY/<pid>``, waits for ``READY/go`` (the coordinator,
+    ``bench/gpu.py``, writes it when every case process is ready or gone, so no compile competes with
+    a timed epoch for the CPU), then takes an exclusive ``flock`` on ``READY/gpu.lock`` until its
+    case is measured.
+    """
+
+    def __init__(self, folder: Path, wait_s: float = 900) -> None:
+        self.folder, self.wait_s = folder, wait_s
+        self._lock: int | None = None
+
+    def __call__(self) -> None:
+        import fcntl
+
+        (self.folder / f"{os.getpid()}").write_text("ready")
+        deadline = time.monotonic() + self.wait_s
+        while not (self.folder / "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._lock = os.open(self.folder / "gpu.lock", os.O_CREAT | os.O_RDWR)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +147,9 @@ class Schedule:
     deterministic: bool | str = "auto"
 
 
-def paired_epochs(backbone: str, size: int, precision: str, schedule: Schedule) -> dict[str, list]:
+def paired_epochs(
+    backbone: str, size: int, precision: str, schedule: Schedule, gate: GpuGate | None = None
+) -> dict[str, list]:
     """Seconds per epoch of ``run_stage`` (validation, hook and all) and of a bare ``model.fit``, interleaved.
 
     Two copies of the same model on the same arrays, each trained by one ``fit`` over all epochs (as
@@ -114,7 +171,7 @@ def paired_epochs(backbone: str, size: int, precision: str, schedule: Schedule) 
     configure(precision, jit_compile, schedule.deterministic)
     trainer_model, bare_model = fusion_model(backbone, size, precision), fusion_model(backbone, size, precision)
     bare_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=FocalLoss(np.ones(3), 2.0), jit_compile=jit_compile)
-    turns = _Turns()
+    turns = _Turns(gate)
 
     class _BareTurn(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -173,6 +230,8 @@ def paired_epochs(backbone: str, size: int, precision: str, schedule: Schedule) 
             thread.join()
     finally:
         stages._StageMonitor.on_epoch_end, stages._StageMonitor._predict_val = on_epoch_end, predict_val
+        if gate is not None:
+            gate.release()
     if failures:
         raise failures[0]
     timed = slice(1, epochs)  # the first epoch of each arm traces its graphs
@@ -240,7 +299,7 @@ def _shares(part_s: list[float], whole_s: list[float]) -> list[float]:
     return [p / w for p, w in zip(part_s, whole_s, strict=True)]
 
 
-def measure(case: str, repeats: int, schedule: Schedule) -> dict:
+def measure(case: str, repeats: int, schedule: Schedule, gate: GpuGate | None = None) -> dict:
     """``repeats`` paired runs; the overhead is the median of the runs' overheads, with their range.
 
     From wall seconds (what a user waits) and from the process's CPU seconds (the work done).
@@ -249,7 +308,7 @@ def measure(case: str, repeats: int, schedule: Schedule) -> dict:
     rows = schedule.rows
     runs: list[dict[str, list[float]]] = []
     for repeat in range(repeats):
-        run = paired_epochs(backbone, size, precision, schedule)
+        run = paired_epochs(backbone, size, precision, schedule, gate)
         runs.append(run)
         print(f"  {case} run {repeat + 1}: trainer {rows * len(run['trainer']) / sum(run['trainer']):.1f}, bare "
               f"{rows * len(run['bare']) / sum(run['bare']):.1f} samples/s, overhead "
@@ -283,6 +342,8 @@ def measure(case: str, repeats: int, schedule: Schedule) -> dict:
         # of which the validation forward pass: what any trainer that validates each epoch spends
         "validation_share": round(statistics.median(_shares(every["validation"], every["trainer"])), 3),
         "epochs_s": {key: rounded(values) for key, values in every.items()},
+        # both arms' models live in this process: the pair's peak (a GPU case runs in a process of its own)
+        "gpu_memory": gpu_memory(),
     }  # fmt: skip
 
 
@@ -297,6 +358,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=Schedule.batch)
     parser.add_argument("--jit-compile", default="auto", help="XLA for both arms: auto, true, false")
     parser.add_argument("--deterministic", default="auto", help="exact kernels for both arms: auto, true, false")
+    parser.add_argument("--gate", type=Path, help="folder of a GpuGate: compile beside other cases, time alone")
+    parser.add_argument("--no-cache", action="store_true", help="skip the image-cache timing (it needs the real CSV)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     cases = args.cases.split(",") if args.cases else list(EXTRA_CASES if args.extra else GOAL_CASES)
@@ -312,7 +375,7 @@ def main() -> None:
     started = time.perf_counter()
     results = []
     for case in cases:
-        results.append(measure(case, repeats, schedule))
+        results.append(measure(case, repeats, schedule, GpuGate(args.gate) if args.gate else None))
         r = results[-1]
         print(f"{case:>24}: trainer {r['trainer_samples_s']} samples/s, bare fit {r['bare_samples_s']}, "
               f"overhead {100 * r['overhead']:.1f} % (range {100 * r['overhead_range'][0]:.1f} to "
@@ -322,9 +385,15 @@ def main() -> None:
               f"{100 * r['monitor_share']:.1f} %, "
               f"of which the validation forward pass {100 * r['validation_share']:.1f} %",
               flush=True)  # fmt: skip
-    cache = cache_times(64)
-    print(f"image cache, {cache['image_rows']} rows at 64 px: build {cache['build_s']} s, reuse {cache['reuse_s']} s")
-    emit({"bench": "trainer", "mode": "extra" if args.extra else "goal", "machine": machine(), **asdict(schedule),
+    cache = None if args.no_cache else cache_times(64)
+    if cache is not None:
+        print(
+            f"image cache, {cache['image_rows']} rows at 64 px: build {cache['build_s']} s, reuse {cache['reuse_s']} s"
+        )
+    import keras
+
+    emit({"bench": "trainer", "mode": "extra" if args.extra else "goal", "machine": machine(),
+          "backend": keras.backend.backend(), **asdict(schedule),
           "val_rows": schedule.rows // 4, "throughput": results,
           "max_overhead": max(r["overhead"] for r in results), "cache": cache,
           "total_s": round(time.perf_counter() - started, 1)}, args.out)  # fmt: skip
