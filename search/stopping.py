@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 SIGNAL_DEADLINE_SECONDS = 8.0
 #: Seconds a worker whose launcher died keeps training before the forced stop.
 ORPHAN_DEADLINE_SECONDS = 2.0
+#: Seconds a forced exit waits for a re-queue already under way (the storage may be retrying an outage).
+REQUEUE_WAIT_SECONDS = 60.0
 #: Env var through which the launcher tells its workers its pid: a worker whose parent changes stops.
 LAUNCHER_PID_ENV = "DFU_SEARCH_LAUNCHER_PID"
 EXIT_STOPPED = 128 + signal.SIGTERM
@@ -37,13 +39,16 @@ class StopRequest:
     """A stop asked for by a signal or by the launcher's death, honoured at the next :meth:`check`.
 
     ``force`` (fail and re-queue the running trial) runs once: from the main thread when it reaches
-    a check, or from the watchdog when the deadline passes first.
+    a check, or from the watchdog when the deadline passes first. Whichever comes second waits for
+    the first to finish: an exit in the middle of a re-queue would leave the trial failed and never
+    queued again.
     """
 
-    def __init__(self, force: Callable[[], None]) -> None:
+    def __init__(self, force: Callable[[], None], exit: Callable[[int], None] = os._exit) -> None:
         self.reason: str | None = None
         self._force = force
-        self._forced = threading.Lock()
+        self._exit = exit  # os._exit: the main thread may be blocked anywhere, even in a storage call
+        self._forcing = threading.Lock()  # held for the whole re-queue
         self._done = False
 
     def install(self) -> None:
@@ -68,17 +73,23 @@ class StopRequest:
         if self.reason is not None:
             raise WorkerStopping(self.reason)
 
-    def finish(self) -> bool:
-        """Fail and re-queue the running trial, once; False if that was already done."""
-        with self._forced:
+    def finish(self, wait: float = -1) -> bool:
+        """Fail and re-queue the running trial, once; False if that was already done (or is still under
+        way after ``wait`` seconds; -1: as long as it takes)."""
+        if not self._forcing.acquire(timeout=wait):
+            log.error("the running trial's re-queue did not finish within %.0f s; stopping anyway", wait)
+            return False
+        try:
             if self._done:
                 return False
             self._done = True
-        try:
-            self._force()
-        except Exception as exc:  # the storage is down: heartbeats or the launcher fail the trial later
-            log.error("could not re-queue the running trial: %r", exc)
-        return True
+            try:
+                self._force()
+            except Exception as exc:  # the storage is down: heartbeats or the launcher fail the trial later
+                log.error("could not re-queue the running trial: %r", exc)
+            return True
+        finally:
+            self._forcing.release()
 
     def _on_signal(self, signum: int, frame) -> None:
         name = signal.Signals(signum).name
@@ -95,9 +106,9 @@ class StopRequest:
         self._exit_now()
 
     def _exit_now(self) -> None:
-        self.finish()
+        self.finish(wait=REQUEUE_WAIT_SECONDS)  # re-queues, or waits for the main thread's re-queue to end
         logging.shutdown()
-        os._exit(EXIT_STOPPED)
+        self._exit(EXIT_STOPPED)
 
     def _watch_parent(self, launcher: int) -> None:
         while os.getppid() == launcher:

@@ -121,6 +121,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return f"{pid} {stat} " + Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return f"{pid} (gone)"
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -142,7 +150,7 @@ def test_stopping_the_launcher_stops_its_workers_and_loses_no_trial(
         wait_for(lambda: len([t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values]) == 2,
                  240, "two trials training")  # fmt: skip
         workers = _children(launcher.process.pid)
-        assert len(workers) == 2
+        assert len(workers) == 2, [_cmdline(pid) for pid in workers]
         if how == "ctrl-c":
             launcher.send_signal(signal.SIGINT)
             code, _ = launcher.wait(timeout=120)
