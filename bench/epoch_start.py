@@ -30,12 +30,12 @@ def epoch_starts(backbone: str, size: int, precision: str, n_rows: int, epochs: 
     """Per epoch of one ``fit``: seconds to the first batch, the epoch's wall and CPU seconds."""
     import keras
 
-    from trainer.losses import FocalLoss
+    from trainer.losses import focal_loss
 
     configure(precision)
     inputs, labels = random_rows(n_rows, size, 0)
     model = fusion_model(backbone, size, precision)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=FocalLoss(np.ones(3), 2.0))
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=focal_loss(np.ones(3), 2.0))
     found: list[dict] = []
 
     class _Stamps(keras.callbacks.Callback):

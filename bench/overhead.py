@@ -35,12 +35,12 @@ def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Que
     """A stand-in worker: the storage calls of a real trial, decided by the real Judge and pruner of ``strategy``."""
     import optuna
 
-    from search.judge import Judge
-    from search.pruning import DegeneracyRules, make_pruner
-    from search.racing import StepLayout
-    from search.settings import StudySettings
+    from search.pruners.judge import Judge
+    from search.pruners.rules import DegeneracyRules
+    from search.pruners.strategies import make_pruner
+    from search.study.settings import StudySettings
     from storage import open_storage
-    from trainer.config import STAGES
+    from trainer.config import STAGES, StepLayout
     from trainer.reports import EpochReport
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -83,7 +83,7 @@ def storage_cost(kind: str, url: str, workers: int, trials: int, strategy: str) 
     """Median and 95th-percentile seconds of storage calls per trial with ``workers`` processes at once."""
     import optuna
 
-    from search.settings import StudySettings
+    from search.study.settings import StudySettings
     from storage import open_storage
 
     name = f"overhead-{strategy}-{workers}"
@@ -118,7 +118,7 @@ def one_off_costs(data: Path) -> dict:
     started = time.perf_counter()
     import optuna
 
-    from search.settings import StudySettings
+    from search.study.settings import StudySettings
 
     if "overhead-load" not in optuna.get_all_study_names(open_storage(url, heartbeat=None)):
         created = optuna.create_study(study_name="overhead-load", storage=open_storage(url, heartbeat=None))
@@ -163,8 +163,8 @@ def one_off_costs(data: Path) -> dict:
 def quick_trial_seconds(data: Path) -> float:
     """Wall time of one real trial of the quick preset (2 folds, 32 px) through the search's objective."""
 
-    from search.objective import Objective
-    from search.study import StudyRequest, create_or_resume
+    from search.study.create import StudyRequest, create_or_resume
+    from search.workers.objective import Objective
     from storage import open_storage
 
     storage = open_storage(f"sqlite:///{WORK / 'overhead' / 'trial.db'}", heartbeat=None)

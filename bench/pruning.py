@@ -120,7 +120,7 @@ def signal(seed: int) -> dict:
     sampled knob: which reports a pruner can trust, and which knob decides the study."""
     from scipy.stats import spearmanr
 
-    from search.replay import load_recording
+    from search.replay.recording import load_recording
 
     recording = load_recording(RESULTS / f"pruning-curves-seed{seed}.json.gz")
     finals = [t.value for t in recording.trials]

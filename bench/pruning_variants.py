@@ -13,9 +13,7 @@ import time
 
 from _common import REPO, emit, machine
 
-import search.judge as judge
-import search.replay as replay
-from search.racing import SameStepPruner
+from search.pruners import SameStepPruner, make_pruner
 from search.replay import load_recording, run_replay
 
 RESULTS = REPO / "bench" / "results"
@@ -34,23 +32,23 @@ VARIANTS = {
 
 def main() -> None:
     started = time.perf_counter()
-    stock_pruner, stock_racers = replay.make_pruner, judge._FOLD_RACERS
     result = {}
     for seed in (0, 1):
         recording = load_recording(RESULTS / f"pruning-curves-seed{seed}.json.gz")
         rows = {}
         for name, (settings, race) in VARIANTS.items():
-            replay.make_pruner = lambda strategy, layout, s=settings: (
-                SameStepPruner(layout, **s) if strategy == "ours" else stock_pruner(strategy, layout)
-            )
-            judge._FOLD_RACERS = ("ours", "forgiving") if race else ("forgiving",)
-            document = run_replay(recording, ["median", "ours"], orderings=200, seed=0)
+
+            def pruner_for(strategy, layout, s=settings):
+                return SameStepPruner(layout, **s) if strategy == "ours" else make_pruner(strategy, layout)
+
+            races = ("ours", "forgiving") if race else ("forgiving",)
+            document = run_replay(recording, ["median", "ours"], orderings=200, seed=0, pruner_for=pruner_for,
+                                  races=races)  # fmt: skip
             row = document["strategies"]["ours"]
             rows[name] = {k: row[k] for k in ("epochs_mean", "speedup_vs_none", "speedup_vs_median",
                                               "p_best_within_001", "epochs_to_within_001")}  # fmt: skip
             print(f"seed {seed} {name[:60]:60s} {row['epochs_mean']:5.0f} epochs, ×{row['speedup_vs_median']:.2f} "
                   f"vs median, best kept {row['p_best_within_001']:.1%}", flush=True)  # fmt: skip
-        replay.make_pruner, judge._FOLD_RACERS = stock_pruner, stock_racers
         result[f"seed{seed}"] = {"trials": len(recording.trials), "variants": rows}
     emit({"bench": "pruning-variants", "machine": machine(), "wall_s": round(time.perf_counter() - started, 1),
           "orderings": 200, **result}, RESULTS / "pruning-variants.json")  # fmt: skip

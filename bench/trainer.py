@@ -159,7 +159,7 @@ def paired_epochs(
     import keras
 
     from trainer import stages
-    from trainer.losses import FocalLoss
+    from trainer.losses import focal_loss
     from trainer.stages import Split, StagePlan, run_stage
 
     inputs, labels = random_rows(schedule.rows, size, 0)
@@ -170,7 +170,7 @@ def paired_epochs(
     plan = StagePlan("stage1", 1e-4, epochs, epochs, np.ones(3), 2.0, batch, 0.5, 99, 0, 0, jit_compile=jit_compile)
     configure(precision, jit_compile, schedule.deterministic)
     trainer_model, bare_model = fusion_model(backbone, size, precision), fusion_model(backbone, size, precision)
-    bare_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=FocalLoss(np.ones(3), 2.0), jit_compile=jit_compile)
+    bare_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=focal_loss(np.ones(3), 2.0), jit_compile=jit_compile)
     turns = _Turns(gate)
 
     class _BareTurn(keras.callbacks.Callback):

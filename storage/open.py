@@ -4,7 +4,7 @@
 - PostgreSQL: ``pool_pre_ping`` (a connection killed by a server restart is replaced, not used) and
   a small pool per process (:data:`POOL_SIZE` + :data:`MAX_OVERFLOW` connections at most).
 - Heartbeats (RDB storages): a worker that dies mid-trial is noticed after ``grace_period`` seconds;
-  its trial is failed and re-queued with the same parameters, at most ``max_retry`` times.
+  its trial is failed and handed to ``on_stale`` (the search re-queues it through its one retry path).
 - Journal file: no heartbeats in Optuna; the launcher fails and retries its dead workers' trials.
 - gRPC proxy (``grpc://HOST:PORT``): one ``dfu-search proxy`` holds the database connections for
   many workers. No heartbeats pass through it and it has no authentication: private networks only.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
@@ -41,7 +42,8 @@ class HeartbeatSettings:
     #: plus three intervals, so that a live worker riding out an outage is never taken for dead
     #: (its last beat can be an interval before the outage, its next an interval after).
     grace_period: int | None = None
-    max_retry: int = 3
+    #: Called with (study, trial) for each trial that went stale, after it was failed; None: failed only.
+    on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None
 
     def grace_for(self, outage_limit: float) -> int:
         shortest = outage_limit + 2 * self.interval
@@ -122,9 +124,7 @@ def open_storage(
         heartbeat_kwargs = {
             "heartbeat_interval": heartbeat.interval,
             "grace_period": heartbeat.grace_for(outage_limit),
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=heartbeat.max_retry
-            ),
+            "heartbeat_stale_trial_callback": heartbeat.on_stale,
         }
     storage = ResilientRDBStorage(
         sqlalchemy_url(url),

@@ -27,7 +27,9 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import optuna
 from optuna.storages._rdb import models  # the ORM models: needed to write a trial in one transaction
@@ -39,6 +41,7 @@ from storage.errors import StorageError
 from storage.urls import redact
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _FIRST_DELAY, _MAX_DELAY = 0.5, 5.0
 #: The system attribute that tags a trial row with the token of the write that created it.
@@ -69,16 +72,15 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         token = uuid.uuid4().hex
         template = _tagged(template_trial, token)
-        outage = _Outage(self)
-        while True:
-            try:
-                return self._insert_trial(study_id, template)
-            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
-                outage.wait_or_raise(raised)  # a lost connection (or a deadlock): did the insert land?
-            landed = self._trial_with_token(token)
-            if landed is not None:
-                log.warning("trial %d was created before the connection broke; not creating it again", landed.number)
-                return landed
+
+        def landed() -> FrozenTrial | object:  # after a lost connection (or a deadlock): did the insert land?
+            trial = self._trial_with_token(token)
+            if trial is None:
+                return _AGAIN
+            log.warning("trial %d was created before the connection broke; not creating it again", trial.number)
+            return trial
+
+        return _through_outage(self, lambda: self._insert_trial(study_id, template), after_loss=landed)
 
     def _insert_trial(self, study_id: int, template: FrozenTrial) -> FrozenTrial:
         """Optuna's trial insert, without its own retry loop (which could insert twice)."""
@@ -105,37 +107,39 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         if state == TrialState.RUNNING and values is None:
             return self._claim(trial_id)
-        outage = _Outage(self)
-        while True:
-            try:
-                return optuna.storages.RDBStorage.set_trial_state_values(self, trial_id, state, values)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                if outage.seen and self._state_and_start(trial_id)[0] == state:
-                    return True  # the attempt whose acknowledgement was lost had finished it
-                raise
-            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
-                outage.wait_or_raise(raised)
+
+        def finished(refused: Exception, outage_seen: bool) -> bool:
+            if outage_seen and self._state_and_start(trial_id)[0] == state:
+                return True  # the attempt whose acknowledgement was lost had finished it
+            raise refused
+
+        return _through_outage(
+            self,
+            lambda: optuna.storages.RDBStorage.set_trial_state_values(self, trial_id, state, values),
+            refused=optuna.exceptions.UpdateFinishedTrialError,
+            on_refused=finished,
+        )
 
     def _claim(self, trial_id: int) -> bool:
         """WAITING → RUNNING, stamped so that after a lost acknowledgement we can tell whether it is ours."""
         stamp = datetime.now()
-        outage = _Outage(self)
-        while True:
-            try:
-                with _create_scoped_session(self.scoped_session) as session:
-                    trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-                    self.check_trial_is_updatable(trial_id, trial.state)
-                    if trial.state != TrialState.WAITING:
-                        return False
-                    trial.state, trial.datetime_start = TrialState.RUNNING, stamp
-                return True
-            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
-                outage.wait_or_raise(raised)
+
+        def claim() -> bool:
+            with _create_scoped_session(self.scoped_session) as session:
+                trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+                self.check_trial_is_updatable(trial_id, trial.state)
+                if trial.state != TrialState.WAITING:
+                    return False
+                trial.state, trial.datetime_start = TrialState.RUNNING, stamp
+            return True
+
+        def landed() -> bool | object:
             state, started = self._state_and_start(trial_id)
             if state == TrialState.RUNNING:
                 return _same_instant(started, stamp)  # ours if it carries our stamp; another worker's otherwise
-            if state != TrialState.WAITING:
-                return False
+            return _AGAIN if state == TrialState.WAITING else False
+
+        return _through_outage(self, claim, after_loss=landed)
 
     def _state_and_start(self, trial_id: int) -> tuple[TrialState, datetime | None]:
         with _create_scoped_session(self.scoped_session) as session:
@@ -143,16 +147,17 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             return trial.state, trial.datetime_start
 
     def create_new_study(self, directions, study_name: str | None = None) -> int:
-        outage = _Outage(self)
-        while True:
-            try:
-                return optuna.storages.RDBStorage.create_new_study(self, directions, study_name)
-            except optuna.exceptions.DuplicatedStudyError:
-                if outage.seen and study_name is not None:  # the attempt whose acknowledgement was lost made it
-                    return _with_retry(optuna.storages.RDBStorage.get_study_id_from_name)(self, study_name)
-                raise
-            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
-                outage.wait_or_raise(raised)
+        def made(refused: Exception, outage_seen: bool) -> int:
+            if outage_seen and study_name is not None:  # the attempt whose acknowledgement was lost made it
+                return _with_retry(optuna.storages.RDBStorage.get_study_id_from_name)(self, study_name)
+            raise refused
+
+        return _through_outage(
+            self,
+            lambda: optuna.storages.RDBStorage.create_new_study(self, directions, study_name),
+            refused=optuna.exceptions.DuplicatedStudyError,
+            on_refused=made,
+        )
 
     # -- heartbeats: never fatal ---------------------------------------------------------------------
 
@@ -204,17 +209,45 @@ def _connection_error(exc: BaseException) -> DBAPIError | None:
     return None
 
 
+#: ``after_loss`` found that the lost attempt did nothing: try again.
+_AGAIN = object()
+
+
+def _through_outage(
+    storage: ResilientRDBStorage,
+    attempt: Callable[[], T],
+    *,
+    after_loss: Callable[[], T | object] | None = None,
+    refused: type[Exception] | tuple[type[Exception], ...] = (),
+    on_refused: Callable[[Exception, bool], T] | None = None,
+) -> T:
+    """``attempt()`` until it returns, waiting out lost connections up to the storage's outage limit.
+
+    The one retry loop of this module. For a write that must happen at most once, ``after_loss``
+    finds out what an attempt whose connection broke did (a result to return, or :data:`_AGAIN`),
+    and ``on_refused`` (the error, whether a connection broke during this call) turns a ``refused``
+    error that a landed attempt explains into its result, or raises it.
+    """
+    outage = _Outage(storage)
+    while True:
+        try:
+            return attempt()
+        except refused as exc:
+            return on_refused(exc, outage.seen)
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
+            outage.wait_or_raise(raised)
+        if after_loss is not None:
+            found = after_loss()
+            if found is not _AGAIN:
+                return found
+
+
 def _with_retry(method):
     """``method`` retried through an outage: for reads and idempotent writes only."""
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
-        outage = _Outage(self)
-        while True:
-            try:
-                return method(self, *args, **kwargs)
-            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as raised:
-                outage.wait_or_raise(raised)
+        return _through_outage(self, lambda: method(self, *args, **kwargs))
 
     return call
 

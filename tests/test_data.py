@@ -40,12 +40,12 @@ def test_columns_found_by_name_in_any_order_with_or_without_bom(real_csv: Path, 
     assert a.feature_columns == b.feature_columns == c.feature_columns  # canonical order; unknown columns ignored
 
     # same data, same answer: the metadata branch's probabilities are identical, not merely close
-    from trainer.config import RFSettings
+    from trainer.config import TrainConfig
     from trainer.folds import patient_folds
     from trainer.metadata import fold_probabilities
 
     fold = patient_folds(a.labels, a.patients, 5, 0)[0]
-    settings = RFSettings(trees=30, oof_folds=3)
+    settings = TrainConfig(rf_trees=30, rf_oof_folds=3).rf_settings
     expected = fold_probabilities(a, fold, settings)
     for other in (b, c):
         got = fold_probabilities(other, fold, settings)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
+from sklearn.metrics import accuracy_score
 
 from trainer.alpha import class_alpha
 from trainer.data import read_metadata
@@ -55,20 +55,45 @@ def test_alpha_matches_the_documented_numbers() -> None:
     assert capped.sum() == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_metrics_equal_scikit_learn(seed: int) -> None:
+def _replaced_kappa(y_true: np.ndarray, y_pred: np.ndarray, quadratic: bool) -> float:
+    """The hand-written NumPy kappa that scikit-learn's replaced (0.0 where chance agreement is total)."""
+    observed = np.zeros((3, 3))
+    np.add.at(observed, (y_true, y_pred), 1)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    grid = np.arange(3)
+    w = (grid[:, None] - grid[None, :]) ** 2 / 4 if quadratic else 1.0 - np.eye(3)
+    chance = (w * expected).sum()
+    return 0.0 if chance == 0 else float(1.0 - (w * observed).sum() / chance)
+
+
+def _replaced_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    matrix = np.zeros((3, 3))
+    np.add.at(matrix, (y_true, y_pred), 1)
+    denom = matrix.sum(axis=0) + matrix.sum(axis=1)
+    return float(np.divide(2 * np.diag(matrix), denom, out=np.zeros(3), where=denom > 0).mean())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_metrics_equal_what_they_replaced(seed: int) -> None:
+    """scikit-learn's kappa, QWK and macro F1 give the values of the NumPy code they replaced, to the
+    last place, collapsed and absent classes included."""
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, 3, 200)
     y_pred = np.where(rng.random(200) < 0.5, y_true, rng.integers(0, 3, 200))
     if seed == 5:
-        y_pred[:] = 1  # one-class collapse
+        y_pred[:] = 1  # one-class collapse: no chance disagreement, kappa 0 (scikit-learn alone says NaN)
+    if seed == 6:
+        y_true[y_true == 2], y_pred[y_pred == 2] = 0, 1  # a class neither present nor predicted
+    if seed == 7:
+        y_true[:] = 0  # one true class
     ours = score(y_true, y_pred)
-    assert ours.qwk == pytest.approx(cohen_kappa_score(y_true, y_pred, weights="quadratic"), abs=1e-9)
-    assert ours.kappa == pytest.approx(cohen_kappa_score(y_true, y_pred), abs=1e-9)
-    assert ours.accuracy == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-9)
-    expected_f1 = f1_score(y_true, y_pred, average="macro", labels=[0, 1, 2], zero_division=0)
-    assert ours.macro_f1 == pytest.approx(expected_f1, abs=1e-9)
+    ulp = 1e-15  # the same formula, summed in another order: equal to a unit in the last place
+    assert ours.qwk == pytest.approx(_replaced_kappa(y_true, y_pred, True), abs=ulp)
+    assert ours.kappa == pytest.approx(_replaced_kappa(y_true, y_pred, False), abs=ulp)
+    assert ours.macro_f1 == pytest.approx(_replaced_macro_f1(y_true, y_pred), abs=ulp)
+    assert ours.accuracy == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
     assert ours.pred_histogram == np.bincount(y_pred, minlength=3).tolist()
+    assert np.asarray(ours.confusion).sum() == 200
 
 
 def test_collapsed_predictions_have_zero_kappa() -> None:

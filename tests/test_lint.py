@@ -40,3 +40,70 @@ def test_layers_stay_apart() -> None:
         assert not names & {"trainer", "search", "keras", "tensorflow"}, (path, names)
     for path, names in _imports("trainer").items():
         assert not names & {"optuna", "search", "storage", "optuna_dashboard"}, (path, names)
+
+
+#: search/'s packages from the bottom up: each may import those before it, never those after it.
+SEARCH_LAYERS = ("pruners", "samplers", "study", "query", "visualization", "workers", "replay", "cli")
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Project module → the project modules it imports (anywhere in the file, lazy imports included)."""
+    import ast
+
+    modules = {}
+    for package in ("trainer", "storage", "search"):
+        for path in (REPO / package).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_module_imports_itself_back() -> None:
+    """No import circle anywhere: a module that needs itself through others is two concepts tangled."""
+    graph = _module_graph()
+    cycles = []
+    for start in graph:  # a depth-first walk from each module back to itself (the graph is small)
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start and len(path) > 1 and start == min(path):
+                    cycles.append(path)
+                elif nxt not in path and nxt > start:
+                    stack.append((nxt, [*path, nxt]))
+    assert not cycles, cycles
+
+
+def test_search_packages_import_only_downwards() -> None:
+    """search/'s packages form layers (:data:`SEARCH_LAYERS`); no module sits directly in search/ but
+    the package's entry points."""
+    graph = _module_graph()
+    loose = sorted(p.name for p in (REPO / "search").glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert not loose, f"modules directly in search/: {loose}"
+
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        if parts[0] != "search" or len(parts) == 1:
+            return None
+        return SEARCH_LAYERS.index(parts[1]) if parts[1] in SEARCH_LAYERS else len(SEARCH_LAYERS)  # __main__: top
+
+    upwards = []
+    for module, imported in graph.items():
+        mine = layer(module)
+        for target in imported:
+            theirs = layer(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                upwards.append(f"{module} → {target}")
+            if module.startswith(("trainer", "storage")) and target.startswith("search"):
+                upwards.append(f"{module} → {target}")
+    assert not upwards, upwards

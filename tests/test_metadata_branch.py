@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainer.config import RFSettings
+from trainer.config import TrainConfig
 from trainer.data import Metadata, read_metadata
 from trainer.folds import patient_folds
 from trainer.metadata import cached_fold_probabilities, feature_frame, fit_metadata_model, fold_probabilities
 
-FAST = RFSettings(trees=40, oof_folds=3, seed=0)
+FAST = TrainConfig(rf_trees=40, rf_oof_folds=3, seed=0).rf_settings
 
 
 def test_label_leak_columns_never_reach_the_model(real_csv: Path) -> None:
@@ -65,13 +65,17 @@ def test_oof_cannot_memorise_patients() -> None:
     )
     metadata = Metadata(Path("synthetic.csv"), frame, patient_label[patients], patients, np.arange(len(frame)) + 2)
     fold = patient_folds(metadata.labels, metadata.patients, 4, 0)[0]
-    probs = fold_probabilities(metadata, fold, RFSettings(trees=60, min_leaf=1, max_depth=30, oof_folds=4))
+    probs = fold_probabilities(
+        metadata, fold, TrainConfig(rf_trees=60, rf_min_leaf=1, rf_max_depth=30, rf_oof_folds=4).rf_settings
+    )
     train_labels = metadata.labels[fold.train]
     oof_accuracy = (probs.train.argmax(axis=1) == train_labels).mean()
     # A model that had seen the patient would score ~1.0; grouped OOF stays near chance.
     assert oof_accuracy < 0.55
     in_sample = fit_metadata_model(
-        feature_frame(metadata).iloc[fold.train], train_labels, RFSettings(trees=60, min_leaf=1, max_depth=30)
+        feature_frame(metadata).iloc[fold.train],
+        train_labels,
+        TrainConfig(rf_trees=60, rf_min_leaf=1, rf_max_depth=30).rf_settings,
     )
     assert (in_sample.predict(feature_frame(metadata).iloc[fold.train]) == train_labels).mean() > 0.95
 

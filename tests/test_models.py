@@ -12,7 +12,7 @@ import pytest
 from trainer import models
 from trainer.config import load_config
 from trainer.errors import ConfigError
-from trainer.losses import FocalLoss
+from trainer.losses import focal_loss
 
 TINY = load_config("quick", overrides={"image_size": 16, "head_units": 16})
 MODALITIES = ("depth_rgb", "thermal_map")
@@ -32,7 +32,7 @@ def test_fusion_weight_starts_at_init_and_learns() -> None:
     assert models.fusion_weight(fusion) == pytest.approx(0.62, abs=1e-6)
     logit = fusion.get_layer("fusion").logit
     assert logit.trainable and [w for w in fusion.trainable_weights if w is logit]
-    fusion.compile(optimizer=keras.optimizers.SGD(0.5), loss=FocalLoss([1.0, 1.0, 1.0], 2.0))
+    fusion.compile(optimizer=keras.optimizers.SGD(0.5), loss=focal_loss([1.0, 1.0, 1.0], 2.0))
     inputs, labels = _batch()
     fusion.train_on_batch(inputs, labels)
     assert models.fusion_weight(fusion) != pytest.approx(0.62, abs=1e-6)  # the logit received a gradient
@@ -41,7 +41,7 @@ def test_fusion_weight_starts_at_init_and_learns() -> None:
 def test_fixed_fusion_does_not_learn() -> None:
     config = load_config("quick", overrides={"image_size": 16, "head_units": 16, "fusion": "fixed"})
     fusion = models.build_fusion_model(models.build_image_branches(config, MODALITIES), config)
-    fusion.compile(optimizer=keras.optimizers.SGD(0.5), loss=FocalLoss([1.0, 1.0, 1.0], 2.0))
+    fusion.compile(optimizer=keras.optimizers.SGD(0.5), loss=focal_loss([1.0, 1.0, 1.0], 2.0))
     fusion.train_on_batch(*_batch())
     assert models.fusion_weight(fusion) == pytest.approx(0.7, abs=1e-6)
     inputs, _ = _batch()
@@ -61,7 +61,7 @@ def test_branch_weights_are_shared_but_the_output_layer_is_not() -> None:
     assert pretrain.get_layer("head_dense_depth_rgb") is fusion.get_layer("head_dense_depth_rgb")
     assert pretrain.get_layer("backbone_thermal_map") is fusion.get_layer("backbone_thermal_map")
     # train the image-only model; the fusion model's own output layer must not follow
-    pretrain.compile(optimizer=keras.optimizers.SGD(0.5), loss=FocalLoss([1.0, 1.0, 1.0], 0.0))
+    pretrain.compile(optimizer=keras.optimizers.SGD(0.5), loss=focal_loss([1.0, 1.0, 1.0], 0.0))
     before = fusion.get_layer("fusion_image_probs").get_weights()[0].copy()
     inputs, labels = _batch()
     pretrain.train_on_batch({m: inputs[m] for m in MODALITIES}, labels)
@@ -92,17 +92,26 @@ def test_stage2_unfreezes_the_top_of_each_backbone_except_batchnorm() -> None:
         assert not any(layer.trainable for layer in weighted if isinstance(layer, keras.layers.BatchNormalization))
 
 
-def test_focal_loss_equals_numpy_reference() -> None:
-    rng = np.random.default_rng(1)
-    probs = rng.dirichlet(np.ones(3), 32).astype("float32")
-    labels = keras.utils.to_categorical(rng.integers(0, 3, 32), 3).astype("float32")
-    alpha, gamma = np.array([0.974, 0.506, 1.519]), 2.0
-    reference = -(alpha * labels * (1 - probs) ** gamma * np.log(probs)).sum(axis=1).mean()
-    ours = float(keras.ops.convert_to_numpy(FocalLoss(alpha, gamma)(labels, probs)))
-    assert ours == pytest.approx(reference, rel=1e-5)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_focal_loss_equals_the_formula_it_replaced(seed: int) -> None:
+    """Keras' focal loss with a per-class alpha list is the hand-written one it replaced, per row, to 1e-6:
+    ``-Σ_c alpha_c · y_c · (1 − p_c)^γ · log(clip(p_c, 1e-7, 1 − 1e-7))``."""
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(3), 64).astype("float32")
+    probs[:4] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0]]  # the clip's edges
+    labels = keras.utils.to_categorical(rng.integers(0, 3, 64), 3).astype("float32")
+    alpha, gamma = rng.uniform(0.2, 3.0, 3), float(rng.choice([0.0, 1.0, 2.0, 3.5]))
+    clipped = np.clip(probs.astype("float64"), 1e-7, 1 - 1e-7)
+    replaced = -(alpha * labels * (1 - clipped) ** gamma * np.log(clipped)).sum(axis=1)
+    loss = focal_loss(alpha, gamma)
+    per_row = keras.ops.convert_to_numpy(
+        loss.call(keras.ops.convert_to_tensor(labels), keras.ops.convert_to_tensor(probs))
+    )
+    np.testing.assert_allclose(per_row, replaced, atol=1e-6, rtol=1e-6)
+    assert float(keras.ops.convert_to_numpy(loss(labels, probs))) == pytest.approx(replaced.mean(), abs=1e-6)
     # gamma 0 and alpha 1: plain categorical cross-entropy
     ce = float(keras.ops.convert_to_numpy(keras.losses.CategoricalCrossentropy()(labels, probs)))
-    assert float(keras.ops.convert_to_numpy(FocalLoss([1, 1, 1], 0.0)(labels, probs))) == pytest.approx(ce, rel=1e-5)
+    assert float(keras.ops.convert_to_numpy(focal_loss([1, 1, 1], 0.0)(labels, probs))) == pytest.approx(ce, rel=1e-5)
 
 
 def test_imagenet_weights_offline_fail_with_a_clear_message() -> None:
@@ -226,3 +235,29 @@ def test_augmentation_layers_train_randomly_and_are_the_identity_at_inference() 
     assert models.build_augmentation(TINY, "depth_rgb") is None
     assert not [layer for layer in models.build_pretrain_model(models.build_image_branches(TINY, MODALITIES)).layers
                 if layer.name.startswith("augment_")]  # fmt: skip
+
+
+def test_running_qwk_equals_scikit_learn_over_batches() -> None:
+    """The training metric accumulates a confusion matrix batch by batch: its QWK is scikit-learn's over
+    every row seen this epoch, and it starts again at reset."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from trainer.losses import RunningQWK
+
+    rng = np.random.default_rng(3)
+    metric = RunningQWK()
+    truth, guesses = [], []
+    for size in (7, 32, 1, 20):
+        labels = rng.integers(0, 3, size)
+        probs = rng.dirichlet(np.ones(3), size).astype("float32")
+        metric.update_state(keras.utils.to_categorical(labels, 3), probs)
+        truth.append(labels)
+        guesses.append(probs.argmax(axis=1))
+        expected = cohen_kappa_score(
+            np.concatenate(truth), np.concatenate(guesses), weights="quadratic", labels=[0, 1, 2]
+        )
+        assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(expected, abs=1e-6)
+    metric.reset_state()
+    collapsed = np.tile([[0.1, 0.8, 0.1]], (5, 1)).astype("float32")  # one class predicted: QWK 0, not NaN
+    metric.update_state(keras.utils.to_categorical([0, 1, 2, 1, 0], 3), collapsed)
+    assert float(keras.ops.convert_to_numpy(metric.result())) == 0.0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from search.pruning import DegeneracyRules
-from search.space import DEFAULT_KNOBS, load_space
+from search.pruners.rules import DegeneracyRules
+from search.study.space import DEFAULT_KNOBS, load_space
 from trainer.errors import ConfigError
 from trainer.reports import EpochReport
 
@@ -165,3 +165,16 @@ def test_augmentation_and_precision_are_searchable_through_a_space_file(tmp_path
     path.write_text("[aug_zoom]\nlow = 0.1\nhigh = 1.5\n")  # a draw above 1 would fail inside a trial
     with pytest.raises(ConfigError, match=r"\[aug_zoom\].*aug_zoom must lie in \[0, 1\)"):
         load_space(path).check(base, "--space")
+
+
+def test_a_config_written_as_toml_reads_back_equal(tmp_path: Path) -> None:
+    """``to_toml`` round-trips every value, strings TOML must escape included (a newline, quotes, a backslash)."""
+    from trainer.config import apply, load_config
+
+    tricky = tmp_path / 'a "quoted" \\ name\non two lines.weights.h5'  # a weights file TOML must escape
+    tricky.write_bytes(b"")
+    config = apply(load_config("quick"), {"backbone": "efficientnetb0", "weights": str(tricky), "modalities": ["metadata", "depth_rgb"], "alpha_cap": "none",
+                                          "jit_compile": True, "lr_stage1": 3.5e-05}, "test")  # fmt: skip
+    path = tmp_path / "config.toml"
+    path.write_text(config.to_toml())
+    assert load_config(None, path, []) == config

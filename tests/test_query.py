@@ -20,7 +20,7 @@ from _cli import load, run_cli
 from PIL import Image
 
 from search import open_study
-from search.artifacts import artifact_names, default_artifact_dir
+from search.visualization.artifacts import artifact_names, default_artifact_dir
 from trainer.config import TrainConfig, load_config
 
 States = optuna.trial.TrialState

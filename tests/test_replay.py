@@ -10,8 +10,11 @@ import optuna
 import pytest
 from _cli import run_cli
 
-from search.racing import SameStepPruner, StepLayout
-from search.replay import RecordedTrial, Recording, load_recording, run_replay, write_outputs
+from search.pruners.same_step import SameStepPruner
+from search.replay.figure import write_outputs
+from search.replay.recording import RecordedTrial, Recording, load_recording
+from search.replay.simulate import run_replay
+from trainer.config import StepLayout
 
 LAYOUT = (4, 4, 2)  # pretrain, stage1, stage2 epochs: 10 steps a fold
 OFFSETS = {"pretrain": 0, "stage1": 4, "stage2": 8}
@@ -118,8 +121,8 @@ def test_an_early_peak_does_not_shield_a_trial_in_later_folds() -> None:
 
 
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:
-    from search.objective import Objective
-    from search.study import StudyRequest, create_or_resume
+    from search.study.create import StudyRequest, create_or_resume
+    from search.workers.objective import Objective
     from storage import open_storage
     from trainer.config import load_config
     from trainer.errors import ConfigError

@@ -38,14 +38,14 @@ LAYOUT_KEYS = ("folds", "seed", "modalities", "image_size", *(f"epochs_{s}" for 
 
 @dataclass(frozen=True)
 class RFSettings:
-    """The RandomForest of the metadata branch. Not searched by default: its output is cached per fold."""
+    """The RandomForest of the metadata branch, from a :class:`TrainConfig`'s ``rf_*`` settings (its defaults)."""
 
-    trees: int = 300
-    max_depth: int | None = 10
-    min_leaf: int = 5
-    alpha_cap: float | str | None = "none"  # class weights: inverse frequency, uncapped ≈ "balanced"
-    oof_folds: int = 5
-    seed: int = 0
+    trees: int
+    max_depth: int
+    min_leaf: int
+    alpha_cap: float | str  # class weights: inverse frequency, "none" uncapped ≈ "balanced"
+    oof_folds: int
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -145,10 +145,9 @@ class TrainConfig:
 
     def to_toml(self) -> str:
         """A TOML file that :func:`load_config` reads back to an equal config."""
-        lines = ["# dfu-search trainer config"]
-        for key, value in self.as_dict().items():
-            lines.append(f"{key} = {_toml_value(value)}")
-        return "\n".join(lines) + "\n"
+        import tomli_w
+
+        return "# dfu-search trainer config\n" + tomli_w.dumps(self.as_dict())
 
 
 def preset_names() -> list[str]:
@@ -312,14 +311,29 @@ def _coerce(key: str, value: Any, current: Any, label: str) -> Any:
         raise ConfigError(f"{label}: {key} = {value!r} is not a valid {type(current).__name__}") from None
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 __all__ = ["STAGES", "TrainConfig", "load_config", "preset_names"]
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    """Which fold, stage and epoch a global step is: ``step = fold · E + stage offset + epoch − 1``."""
+
+    epochs: tuple[int, ...]  # per stage, in STAGES order
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> StepLayout:
+        return cls(tuple(config.epochs(s) for s in STAGES))
+
+    @property
+    def steps_per_fold(self) -> int:
+        return sum(self.epochs)
+
+    def locate(self, step: int) -> tuple[int, str, int, int]:
+        """(fold, stage, epoch, first step of that stage in that fold)."""
+        fold, within = divmod(step, self.steps_per_fold)
+        offset = 0
+        for stage, n in zip(STAGES, self.epochs):
+            if within < offset + n:
+                return fold, stage, within - offset + 1, fold * self.steps_per_fold + offset
+            offset += n
+        raise ValueError(f"step {step} is outside the layout {self.epochs}")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trainer.errors import DataError
+from trainer.layout import match_image_rows
 from trainer.schema import (
     APPT,
     BOX_FILES,
@@ -155,9 +156,7 @@ def load_dataset(source: Path, modalities: tuple[str, ...] | None = None) -> Dat
             f"{source}: a bare metadata CSV has no images; modalities {', '.join(image_modalities)} "
             "need a data folder (metadata CSV, bounding-box CSVs and image folders)"
         )
-    from trainer.images import match_image_rows  # images pull in Pillow; metadata-only runs don't need it
-
-    rows = match_image_rows(source, metadata, image_modalities)
+    rows = match_image_rows(source, metadata.frame, metadata.path.name, image_modalities)
     used = np.unique(rows["visit"].to_numpy())
     dropped = len(metadata) - len(used)
     if dropped:

@@ -24,13 +24,19 @@ from trainer.schema import METADATA, N_CLASSES
 CONFIG_FILE = "config.toml"
 
 
-def save_metadata_model(dataset: Dataset, train_visits: np.ndarray, config: TrainConfig, path: Path) -> None:
-    """Fit the fold's metadata model on its training visits (as the trainer's validation model) and save it."""
+def save_fold(
+    folder: Path, fold: int, network, dataset: Dataset, train_visits: np.ndarray, config: TrainConfig
+) -> None:
+    """One fold's models into ``folder``: the network at its restored weights (None: a metadata-only run)
+    and the metadata model, fitted on the fold's training visits as the one whose probabilities the
+    network was validated with."""
     import joblib
 
+    if network is not None:
+        network.save(Path(folder) / f"fold{fold}.keras")
     features = feature_frame(dataset.metadata).iloc[train_visits]
     model = fit_metadata_model(features, dataset.metadata.labels[train_visits], config.rf_settings)
-    joblib.dump(model, path)
+    joblib.dump(model, Path(folder) / f"fold{fold}-metadata.joblib")
 
 
 @dataclass
@@ -52,8 +58,7 @@ class FinalModel:
         network = self.networks[fold]
         if network is None:
             return rf
-        from trainer.stages import predict_visits
-        from trainer.training import visit_rows
+        from trainer.stages import predict_visits, visit_rows
 
         return predict_visits(
             network, visit_rows(dataset, images, visits, rf if METADATA in dataset.modalities else None)
@@ -61,7 +66,7 @@ class FinalModel:
 
     def predict(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, np.ndarray]:
         """Probabilities for every visit of ``data`` (same layout as training data), averaged over the folds."""
-        from trainer.run import prepare
+        from trainer.prepare import prepare
 
         dataset, images = prepare(Path(data).expanduser(), self.config, Path(cache_dir).expanduser())
         visits = np.arange(len(dataset.metadata))

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.data import Dataset, load_dataset
+from trainer.data import Dataset
+from trainer.final import CONFIG_FILE
 from trainer.folds import patient_folds
+from trainer.prepare import prepare
 from trainer.training import FoldResult, train_fold
 
 log = logging.getLogger(__name__)
@@ -28,30 +30,6 @@ class RunCallbacks:
     on_epoch: Callable | None = None  # EpochReport → None; may raise to stop the run
     on_fold: Callable[[FoldResult], None] | None = None
     on_images: Callable[[str, int, int], None] | None = None  # modality, done, total (cache build)
-
-
-def prepare(data: Path, config: TrainConfig, cache_dir: Path, on_images=None) -> tuple[Dataset, dict[str, np.ndarray]]:
-    """Load the data and its preprocessed images (built into the cache on first use)."""
-    dataset = load_dataset(Path(data), config.modalities or None)
-    images = {}
-    if dataset.image_modalities:
-        from trainer.images import load_images, verify_images
-
-        verify_images(dataset)  # a broken image is an error before anything is written into the cache
-        images = load_images(dataset, config.image_size, cache_dir, on_images)
-    return dataset, images
-
-
-def check_data(data: Path, config: TrainConfig) -> Dataset:
-    """Everything about the data that can fail, without writing anything: the metadata and box CSVs,
-    every image (readable, box inside), and enough patients for ``config.folds`` folds."""
-    dataset = load_dataset(Path(data), config.modalities or None)
-    patient_folds(dataset.metadata.labels, dataset.metadata.patients, config.folds, config.seed)
-    if dataset.image_modalities:
-        from trainer.images import verify_images
-
-        verify_images(dataset)
-    return dataset
 
 
 def train(
@@ -70,8 +48,6 @@ def train(
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         if save_models:
-            from trainer.final import CONFIG_FILE
-
             (Path(out) / CONFIG_FILE).write_text(config.to_toml())  # exactly this run's; `train --config` reads it
     results = []
     for fold in folds:
@@ -85,10 +61,6 @@ def train(
             save_to=Path(out) if save_models and out else None,
         )
         results.append(result)
-        if save_models and out is not None:
-            from trainer.final import save_metadata_model
-
-            save_metadata_model(dataset, fold.train, config, Path(out) / f"fold{fold.index}-metadata.joblib")
         if callbacks.on_fold:
             callbacks.on_fold(result)
     summary = summarize(results, dataset, config, time.perf_counter() - started)

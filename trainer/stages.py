@@ -21,9 +21,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from trainer.losses import FocalLoss, RunningQWK
+from trainer.data import Dataset
+from trainer.losses import RunningQWK, focal_loss
 from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, score_visits, top_class_share, visit_probabilities
-from trainer.models import leaf_layers
+from trainer.models import RF_INPUT, leaf_layers
 from trainer.reports import EpochReport, StopStage
 
 _PREDICT_BATCH = 256
@@ -92,7 +93,7 @@ def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_
     # Under a mixed_float16 policy Keras wraps Adam in a LossScaleOptimizer here.
     model.compile(
         optimizer=keras.optimizers.Adam(plan.lr),
-        loss=FocalLoss(plan.alpha, plan.gamma),
+        loss=focal_loss(plan.alpha, plan.gamma),
         metrics=[RunningQWK()],
         jit_compile=plan.jit_compile,
     )
@@ -143,7 +144,7 @@ class _StageMonitor(keras.callbacks.Callback):
         super().__init__()
         self.plan, self.val, self.on_epoch = plan, val, on_epoch
         self._val_targets = keras.utils.to_categorical(val.labels, 3)
-        self._loss = FocalLoss(plan.alpha, plan.gamma)  # the training loss, on the validation rows
+        self._loss = focal_loss(plan.alpha, plan.gamma)  # the training loss, on the validation rows
         self.batches_per_epoch = batches_per_epoch
         self.result = StageResult(plan.name)
         self._changeable: list[keras.Variable] = []
@@ -216,3 +217,18 @@ class _StageMonitor(keras.callbacks.Callback):
             except StopStage as stop:
                 result.stopped_by = str(stop) or "hook"
                 self.model.stop_training = True
+
+
+def visit_rows(dataset: Dataset, images: dict[str, np.ndarray], visits: np.ndarray, visit_probs: np.ndarray | None):
+    """The image rows of ``visits`` (positions in the metadata) as model inputs, with each row's RF
+    probabilities (``visit_probs``, one row per visit) when the model fuses them."""
+    row_visit = dataset.image_rows["visit"].to_numpy()
+    labels = dataset.metadata.labels
+    position = np.full(len(labels), -1)
+    position[visits] = np.arange(len(visits))
+    rows = np.flatnonzero(position[row_visit] >= 0)
+    row_positions = position[row_visit[rows]]
+    inputs = {m: images[m][rows] for m in dataset.image_modalities}
+    if visit_probs is not None:
+        inputs[RF_INPUT] = visit_probs[row_positions].astype("float32")
+    return Split(inputs, labels[visits][row_positions], row_positions, labels[visits])

@@ -15,6 +15,7 @@ import numpy as np
 from trainer.alpha import class_alpha
 from trainer.config import TrainConfig
 from trainer.data import Dataset
+from trainer.final import save_fold
 from trainer.folds import Fold
 from trainer.metadata import MetadataProbabilities, cached_fold_probabilities
 from trainer.metrics import Scores, score
@@ -60,6 +61,8 @@ def train_fold(
     rf = cached_fold_probabilities(metadata, fold, config.rf_settings, cache_dir)
     metadata_scores = score(metadata.labels[fold.val], rf.val.argmax(axis=1))
     if not dataset.image_modalities:
+        if save_to is not None:
+            save_fold(save_to, fold.index, None, dataset, fold.train, config)
         return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val), val_probabilities=rf.val)
     if METADATA not in dataset.modalities:
         rf = None
@@ -119,7 +122,7 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
 
     probabilities = predict_visits(model, val)
     if save_to is not None:
-        model.save(save_to / f"fold{fold.index}.keras")
+        save_fold(save_to, fold.index, model, dataset, fold.train, config)
     return FoldResult(
         fold.index,
         score(val.visit_labels, probabilities.argmax(axis=1)),
@@ -133,25 +136,9 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
 
 def _split(dataset: Dataset, images: dict[str, np.ndarray], fold: Fold, rf: MetadataProbabilities | None):
     """Image rows of the fold's training and validation visits, with each row's RF probabilities."""
+    from trainer.stages import visit_rows
+
     return (
         visit_rows(dataset, images, fold.train, rf.train if rf is not None else None),
         visit_rows(dataset, images, fold.val, rf.val if rf is not None else None),
     )
-
-
-def visit_rows(dataset: Dataset, images: dict[str, np.ndarray], visits: np.ndarray, visit_probs: np.ndarray | None):
-    """The image rows of ``visits`` (positions in the metadata) as model inputs, with each row's RF
-    probabilities (``visit_probs``, one row per visit) when the model fuses them."""
-    from trainer.models import RF_INPUT
-    from trainer.stages import Split
-
-    row_visit = dataset.image_rows["visit"].to_numpy()
-    labels = dataset.metadata.labels
-    position = np.full(len(labels), -1)
-    position[visits] = np.arange(len(visits))
-    rows = np.flatnonzero(position[row_visit] >= 0)
-    row_positions = position[row_visit[rows]]
-    inputs = {m: images[m][rows] for m in dataset.image_modalities}
-    if visit_probs is not None:
-        inputs[RF_INPUT] = visit_probs[row_positions].astype("float32")
-    return Split(inputs, labels[visits][row_positions], row_positions, labels[visits])

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from search.curves import best_epochs
-from search.settings import StudySettings, load_study
-from search.status import worker_label
+from search.study.curves import best_epochs
+from search.study.settings import StudySettings, load_study
 from storage.errors import StorageError
 from trainer.config import STAGES, TrainConfig, apply
 
@@ -143,3 +142,8 @@ def _trial_row(trial: optuna.trial.FrozenTrial, params: list[str]) -> dict:
         epochs = [epoch for (_, s), epoch in restored.items() if s == stage]
         row[f"best_epoch_{stage}"] = sum(epochs) / len(epochs) if epochs else None
     return row
+
+
+def worker_label(worker: dict) -> str:
+    """``host:pid (gpu)`` of a trial's ``worker`` attribute."""
+    return f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})"

@@ -26,13 +26,13 @@ import optuna
 from rich.console import Console
 from rich.live import Live
 
-from search._live import render
-from search.devices import WorkerSlot
-from search.racing import StepLayout
-from search.settings import StudySettings
-from search.stopping import LAUNCHER_PID_ENV
-from search.study import fail_and_retry
+from search.study.retry import MAX_RETRY, fail_and_retry
+from search.study.settings import StudySettings
+from search.workers._live import render
+from search.workers.devices import WorkerSlot
+from search.workers.stopping import LAUNCHER_PID_ENV
 from storage import ENV_VAR, StorageError
+from trainer.config import StepLayout
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Launcher:
         slots: list[WorkerSlot],
         console: Console,
         cache_dir: Path | None = None,
-        max_retry: int = 3,
+        max_retry: int = MAX_RETRY,
     ) -> None:
         self.study, self.settings, self.storage_url = study, settings, storage_url
         self.workers = [WorkerProcess(slot) for slot in slots]

@@ -1,63 +1,17 @@
-"""The ``dfu-search`` command line.
-
-Start-up stays light: TensorFlow, Keras and Optuna load inside the commands that need them, so
-``dfu-search --help`` answers at once.
-"""
+"""``dfu-search train`` and ``dfu-search demo-data``: one training run, and synthetic data to run it on."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from search._console import console, report_error, setup_logging
-from storage.errors import StorageError
-from trainer.errors import UserError
-
-app = typer.Typer(
-    help="Hyperparameter search for the three-stage DFU healing-phase classifier (Optuna + Keras).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,  # help texts say "[default: ...]": Rich markup would eat the brackets
-)
+from search.cli._console import console, setup_logging
+from search.cli._options import CacheOption, DataOption
 
 
-def _show_version(value: bool) -> None:
-    if value:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            shown = version("dfu-search")
-        except PackageNotFoundError:  # run from a checkout that was never installed
-            shown = "unknown (not installed)"
-        console.print(f"dfu-search {shown}", markup=False, highlight=False)
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _options(
-    version: Annotated[
-        bool, typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """Hyperparameter search for the three-stage DFU healing-phase classifier (Optuna + Keras)."""
-
-
-DataOption = Annotated[
-    Path,
-    typer.Option("--data", help="A metadata CSV (metadata only) or a data folder in the DFU study's layout."),
-]
-CacheOption = Annotated[
-    Path | None,
-    typer.Option("--cache-dir", help="Preprocessing cache [default: $DFU_SEARCH_CACHE or ~/.cache/dfu-search]."),
-]
-
-
-@app.command()
 def train(
     data: DataOption,
     modalities: Annotated[
@@ -108,13 +62,13 @@ def train(
     out = out or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
     cache = cache_dir or default_cache_dir()
 
-    from search._display import TrainingDisplay, results_table
+    from search.cli._display import TrainingDisplay, results_table
 
     with TrainingDisplay(console, settings.folds, settings.steps_per_fold) as display:
         on_epoch = display.on_epoch
         if stage_rules:
-            from search.judge import StageStopper
-            from search.pruning import DegeneracyRules
+            from search.pruners.judge import StageStopper
+            from search.pruners.rules import DegeneracyRules
 
             on_epoch = StageStopper(DegeneracyRules(), then=display.on_epoch)
         callbacks = RunCallbacks(on_epoch=on_epoch, on_fold=display.on_fold, on_images=display.on_images)
@@ -125,7 +79,6 @@ def train(
     )
 
 
-@app.command("demo-data")
 def demo_data(
     out: Annotated[Path, typer.Argument(help="New folder to write (must not exist or be empty).")],
     from_metadata: Annotated[
@@ -173,34 +126,6 @@ def demo_data(
     )
 
 
-from search import cli_query, cli_replay, cli_study  # noqa: E402  (commands register themselves on the app)
-
-cli_study.register(app)
-cli_query.register(app)
-cli_replay.register(app)
-
-
-def main() -> None:
-    """Console entry point: user errors, bad options included, become one ``error:`` line and exit code 2."""
-    # Typer vendors its own copy of Click; its exceptions are only reachable there.
-    from typer._click import exceptions as click
-
-    try:
-        code = app(standalone_mode=False, prog_name="dfu-search")
-    except click.NoArgsIsHelpError as exc:
-        console.print(exc.ctx.get_help() if exc.ctx else "", markup=False, highlight=False)
-        code = 0
-    except click.UsageError as exc:  # unknown option, bad value, missing option
-        command = exc.ctx.command_path if exc.ctx else "dfu-search"
-        report_error(f"{command}: {exc.format_message()} (see {command} --help)")
-        code = 2
-    except (UserError, StorageError) as exc:
-        report_error(str(exc))
-        code = 2
-    except (KeyboardInterrupt, typer.Abort):
-        report_error("interrupted")
-        code = 130
-    sys.exit(code or 0)
-
-
-__all__ = ["app", "main"]
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command("demo-data")(demo_data)

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import optuna
 
-from search.artifacts import open_artifact_store, resolve_artifact_dir
-from search.devices import parse_gpus
-from search.objective import Objective
-from search.pruning import make_pruner
+from search.pruners.strategies import make_pruner
 from search.samplers import make_sampler
-from search.settings import StudySettings, finished_trials, load_study
-from search.stopping import StopRequest, WorkerStopping
-from search.study import retry_trial
+from search.study.retry import StaleTrialRetry, retry_trial
+from search.study.settings import StudySettings, finished_trials, load_study
+from search.visualization.artifacts import open_artifact_store, resolve_artifact_dir
+from search.workers.devices import parse_gpus
+from search.workers.objective import Objective
+from search.workers.stopping import StopRequest, WorkerStopping
 from storage import StorageError, open_storage, redact
 from storage.open import HeartbeatSettings
 from trainer.errors import ConfigError, DataError, UserError
@@ -80,7 +80,7 @@ def run_worker(
     cache_dir: Path | None = None,
     index: int | None = None,
     artifacts: Path | None = None,
-    heartbeat: HeartbeatSettings = HeartbeatSettings(),
+    heartbeat: HeartbeatSettings = HeartbeatSettings(on_stale=StaleTrialRetry()),
 ) -> int:
     """Run trials until the budget is met; returns how many trials this worker ran."""
     if gpu is not None:
@@ -97,7 +97,7 @@ def run_worker(
     from trainer.cache import default_cache_dir
 
     seed = worker_seed(settings.seed, index)
-    sampler = make_sampler(settings, seed)
+    sampler = make_sampler(settings.sampler, seed, settings.trials)
     study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, settings.config))
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
     objective = Objective(
@@ -113,7 +113,7 @@ def run_worker(
         artifact_dir,
     )
 
-    stop = StopRequest(force=lambda: _requeue_running(study, objective, heartbeat.max_retry))
+    stop = StopRequest(force=lambda: _requeue_running(study, objective))
     objective.stop = stop
     stop.install()
     ran = failures = 0
@@ -143,10 +143,10 @@ def run_worker(
     return ran
 
 
-def _requeue_running(study: optuna.Study, objective: Objective, max_retry: int) -> None:
+def _requeue_running(study: optuna.Study, objective: Objective) -> None:
     """Fail this worker's running trial and queue it again, as the launcher does for a worker that died."""
     trial = objective.current
     if trial is None:
         return
     frozen = study._storage.get_trial(trial._trial_id)
-    retry_trial(study, frozen, max_retry, why=f"stopped ({objective.stop.reason})")  # it logs what it did
+    retry_trial(study, frozen, why=f"stopped ({objective.stop.reason})")  # it logs what it did

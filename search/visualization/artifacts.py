@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
-from search.settings import ATTR
+from search.study.settings import ATTR
 from storage.errors import StorageError
 from storage.urls import journal_path, kind, sqlite_path
 
@@ -81,7 +81,7 @@ def upload_diagnostics(
 
     A failure here is logged, not raised: a trial's value must not depend on a plot.
     """
-    from search.plots import confusion_figure, learning_curve_figure, save_png
+    from search.visualization.plots import confusion_figure, learning_curve_figure, save_png
 
     ids = []
     try:

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from search._console import console
-from search.cli_study import ArtifactsOption, StorageOption, StudyOption
+from search.cli._console import console
+from search.cli._options import ArtifactsOption, StorageOption, StudyOption
 from trainer.config import STAGES
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -29,7 +29,7 @@ def trials(
     format_: Annotated[str, typer.Option("--format", help="table, csv or json (a list of rows).")] = "table",
 ) -> None:
     """One row per trial: state, value, parameters, prune rule and where it fired, best epochs, duration, worker."""
-    from search.query import open_study
+    from search.query.view import open_study
     from trainer.errors import ConfigError
 
     if format_ not in ("table", "csv", "json"):
@@ -55,7 +55,7 @@ def best(
     storage: StorageOption = None,
 ) -> None:
     """Write the best trial's full trainer config as TOML, for `dfu-search train --config`."""
-    from search.query import open_study
+    from search.query.view import open_study
     from trainer.errors import ConfigError
 
     if out.is_dir():
@@ -80,8 +80,8 @@ def report(
     storage: StorageOption = None,
 ) -> None:
     """Optimization history, intermediate values, parameter importances and parallel coordinates (HTML + PNG)."""
-    from search.query import open_study
-    from search.report import write_report
+    from search.query.view import open_study
+    from search.visualization.report import write_report
     from trainer.errors import ConfigError
 
     if out.exists() and not out.is_dir():
@@ -103,8 +103,8 @@ def dashboard(
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Serve optuna-dashboard on the study storage, with the trials' diagnostics (artifacts) wired in."""
-    from search._console import check_port_free
-    from search.artifacts import dashboard_artifact_dir, open_artifact_store
+    from search.cli._console import check_port_free
+    from search.visualization.artifacts import dashboard_artifact_dir, open_artifact_store
     from storage import open_storage, redact, resolve_url
 
     url = resolve_url(storage)

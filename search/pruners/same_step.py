@@ -17,13 +17,11 @@ fold of a trial instead of on every report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from trainer.config import STAGES, TrainConfig
+from trainer.config import StepLayout, TrainConfig
 
 
 class CompletedTrials:
@@ -38,31 +36,6 @@ class CompletedTrials:
             self._trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             self._key = key
         return self._trials
-
-
-@dataclass(frozen=True)
-class StepLayout:
-    """Which fold, stage and epoch a global step is: ``step = fold · E + stage offset + epoch − 1``."""
-
-    epochs: tuple[int, ...]  # per stage, in STAGES order
-
-    @classmethod
-    def of(cls, config: TrainConfig) -> StepLayout:
-        return cls(tuple(config.epochs(s) for s in STAGES))
-
-    @property
-    def steps_per_fold(self) -> int:
-        return sum(self.epochs)
-
-    def locate(self, step: int) -> tuple[int, str, int, int]:
-        """(fold, stage, epoch, first step of that stage in that fold)."""
-        fold, within = divmod(step, self.steps_per_fold)
-        offset = 0
-        for stage, n in zip(STAGES, self.epochs):
-            if within < offset + n:
-                return fold, stage, within - offset + 1, fold * self.steps_per_fold + offset
-            offset += n
-        raise ValueError(f"step {step} is outside the layout {self.epochs}")
 
 
 class SameStepPruner(optuna.pruners.BasePruner):
@@ -102,22 +75,6 @@ class SameStepPruner(optuna.pruners.BasePruner):
         if mine is None or len(theirs) < self.n_startup_trials:
             return False
         return bool(mine < float(np.percentile(theirs, self.percentile)))
-
-
-def forgiving_race(fold_qwks: list[float], incumbent_folds: list[float] | None) -> bool:
-    """True when the trial should stop: the mean of its folds so far is at or below the incumbent's worst fold."""
-    if not fold_qwks or not incumbent_folds:
-        return False
-    return float(np.mean(fold_qwks)) <= min(incumbent_folds)
-
-
-def incumbent_folds(completed: list[FrozenTrial]) -> list[float] | None:
-    """The fold QWKs of the best completed trial (None before the first completes)."""
-    scored = [t for t in completed if t.value is not None and t.user_attrs.get("folds")]
-    if not scored:
-        return None
-    best = max(scored, key=lambda t: t.value)
-    return [float(f["qwk"]) for f in best.user_attrs["folds"]]
 
 
 def _best_between(values: dict[int, float], first: int, last: int) -> float | None:

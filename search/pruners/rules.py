@@ -25,16 +25,10 @@ simply not kept. ``stalled`` always ends just the stage.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass
-
-import optuna
 
 from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, top_class_share
 from trainer.reports import EpochReport
-
-#: ``--pruner`` values: the statistical part and fold racing of a strategy (the rules are separate: ``--no-rules``).
-PRUNERS = ("ours", "median", "hyperband", "wilcoxon", "forgiving", "none")
 
 
 @dataclass(frozen=True)
@@ -130,26 +124,6 @@ class RuleWatch:
         history = self._history.setdefault((report.fold, report.stage), [])
         history.append(report)
         return self.rules.check(history)
-
-
-def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
-    """The Optuna pruner of a strategy. Stock pruners are set as a user would set them; ``ours`` needs the
-    study's step layout (a :class:`~trainer.config.TrainConfig`) to know which steps are one stage of one fold."""
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    if name == "wilcoxon":  # fed one value per finished fold, step = fold (see search.judge)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.pruners.WilcoxonPruner()
-    if name == "ours":
-        from search.racing import SameStepPruner
-
-        return SameStepPruner(layout)
-    if name in ("forgiving", "none"):  # forgiving races folds in search.judge; no per-epoch pruner
-        return optuna.pruners.NopPruner()
-    raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}, got {name!r}")
 
 
 def prune_reason(rule: str, report: EpochReport) -> dict:

@@ -8,7 +8,8 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from search.settings import StudySettings, finished_trials
+from search.query.view import worker_label
+from search.study.settings import StudySettings, finished_trials
 
 
 def print_status(study: optuna.Study, console: Console) -> None:
@@ -69,11 +70,6 @@ def print_status(study: optuna.Study, console: Console) -> None:
         for name in sorted({w for w, _ in per_worker}):
             table.add_row(name, *(str(per_worker[(name, s)]) for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL")))
         console.print(table)
-
-
-def worker_label(worker: dict) -> str:
-    """``host:pid (gpu)`` of a trial's ``worker`` attribute."""
-    return f"{worker['host']}:{worker['pid']} ({worker.get('gpu', 'cpu')})"
 
 
 def _short(value) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.curves import curve_row
-from search.judge import Judge
-from search.pruning import prune_reason
-from search.settings import StudySettings
-from search.stopping import StopRequest
+from search.pruners.judge import Judge
+from search.pruners.rules import DegeneracyRules, prune_reason
+from search.study.curves import curve_row
+from search.study.settings import StudySettings
+from search.workers.stopping import StopRequest
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
 from trainer.reports import EpochReport, StopStage
@@ -98,7 +98,7 @@ class Objective:
 
     def _upload(self, trial, config: TrainConfig, reporter: _Reporter, summary: dict | None, error: str | None):
         """Learning curves, confusion matrix and result.json as the trial's artifacts (pruned and failed too)."""
-        from search.artifacts import upload_diagnostics
+        from search.visualization.artifacts import upload_diagnostics
 
         if summary is not None:
             title = f"trial {trial.number}: complete, mean QWK {summary['qwk']:.3f}"
@@ -131,7 +131,7 @@ class _Reporter:
     def __init__(self, trial: optuna.Trial, settings: StudySettings, folds: int, stop: StopRequest | None) -> None:
         self.trial = trial
         self.stop = stop
-        self.judge = Judge(trial, settings.pruner, settings.degeneracy_rules, folds)
+        self.judge = Judge(trial, settings.pruner, DegeneracyRules.from_dict(settings.rules), folds)
         self.epochs = 0
         self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
         self.folds: list[dict] = []

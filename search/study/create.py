@@ -8,9 +8,9 @@ from pathlib import Path
 
 import optuna
 
-from search.pruning import DegeneracyRules
-from search.settings import StudySettings, finished_trials
-from search.space import load_space
+from search.pruners.rules import DegeneracyRules
+from search.study.settings import StudySettings, finished_trials
+from search.study.space import load_space
 from storage.errors import StorageError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml
 from trainer.errors import ConfigError, DataError
@@ -143,53 +143,3 @@ def preset_trial(settings: StudySettings, preset: str) -> tuple[TrainConfig, dic
     values = {key: getattr(config, key) for key in dict.fromkeys(keys)}
     values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
     return config, values, label
-
-
-def fail_and_retry(study: optuna.Study, host: str, pids: set[int], max_retry: int = 3) -> list[int]:
-    """Fail the RUNNING trials of dead workers (host, pid) and queue each again with the same parameters.
-
-    The launcher calls this the moment a worker dies, on any storage; heartbeats do the same for
-    workers on other machines, but only on RDB storages and only after the grace period.
-    """
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("worker") or {}
-        if worker.get("host") != host or worker.get("pid") not in pids:
-            continue
-        if retry_trial(study, trial, max_retry, why=f"of dead worker {sorted(pids)}"):
-            failed.append(trial.number)
-    return failed
-
-
-def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int = 3, why: str = "") -> bool:
-    """Fail ``trial`` (if still RUNNING) and queue it again with the same parameters, at most once.
-
-    Returns False if the trial had finished meanwhile (complete, pruned, or failed by another process
-    that re-queued it). The queued copy keeps the enqueued preset's pinned settings and counts retries.
-    """
-    try:
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        now = study._storage.get_trial(trial._trial_id)
-        if now.state != optuna.trial.TrialState.FAIL:
-            return False  # it finished in the meantime
-    root = trial.user_attrs.get("retry_of", trial.number)
-    retries = int(trial.user_attrs.get("retries", 0))
-    for other in study.get_trials(deepcopy=False):
-        if other.user_attrs.get("retry_of") == root and int(other.user_attrs.get("retries", 0)) > retries:
-            return False  # already queued again (by the launcher, or by the worker before it died)
-    if retries >= max_retry:
-        log.warning("trial %d failed %d times; not retrying", trial.number, retries + 1)
-        return True
-    study.enqueue_trial(
-        trial.params,
-        user_attrs={
-            "overrides": trial.user_attrs.get("overrides", {}),
-            "enqueued": trial.user_attrs.get("enqueued"),
-            "retry_of": root,
-            "retries": retries + 1,
-        },
-        skip_if_exists=False,
-    )
-    log.warning("trial %d %s failed; queued again with the same parameters", trial.number, why or "")
-    return True

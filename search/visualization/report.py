@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from search.query import StudyView
+from search.query.view import StudyView
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _draw(view: StudyView, out: Path, plt, has_complete: bool) -> dict[str, str]
 
 def _collapse_map(view: StudyView, out: Path) -> str:
     """alpha_cap × lr_pretrain coloured by prune rule: where in the knob space trials collapsed."""
-    from search.plots import collapse_map_figure, save_png
+    from search.visualization.plots import collapse_map_figure, save_png
 
     frame = view.trials_frame()
     missing = [k for k in ("alpha_cap", "lr_pretrain") if k not in frame or frame[k].isna().all()]

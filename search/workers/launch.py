@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import optuna
 
-from search.devices import capacity, detect_gpus, parse_gpus
-from search.pruning import PRUNERS
+from search.pruners.strategies import PRUNERS
 from search.samplers import SAMPLERS
-from search.settings import StudySettings, finished_trials
-from search.space import load_space
-from search.study import StudyRequest, create_or_resume, preset_trial, request_config
+from search.study.create import StudyRequest, create_or_resume, preset_trial, request_config
+from search.study.settings import StudySettings, finished_trials
+from search.study.space import load_space
+from search.workers.devices import capacity, detect_gpus, parse_gpus
 from storage import StorageError, kind, open_storage, redact
 from storage.urls import journal_path, sqlite_path
 from trainer.config import apply

@@ -21,17 +21,23 @@ from __future__ import annotations
 
 import optuna
 
-from search.pruning import DegeneracyRules, RuleWatch, Verdict
-from search.racing import CompletedTrials, forgiving_race, incumbent_folds
+from search.pruners.race import forgiving_race, incumbent_folds
+from search.pruners.rules import DegeneracyRules, RuleWatch, Verdict
+from search.pruners.same_step import CompletedTrials
 from trainer.reports import EpochReport, StopStage
 
 _EPOCH_PRUNERS = ("ours", "median", "hyperband")
-_FOLD_RACERS = ("ours", "forgiving")
+FOLD_RACERS = ("ours", "forgiving")
 
 
 class Judge:
-    def __init__(self, trial: optuna.Trial, strategy: str, rules: DegeneracyRules, folds: int) -> None:
+    """``fold_race``: race folds against the incumbent (default: the strategies in :data:`FOLD_RACERS`)."""
+
+    def __init__(
+        self, trial: optuna.Trial, strategy: str, rules: DegeneracyRules, folds: int, fold_race: bool | None = None
+    ) -> None:
         self.trial, self.strategy, self.folds = trial, strategy, folds
+        self.fold_race = strategy in FOLD_RACERS if fold_race is None else fold_race
         self.fold_qwks: list[float] = []
         self._rules = RuleWatch(rules)
         pruner = trial.study.pruner
@@ -57,7 +63,7 @@ class Judge:
         if self.strategy == "wilcoxon":
             self.trial.report(qwk, fold)
             return Verdict("wilcoxon") if self.trial.should_prune() else None
-        if self.strategy in _FOLD_RACERS and len(self.fold_qwks) < self.folds:
+        if self.fold_race and len(self.fold_qwks) < self.folds:
             completed = self.completed.get(self.trial.study, (self.trial.number, fold))
             if forgiving_race(self.fold_qwks, incumbent_folds(completed)):
                 return Verdict("forgiving")

@@ -6,8 +6,8 @@ import optuna
 from rich.console import Group
 from rich.table import Table
 
-from search.racing import StepLayout
 from storage import StorageError, redact
+from trainer.config import StepLayout
 
 States = optuna.trial.TrialState
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from search._console import console, setup_logging
-from search.cli_study import StorageOption
+from search.cli._console import console, setup_logging
+from search.cli._options import StorageOption
 
 
 def replay(
@@ -35,7 +35,9 @@ def replay(
     from rich.progress import Progress
     from rich.table import Table
 
-    from search.replay import load_recording, record_from_study, run_replay, write_outputs
+    from search.replay.figure import write_outputs
+    from search.replay.recording import load_recording, record_from_study
+    from search.replay.simulate import run_replay
     from trainer.errors import ConfigError
 
     if (study is None) == (curves is None):
@@ -47,7 +49,7 @@ def replay(
     if curves is not None:
         recording = load_recording(curves)
     else:
-        from search.query import open_study
+        from search.query.view import open_study
 
         recording = record_from_study(open_study(study, storage).study)
     if save_curves is not None:

@@ -17,101 +17,42 @@ pre-training's QWK says next to nothing about the final value (``bench/pruning.p
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import optuna
 
-from search.curves import CURVE_COLUMNS
-from search.judge import Judge
-from search.pruning import DegeneracyRules, make_pruner
-from search.racing import StepLayout
+from search.pruners.judge import FOLD_RACERS, Judge
+from search.pruners.rules import DegeneracyRules
+from search.pruners.strategies import make_pruner
+from search.replay.recording import RecordedTrial, Recording
+from search.study.curves import CURVE_COLUMNS
+from trainer.config import StepLayout
 from trainer.errors import UserError
 from trainer.reports import EpochReport
 
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours")
-CURVES_VERSION = 1
-_WITHIN = 0.01  # "found the best": within 0.01 QWK of the best recorded trial
+WITHIN = 0.01  # "found the best": within 0.01 QWK of the best recorded trial
 
 
-@dataclass(frozen=True)
-class RecordedTrial:
-    number: int
-    value: float
-    fold_qwks: list[float]
-    curve: list[list]  # rows as search.curves.CURVE_COLUMNS
-    params: dict
+def run_replay(
+    recording: Recording,
+    strategies: list[str],
+    orderings: int = 200,
+    seed: int = 0,
+    progress=None,
+    pruner_for: Callable[[str, StepLayout], optuna.pruners.BasePruner] = make_pruner,
+    races: tuple[str, ...] = FOLD_RACERS,
+) -> dict:
+    """Replay every strategy over the same ``orderings`` random orderings; returns the replay.json document.
 
-    @property
-    def epochs(self) -> int:
-        return len(self.curve)
-
-
-@dataclass(frozen=True)
-class Recording:
-    study: str
-    epochs: list[int]  # configured maximum epochs per stage: the step layout
-    folds: int
-    trials: list[RecordedTrial]
-
-    @property
-    def layout(self) -> StepLayout:
-        return StepLayout(tuple(self.epochs))
-
-    def save(self, path: Path) -> None:
-        """A compact gzip JSON file that :func:`load_recording` reads back."""
-        document = {"version": CURVES_VERSION, "columns": list(CURVE_COLUMNS), **asdict(self)}
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(path, "wt") as handle:
-            json.dump(document, handle, separators=(",", ":"))
-
-
-def record_from_study(study: optuna.Study) -> Recording:
-    """The whole curves of a study's complete trials; refuses a study whose trials were pruned."""
-    from search.settings import StudySettings
-
-    settings = StudySettings.load(study)
-    trials = study.get_trials(deepcopy=False)
-    pruned = [t.number for t in trials if t.state.name == "PRUNED"]
-    if pruned:
-        raise UserError(
-            f"study {study.study_name!r} has {len(pruned)} pruned trials (their curves are cut short); replay needs "
-            "a study launched with --pruner none --no-rules"
-        )
-    recorded = [
-        RecordedTrial(t.number, float(t.value), [float(f["qwk"]) for f in t.user_attrs["folds"]],
-                      t.user_attrs["curve"], dict(t.params))
-        for t in trials
-        if t.state.name == "COMPLETE" and t.user_attrs.get("curve") and t.user_attrs.get("folds")
-    ]  # fmt: skip
-    config = settings.config
-    return Recording(
-        study.study_name, [config.epochs(s) for s in ("pretrain", "stage1", "stage2")], config.folds, recorded
-    )
-
-
-def load_recording(path: Path) -> Recording:
-    try:
-        with gzip.open(path, "rt") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise UserError(f"--curves {path}: no such file") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"--curves {path}: not a curves file written by dfu-search replay ({exc})") from None
-    if document.get("version") != CURVES_VERSION:
-        raise UserError(f"--curves {path}: unknown version {document.get('version')!r}")
-    trials = [RecordedTrial(**t) for t in document["trials"]]
-    return Recording(document["study"], document["epochs"], document["folds"], trials)
-
-
-def run_replay(recording: Recording, strategies: list[str], orderings: int = 200, seed: int = 0, progress=None) -> dict:
-    """Replay every strategy over the same ``orderings`` random orderings; returns the replay.json document."""
+    ``pruner_for`` (strategy, layout) → pruner and ``races`` (the strategies that race folds) let a
+    benchmark replay variants of a strategy through the same code.
+    """
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise UserError(f"--strategies: unknown {', '.join(unknown)} (choose from {', '.join(STRATEGIES)})")
@@ -127,7 +68,10 @@ def run_replay(recording: Recording, strategies: list[str], orderings: int = 200
     best = float(finals.max())
     runs = {}
     for name in strategies:
-        runs[name] = [_replay_order(recording, [trials[i] for i in order], name, k) for k, order in enumerate(orders)]
+        runs[name] = [
+            _replay_order(recording, [trials[i] for i in order], name, k, pruner_for, name in races)
+            for k, order in enumerate(orders)
+        ]
         if progress:
             progress(name)
     runs["oracle"] = [_oracle(recording, [trials[i] for i in order]) for order in orders]
@@ -160,10 +104,12 @@ class _Run:
     pruned_rules: list[str]
 
 
-def _replay_order(recording: Recording, order: list[RecordedTrial], strategy: str, index: int) -> _Run:
+def _replay_order(
+    recording: Recording, order: list[RecordedTrial], strategy: str, index: int, pruner_for, fold_race: bool
+) -> _Run:
     layout = recording.layout
     pruner_name = "none" if strategy == "rules" else strategy
-    pruner = make_pruner(pruner_name, layout)
+    pruner = pruner_for(pruner_name, layout)
     # A fixed name: HyperbandPruner picks a trial's bracket from a hash of the study name (random by default),
     # so only named studies make a replay repeatable for its --seed.
     study = optuna.create_study(
@@ -174,7 +120,7 @@ def _replay_order(recording: Recording, order: list[RecordedTrial], strategy: st
     run = _Run(0, -np.inf, [], [], [], [])
     for recorded in order:
         trial = study.ask()
-        judge = Judge(trial, pruner_name, rules, recording.folds)
+        judge = Judge(trial, pruner_name, rules, recording.folds, fold_race)
         spent, verdict = _feed(trial, judge, recorded)
         run.epochs += spent
         if verdict is not None:
@@ -263,14 +209,14 @@ def _summarize(runs: list[_Run], finals: np.ndarray, best: float, none_epochs: f
         for value, rule in zip(r.pruned_finals, r.pruned_rules):
             rules[rule] = rules.get(rule, 0) + 1
             false_by_rule[rule] = false_by_rule.get(rule, 0) + (value >= threshold)
-    reached = [_epochs_to(r, best - _WITHIN) for r in runs]
+    reached = [_epochs_to(r, best - WITHIN) for r in runs]
     return {
         "epochs_mean": mean,
         "epochs_p05": float(np.percentile(epochs, 5)),
         "epochs_p95": float(np.percentile(epochs, 95)),
         "speedup_vs_none": none_epochs / mean,
         "speedup_vs_median": (median_mean / mean) if median_mean else None,
-        "p_best_within_001": float(np.mean([r.best >= best - _WITHIN for r in runs])),
+        "p_best_within_001": float(np.mean([r.best >= best - WITHIN for r in runs])),
         "epochs_to_within_001": float(np.mean(reached)),
         "false_prune_rate": (sum(v >= threshold for v in pruned) / len(pruned)) if pruned else 0.0,
         "pruned_per_ordering": len(pruned) / len(runs),
@@ -285,48 +231,3 @@ def _epochs_to(run: _Run, target: float) -> float:
         if value >= target:
             return float(spent)
     return float(run.epochs)
-
-
-def write_outputs(document: dict, out: Path) -> Path:
-    """``out/replay.json`` (without the raw anytime points) and ``out/anytime.png``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    public = {k: v for k, v in document.items() if not k.startswith("_")}
-    (out / "replay.json").write_text(json.dumps(public, indent=1) + "\n")
-    anytime_figure(document).savefig(out / "anytime.png", dpi=110)
-    return out / "replay.json"
-
-
-def anytime_figure(document: dict):
-    """Best-so-far QWK against cumulative epochs: mean and 10–90 % band over orderings, per strategy."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(9, 5.5), layout="constrained")
-    axes = figure.subplots()
-    grid = np.linspace(0, document["epochs_all"], 400)
-    floor = document["median_recorded"] - 0.1
-    for name, runs in document["_anytime"].items():
-        curves = np.array([_step_function(cumulative, best, grid, floor) for cumulative, best in runs])
-        mean = curves.mean(axis=0)
-        low, high = np.percentile(curves, [10, 90], axis=0)
-        style = {"linestyle": "--" if name == "oracle" else ":", "color": "black"} if name.startswith("oracle") else {}
-        (line,) = axes.plot(grid, mean, label=name, linewidth=2 if name == "ours" else 1.3, **style)
-        axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.12)
-    axes.axhline(document["best_recorded"] - _WITHIN, color="grey", linewidth=0.8, linestyle=":")
-    axes.set_xlabel("epochs trained (cumulative)")
-    axes.set_ylabel("best QWK so far")
-    axes.set_ylim(floor, document["best_recorded"] + 0.02)
-    axes.set_title(
-        f"{document['study']}: {document['trials']} recorded trials, {document['orderings']} orderings "
-        "(mean, 10–90 % band; dotted: best − 0.01)"
-    )
-    axes.legend(loc="lower right")
-    return figure
-
-
-def _step_function(cumulative: list[int], best: list[float], grid: np.ndarray, floor: float) -> np.ndarray:
-    values = np.full(len(grid), floor)
-    for spent, value in zip(cumulative, best):
-        if np.isfinite(value):
-            values[grid >= spent] = max(value, floor)
-    return values

@@ -8,27 +8,8 @@ from typing import Annotated
 
 import typer
 
-from search._console import console, route_optuna_logs, setup_logging
-
-StorageOption = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        help="Study storage URL: sqlite:///FILE, postgresql://USER:PASS@HOST/DB or journal:///FILE "
-        "[default: $DFU_SEARCH_STORAGE, else sqlite:///dfu-search.db].",
-    ),
-]
-StudyOption = Annotated[str, typer.Option("--study", help="Study name.")]
-CacheOption = Annotated[Path | None, typer.Option("--cache-dir", help="Preprocessing cache shared by all workers.")]
-ArtifactsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--artifacts",
-        help="Folder for trial diagnostics (learning curves, confusion matrices, result.json) "
-        "[default: $DFU_SEARCH_ARTIFACTS, else the study's, else beside the SQLite/journal file, "
-        "else ./dfu-search-artifacts]. Shared storage needs a folder every worker can reach.",
-    ),
-]
+from search.cli._console import console, route_optuna_logs, setup_logging
+from search.cli._options import ArtifactsOption, CacheOption, StorageOption, StudyOption
 
 
 def launch(
@@ -100,12 +81,12 @@ def launch(
     Everything is checked before anything is written; resuming with other settings is refused.
     """
     setup_logging()
-    from search.artifacts import artifact_dir_to_keep, resolve_artifact_dir
-    from search.devices import plan_workers
-    from search.launch import WorkerRequest, prepare_launch
-    from search.pruning import DegeneracyRules
-    from search.study import StudyRequest
-    from search.supervise import Launcher
+    from search.pruners.rules import DegeneracyRules
+    from search.study.create import StudyRequest
+    from search.visualization.artifacts import artifact_dir_to_keep, resolve_artifact_dir
+    from search.workers.devices import plan_workers
+    from search.workers.launch import WorkerRequest, prepare_launch
+    from search.workers.supervise import Launcher
     from storage import redact, resolve_url
 
     route_optuna_logs()
@@ -135,7 +116,7 @@ def launch(
     slots = plan_workers(plan.workers, plan.gpus, logs, workers_per_gpu)
     started = time.perf_counter()
     code = Launcher(plan.study, plan.settings, url, slots, console, cache_dir).run()
-    from search.status import print_status
+    from search.cli.status import print_status
     from storage import StorageError
 
     try:
@@ -161,8 +142,8 @@ def worker(
 ) -> None:
     """Join a study from any machine and run trials until its budget is met."""
     setup_logging(timestamps=True)
-    from search.stopping import EXIT_STOPPED, WorkerStopping
-    from search.worker import EXIT_FAILURES, WorkerGaveUp, run_worker
+    from search.workers.stopping import EXIT_STOPPED, WorkerStopping
+    from search.workers.worker import EXIT_FAILURES, WorkerGaveUp, run_worker
     from storage import resolve_url
 
     route_optuna_logs()
@@ -171,7 +152,7 @@ def worker(
             study, resolve_url(storage), gpu=gpu, data=data, cache_dir=cache_dir, index=index, artifacts=artifacts
         )
     except WorkerGaveUp as exc:
-        from search._console import report_error
+        from search.cli._console import report_error
 
         report_error(str(exc))
         raise typer.Exit(EXIT_FAILURES) from None
@@ -183,8 +164,8 @@ def worker(
 
 def status(study: StudyOption, storage: StorageOption = None) -> None:
     """Trial states, the best trial, prune reasons and trials per worker."""
-    from search.settings import load_study
-    from search.status import print_status
+    from search.cli.status import print_status
+    from search.study.settings import load_study
     from storage import open_storage, resolve_url
 
     print_status(load_study(study, open_storage(resolve_url(storage), heartbeat=None, create=False)), console)
@@ -199,7 +180,7 @@ def proxy(
 ) -> None:
     """Serve Optuna's gRPC storage proxy in front of the database; workers use --storage grpc://HOST:PORT."""
     setup_logging()
-    from search._console import check_port_free
+    from search.cli._console import check_port_free
     from storage import redact, resolve_url
     from storage.open import serve_proxy
 

@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import optuna
 
-from search.pruning import DegeneracyRules
-from search.space import SearchSpace
+from search.study.space import SearchSpace
 from storage.errors import StorageError
 from trainer.config import TrainConfig, apply
 
@@ -24,7 +23,7 @@ class StudySettings:
     trials: int  # budget of finished (complete + pruned) trials, shared by all workers
     pruner: str = "ours"
     sampler: str = "tpe"
-    rules: dict = field(default_factory=lambda: DegeneracyRules().as_dict())
+    rules: dict = field(default_factory=dict)  # DegeneracyRules.as_dict(); missing keys take the defaults
     seed: int = 0
     artifacts: str | None = None  # artifact folder chosen at launch (absolute); None: beside the storage file
     version: int = SETTINGS_VERSION
@@ -37,10 +36,6 @@ class StudySettings:
     def search_space(self) -> SearchSpace:
         return SearchSpace.from_dict(self.space)
 
-    @property
-    def degeneracy_rules(self) -> DegeneracyRules:
-        return DegeneracyRules.from_dict(self.rules)
-
     def save(self, study: optuna.Study) -> None:
         study.set_user_attr(ATTR, asdict(self))
 
@@ -50,6 +45,11 @@ class StudySettings:
         if data is None:
             raise StorageError(
                 f"study {study.study_name!r} was not created by dfu-search launch (no {ATTR!r} attribute)"
+            )
+        if data.get("version", SETTINGS_VERSION) > SETTINGS_VERSION:
+            raise StorageError(
+                f"study {study.study_name!r} was created by a newer dfu-search (settings version {data['version']}, "
+                f"this one reads {SETTINGS_VERSION}); upgrade dfu-search to join it"
             )
         return cls(**data)
 

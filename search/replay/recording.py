@@ -1,0 +1,86 @@
+"""Recorded learning curves: every trial of an unpruned study, whole, as ``dfu-search replay`` reads them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import optuna
+
+from search.study.curves import CURVE_COLUMNS
+from trainer.config import StepLayout
+from trainer.errors import UserError
+
+CURVES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RecordedTrial:
+    number: int
+    value: float
+    fold_qwks: list[float]
+    curve: list[list]  # rows as search.curves.CURVE_COLUMNS
+    params: dict
+
+    @property
+    def epochs(self) -> int:
+        return len(self.curve)
+
+
+@dataclass(frozen=True)
+class Recording:
+    study: str
+    epochs: list[int]  # configured maximum epochs per stage: the step layout
+    folds: int
+    trials: list[RecordedTrial]
+
+    @property
+    def layout(self) -> StepLayout:
+        return StepLayout(tuple(self.epochs))
+
+    def save(self, path: Path) -> None:
+        """A compact gzip JSON file that :func:`load_recording` reads back."""
+        document = {"version": CURVES_VERSION, "columns": list(CURVE_COLUMNS), **asdict(self)}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt") as handle:
+            json.dump(document, handle, separators=(",", ":"))
+
+
+def record_from_study(study: optuna.Study) -> Recording:
+    """The whole curves of a study's complete trials; refuses a study whose trials were pruned."""
+    from search.study.settings import StudySettings
+
+    settings = StudySettings.load(study)
+    trials = study.get_trials(deepcopy=False)
+    pruned = [t.number for t in trials if t.state.name == "PRUNED"]
+    if pruned:
+        raise UserError(
+            f"study {study.study_name!r} has {len(pruned)} pruned trials (their curves are cut short); replay needs "
+            "a study launched with --pruner none --no-rules"
+        )
+    recorded = [
+        RecordedTrial(t.number, float(t.value), [float(f["qwk"]) for f in t.user_attrs["folds"]],
+                      t.user_attrs["curve"], dict(t.params))
+        for t in trials
+        if t.state.name == "COMPLETE" and t.user_attrs.get("curve") and t.user_attrs.get("folds")
+    ]  # fmt: skip
+    config = settings.config
+    return Recording(
+        study.study_name, [config.epochs(s) for s in ("pretrain", "stage1", "stage2")], config.folds, recorded
+    )
+
+
+def load_recording(path: Path) -> Recording:
+    try:
+        with gzip.open(path, "rt") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"--curves {path}: no such file") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"--curves {path}: not a curves file written by dfu-search replay ({exc})") from None
+    if document.get("version") != CURVES_VERSION:
+        raise UserError(f"--curves {path}: unknown version {document.get('version')!r}")
+    trials = [RecordedTrial(**t) for t in document["trials"]]
+    return Recording(document["study"], document["epochs"], document["folds"], trials)
