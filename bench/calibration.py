@@ -4,7 +4,7 @@ For each data seed: demo images drawn for the real metadata's 890 visits (``--fr
 fully synthetic folder of the same size (268 patients); on each, the metadata-only RandomForest, the
 default fusion and the ``degenerate`` preset, plus (first seed only) each image modality alone —
 all with the trainer's defaults (small CNN, 64 px) on patient-grouped folds. The reference figures
-are the research's on the real images (DESIGN §7): images alone κ 0.15–0.27, metadata 0.33–0.39,
+are the research's on the real images (docs/design.md, reference figures): images alone κ 0.15–0.27, metadata 0.33–0.39,
 fusion 0.28 untuned and 0.37 after a 100-trial search.
 
     python bench/calibration.py                       # seeds 0,1,2, 3 folds, 3 shots (≈ 2 h on 2 cores)

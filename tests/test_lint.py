@@ -107,3 +107,16 @@ def test_search_packages_import_only_downwards() -> None:
             if module.startswith(("trainer", "storage")) and target.startswith("search"):
                 upwards.append(f"{module} → {target}")
     assert not upwards, upwards
+
+
+def test_no_lazy_export_is_shadowed_by_a_module() -> None:
+    """``trainer`` and ``search`` export names lazily (PEP 562); a submodule of the same name would replace
+    the export with the module once anything imports it (``from trainer import prepare`` then gets a module)."""
+    import importlib
+
+    for package in ("trainer", "search"):
+        exports = importlib.import_module(package)._EXPORTS
+        shadowed = [
+            name for name in exports if (REPO / package / f"{name}.py").exists() or (REPO / package / name).is_dir()
+        ]
+        assert not shadowed, (package, shadowed)

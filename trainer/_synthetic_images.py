@@ -14,7 +14,7 @@ size and shape, camera distance and sensor noise that vary from shot to shot. A 
 cue from many shots and overfit it from a few; no single pixel gives the class away.
 
 ``signal`` is calibrated per modality (:data:`IMAGE_SIGNAL`) so that the image-only model of the
-defaults scores what the research found on the real images (DESIGN §7): κ ≈ 0.15–0.35 for
+defaults scores what the research found on the real images (docs/design.md, reference figures): κ ≈ 0.15–0.35 for
 ``depth_rgb`` and ``thermal_map``, ``depth_map`` the weakest.
 """
 

@@ -6,7 +6,7 @@ at the real label shares (I 31 %, P 56 %, R 13 %). A dozen wound-related columns
 the phase — ``metadata_signal`` scales how much — and the rest are patient constants or visit
 noise, as most real columns are. Each column has the real CSV's share of missing values. At the
 calibrated :data:`METADATA_SIGNAL` a RandomForest scores QWK ≈ 0.4 on 5 patient-grouped folds,
-like the real metadata's 0.38–0.39 (DESIGN §7).
+like the real metadata's 0.38–0.39 (docs/design.md, reference figures).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 
 from trainer.schema import APPT, CLASSES, DFU, METADATA_COLUMNS, PATIENT
 
-#: Real label shares I, P, R (DESIGN §2): the label is the phase cut at these quantiles.
+#: Real label shares I, P, R (docs/design.md, the data): the label is the phase cut at these quantiles.
 LABEL_SHARES = (0.31, 0.56, 0.13)
 #: Calibrated strength of the phase in the wound-related columns (README "Demo data").
 METADATA_SIGNAL = 0.4

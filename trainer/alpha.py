@@ -1,4 +1,4 @@
-"""Class weights ("alpha") for the focal loss and the RandomForest (DESIGN §3, cause 2).
+"""Class weights ("alpha") for the focal loss and the RandomForest (docs/design.md, the failure: cause 2).
 
 Inverse label frequency over-weights the rare class R about 7× against P, which with focal loss
 pushes a small model to predict R everywhere. The cap bounds the ratio of any weight to the

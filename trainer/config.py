@@ -74,7 +74,7 @@ class TrainConfig:
     # Optimisation, per stage
     batch_size: int = 32
     lr_pretrain: float = 1e-3
-    lr_stage1: float = 3e-4  # at 1e-3 stage 1 can converge within its first epoch (DESIGN §3, cause 3)
+    lr_stage1: float = 3e-4  # at 1e-3 stage 1 can converge within its first epoch (docs/design.md, the failure: cause 3)
     lr_stage2: float = 1e-4
     epochs_pretrain: int = 30
     epochs_stage1: int = 20
@@ -127,7 +127,7 @@ class TrainConfig:
         return getattr(self, f"epochs_{stage}")
 
     def step_offset(self, stage: str) -> int:
-        """First global step of ``stage`` within a fold; fixed by the configured maxima (DESIGN §5)."""
+        """First global step of ``stage`` within a fold; fixed by the configured maxima (docs/design.md, the search)."""
         return sum(self.epochs(s) for s in STAGES[: STAGES.index(stage)])
 
     @property

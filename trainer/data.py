@@ -1,7 +1,7 @@
 """Loading the DFU study's metadata CSV and, for a data folder, its image rows.
 
 ``--data`` is either a bare metadata CSV (metadata only) or a folder in the study's layout
-(DESIGN §2). Every problem a user can cause is raised as :class:`DataError` naming the
+(docs/design.md, the data). Every problem a user can cause is raised as :class:`DataError` naming the
 file, line or column, before anything is cached.
 """
 

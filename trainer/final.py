@@ -66,7 +66,7 @@ class FinalModel:
 
     def predict(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, np.ndarray]:
         """Probabilities for every visit of ``data`` (same layout as training data), averaged over the folds."""
-        from trainer.prepare import prepare
+        from trainer.inputs import prepare
 
         dataset, images = prepare(Path(data).expanduser(), self.config, Path(cache_dir).expanduser())
         visits = np.arange(len(dataset.metadata))

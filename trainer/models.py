@@ -3,7 +3,7 @@
 Each branch is augmentation (random layers, the identity outside training) → backbone → head.
 Both models are built on the *same* branch layers (one branch per image modality), so the fusion
 model starts from the pre-trained branch weights by construction, while each model has its
-own output layer: the image-only softmax is never copied into the fusion model (DESIGN §3).
+own output layer: the image-only softmax is never copied into the fusion model (docs/design.md, the failure).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class WeightedFusion(keras.layers.Layer):
     """``w · rf + (1 − w) · image`` with ``w = sigmoid(logit)``, the logit starting at ``logit(init)``.
 
     Learnable (one trainable scalar) by default; ``learnable=False`` keeps ``w`` fixed, as in the
-    research code's 0.70/0.30 fusion, which scales the image gradient by 0.3 (DESIGN §3, cause 5).
+    research code's 0.70/0.30 fusion, which scales the image gradient by 0.3 (docs/design.md, the failure: cause 5).
     """
 
     def __init__(self, init: float = 0.7, learnable: bool = True, **kwargs) -> None:

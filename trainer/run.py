@@ -15,7 +15,7 @@ from trainer.config import TrainConfig
 from trainer.data import Dataset
 from trainer.final import CONFIG_FILE
 from trainer.folds import patient_folds
-from trainer.prepare import prepare
+from trainer.inputs import prepare
 from trainer.training import FoldResult, train_fold
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Names and roles of the DFU study's columns, files and classes (DESIGN §2).
+"""Names and roles of the DFU study's columns, files and classes (docs/design.md, the data).
 
 Columns are found by name, never by position. Everything that is not a key, the label, a label
 leak or free text is a candidate feature.

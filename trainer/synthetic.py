@@ -1,6 +1,6 @@
 """A synthetic data folder in the study's exact layout, for demos, tests and CI (the images are private).
 
-Calibrated to be as hard as the real data (DESIGN §2, §7): the metadata carries about the real
+Calibrated to be as hard as the real data (docs/demo-data.md): the metadata carries about the real
 metadata's signal (:mod:`trainer._synthetic_metadata`), and the images a subtle, statistical cue of
 each visit's latent phase, per modality as strong as the research found the real images to be
 (:mod:`trainer._synthetic_images`). Metadata and images see the phase through independent noise, so

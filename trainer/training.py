@@ -1,4 +1,4 @@
-"""One fold of the three-stage trainer, top to bottom (DESIGN §4).
+"""One fold of the three-stage trainer, top to bottom (docs/design.md, the trainer).
 
 metadata branch (cached RF probabilities) → stage 0 ``pretrain`` (image-only, alpha equal by
 default) → stage 1 ``stage1`` (fusion, backbones frozen) → stage 2 ``stage2`` (top of the

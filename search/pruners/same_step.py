@@ -1,4 +1,4 @@
-"""Comparisons against other trials that an early fold cannot distort (DESIGN §5).
+"""Comparisons against other trials that an early fold cannot distort (docs/pruning.md).
 
 Optuna's ``MedianPruner`` compares a trial's *best value over all steps so far* with the other trials'
 median at the current step. With one global step across folds and stages, a trial that once did

@@ -1,6 +1,6 @@
 """The search space: which trainer knobs a trial samples, and from where.
 
-The default samples the knobs that decide collapse or success (DESIGN §5). A ``--space`` TOML file
+The default samples the knobs that decide collapse or success (docs/design.md, the search). A ``--space`` TOML file
 changes it, one table or value per knob::
 
     [alpha_cap]                 # narrow a default knob
