@@ -63,9 +63,7 @@ def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Que
             for stage, epochs in zip(STAGES, STAGE_EPOCHS):
                 for epoch in range(1, epochs + 1):
                     qwk = 0.3 + 0.01 * epoch
-                    judge.on_epoch(
-                        EpochReport(fold, stage, epoch, step, qwk, 0.2, 0.5, 0.5, 0.5, 1e-3, [10, 20, 30], 50)
-                    )
+                    judge.on_epoch(EpochReport(fold, stage, epoch, step, qwk, 0.2, 0.5, [10, 20, 30], 50))
                     curve.append([step, fold, stage, epoch, qwk, 0.2, 0.5, [10, 20, 30], 0.3, 0.5])
                     step += 1
             folds.append({"fold": fold, "qwk": 0.4})

@@ -18,6 +18,21 @@ stays light.
 """
 
 import importlib as _importlib
+from collections.abc import Callable as _Callable
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> _Callable[[str], object]:
+    """A module ``__getattr__`` (PEP 562) that imports ``exports[name]`` (a module path) on first use and
+    returns its ``name``: every package of ``search`` exports its public names this way, so importing a
+    package costs nothing until a name is used (``dfu-search --help`` loads neither Optuna nor Keras)."""
+
+    def __getattr__(name: str) -> object:
+        if name in exports:
+            return getattr(_importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
 
 _EXPORTS = {
     "StudyView": "search.query",
@@ -32,9 +47,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(_importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'search' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

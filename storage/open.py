@@ -21,7 +21,7 @@ import optuna
 
 from storage.errors import StorageError
 from storage.resilient import ResilientRDBStorage
-from storage.urls import grpc_address, journal_path, kind, redact, sqlalchemy_url, sqlite_path
+from storage.urls import file_path, grpc_address, kind, redact, sqlalchemy_url
 
 # Heartbeats and their retry callback are marked experimental in Optuna 5; we rely on them on purpose.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -79,62 +79,62 @@ def open_storage(
     commands): a SQLite or journal file that does not exist is an error, never created.
     """
     storage_kind = kind(url)
+    limit = outage_limit if outage_limit is not None else _outage_limit_from_env()
     if storage_kind == "grpc":
-        host, port = grpc_address(url)
-        proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
-        limit = (outage_limit if outage_limit is not None else _outage_limit_from_env()) if wait_at_start else 5.0
-        try:
-            proxy.wait_server_ready(timeout=limit)
-        except ConnectionError:
-            raise StorageError(f"cannot reach the storage proxy {redact(url)} within {limit:.0f} s") from None
-        return proxy
-    if not create and storage_kind in ("journal", "sqlite"):
-        path = (journal_path(url) if storage_kind == "journal" else sqlite_path(url)).expanduser().resolve()
-        if not path.is_file():
+        return _open_proxy(url, limit if wait_at_start else 5.0)
+    path = file_path(url)
+    if path is not None:
+        if not create and not path.is_file():
             raise StorageError(
                 f"no study storage at {path} (--storage {redact(url)}); create a study with dfu-search launch"
             )
-    if storage_kind == "journal":
-        path = journal_path(url)
         if not path.parent.is_dir():
             raise StorageError(f"--storage {redact(url)}: folder {path.parent} does not exist")
+    if storage_kind == "journal":
         backend = optuna.storages.journal.JournalFileBackend(
             str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
         )
         return optuna.storages.JournalStorage(backend)
-
-    if storage_kind == "sqlite":
-        folder = sqlite_path(url).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise StorageError(f"--storage {redact(url)}: folder {folder} does not exist")
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    else:
-        engine_kwargs = {
-            "pool_pre_ping": True,
-            "pool_size": POOL_SIZE,
-            "max_overflow": MAX_OVERFLOW,
-            "pool_recycle": 1800,
-            # application_name shows in pg_stat_activity which process holds which connections
-            "connect_args": {"connect_timeout": 10, "application_name": f"dfu-search:{os.getpid()}"},
-        }
-    if outage_limit is None:
-        outage_limit = _outage_limit_from_env()
     heartbeat_kwargs = {}
     if heartbeat is not None:
         heartbeat_kwargs = {
             "heartbeat_interval": heartbeat.interval,
-            "grace_period": heartbeat.grace_for(outage_limit),
+            "grace_period": heartbeat.grace_for(limit),
             "heartbeat_stale_trial_callback": heartbeat.on_stale,
         }
     storage = ResilientRDBStorage(
         sqlalchemy_url(url),
-        engine_kwargs=engine_kwargs,
-        outage_limit=outage_limit if wait_at_start else 0,
+        engine_kwargs=_engine_settings(storage_kind),
+        outage_limit=limit if wait_at_start else 0,
         shown_url=redact(url),
         **heartbeat_kwargs,
     )
-    storage.outage_limit = outage_limit
+    storage.outage_limit = limit
     return storage
+
+
+def _open_proxy(url: str, wait: float) -> optuna.storages.BaseStorage:
+    host, port = grpc_address(url)
+    proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
+    try:
+        proxy.wait_server_ready(timeout=wait)
+    except ConnectionError:
+        raise StorageError(f"cannot reach the storage proxy {redact(url)} within {wait:.0f} s") from None
+    return proxy
+
+
+def _engine_settings(storage_kind: str) -> dict:
+    """SQLAlchemy engine settings: SQLite waits for its lock; PostgreSQL pools few, checked connections."""
+    if storage_kind == "sqlite":
+        return {"connect_args": {"timeout": 60}}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": POOL_SIZE,
+        "max_overflow": MAX_OVERFLOW,
+        "pool_recycle": 1800,
+        # application_name shows in pg_stat_activity which process holds which connections
+        "connect_args": {"connect_timeout": 10, "application_name": f"dfu-search:{os.getpid()}"},
+    }
 
 
 def _outage_limit_from_env() -> float:

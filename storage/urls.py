@@ -86,6 +86,15 @@ def sqlite_path(url: str) -> Path:
     return Path(make_url(url).database)
 
 
+def file_path(url: str) -> Path | None:
+    """The file a SQLite or journal URL names (``~`` expanded, absolute); None for a database server or proxy."""
+    storage_kind = kind(url)
+    if storage_kind not in ("sqlite", "journal"):
+        return None
+    path = sqlite_path(url) if storage_kind == "sqlite" else journal_path(url)
+    return path.expanduser().resolve()
+
+
 def redact(url: str) -> str:
     """The URL with every password replaced by ``***``: ``user:PASS@host`` and ``?password=PASS`` alike."""
     shown = _USERINFO_PASSWORD.sub(r"\1***@", url)

@@ -110,13 +110,31 @@ def test_search_packages_import_only_downwards() -> None:
 
 
 def test_no_lazy_export_is_shadowed_by_a_module() -> None:
-    """``trainer`` and ``search`` export names lazily (PEP 562); a submodule of the same name would replace
-    the export with the module once anything imports it (``from trainer import prepare`` then gets a module)."""
+    """Packages export names lazily (PEP 562); a submodule of the same name would replace the export with
+    the module once anything imports it (``from trainer import prepare`` then gets a module)."""
     import importlib
 
-    for package in ("trainer", "search"):
-        exports = importlib.import_module(package)._EXPORTS
-        shadowed = [
-            name for name in exports if (REPO / package / f"{name}.py").exists() or (REPO / package / name).is_dir()
-        ]
-        assert not shadowed, (package, shadowed)
+    for init in [REPO / "trainer" / "__init__.py", *(REPO / "search").rglob("__init__.py")]:
+        name = ".".join(init.parent.relative_to(REPO).parts)
+        exports = getattr(importlib.import_module(name), "_EXPORTS", {})
+        assert exports or name == "search.cli", f"{name} exports nothing"
+        for export, module in exports.items():
+            importlib.import_module(module)  # every export names a real module ...
+            assert not (init.parent / f"{export}.py").exists() and not (init.parent / export).is_dir(), (name, export)
+
+
+def test_bench_readme_is_generated_from_the_results() -> None:
+    """bench/README.md's tables come from bench/results/ by bench/readme.py; an edit to either alone fails here."""
+    result = subprocess.run([sys.executable, "bench/readme.py", "--check"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_repository_stands_alone() -> None:
+    """Code and docs cite the design in docs/, never a document outside the repository."""
+    cited = []
+    for path in [*REPO.glob("*.md"), *REPO.glob("docs/*.md")] + [
+        p for package in ("trainer", "search", "storage", "bench") for p in (REPO / package).rglob("*.py")
+    ]:
+        if "DESIGN §" in path.read_text() or "shared/DESIGN" in path.read_text():
+            cited.append(str(path.relative_to(REPO)))
+    assert not cited, cited

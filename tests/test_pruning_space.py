@@ -19,7 +19,7 @@ def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain", ba
     kappas = kappas or [0.2] * n
     losses = losses or [0.5] * n
     return [
-        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], 0.5, 0.4, losses[e], 1e-3, list(histograms[e]), batches,
+        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], losses[e], list(histograms[e]), batches,
                     baseline_qwk=baseline, patience=patience)
         for e in range(n)
     ]  # fmt: skip

@@ -125,7 +125,7 @@ def draw_shot(
     )
 
     thermal_box, mask = _wound_box(canvas.thermal, rng)
-    temperature = _temperature(canvas.thermal, thermal_box, mask, rng)
+    temperature = _temperature(canvas.thermal, thermal_box, rng)
     # The map is the camera's absolute scale (24–38 °C → 0–255); the RGB palette is auto-ranged per
     # shot, as thermal cameras do, so it keeps the contrast but loses the absolute level.
     base = temperature["skin"]
@@ -176,7 +176,7 @@ def _depth_map(size, box, mask, cue: float, rng: np.random.Generator) -> np.ndar
     return depth
 
 
-def _temperature(size, box, mask, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _temperature(size, box, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """The skin's temperature field (°C) and the unit-height shape of the wound's warmth."""
     width, height = size
     skin = 30 + rng.normal(0, 1.3) + 0.6 * _smooth_field(height, width, 3, rng)

@@ -74,7 +74,9 @@ class TrainConfig:
     # Optimisation, per stage
     batch_size: int = 32
     lr_pretrain: float = 1e-3
-    lr_stage1: float = 3e-4  # at 1e-3 stage 1 can converge within its first epoch (docs/design.md, the failure: cause 3)
+    lr_stage1: float = (
+        3e-4  # at 1e-3 stage 1 can converge within its first epoch (docs/design.md, the failure: cause 3)
+    )
     lr_stage2: float = 1e-4
     epochs_pretrain: int = 30
     epochs_stage1: int = 20
@@ -213,67 +215,64 @@ def apply(config: TrainConfig, values: dict[str, Any], label: str) -> TrainConfi
     return validate(replace(config, **changes), label)
 
 
+#: Settings that take one of a few names.
+_CHOICES = {
+    "backbone": BACKBONES, "precision": PRECISIONS, "augment": AUGMENT_LEVELS, "aug_flip": ("level", *FLIPS),
+    "fusion": FUSIONS,
+}  # fmt: skip
+#: Whole numbers with a floor: cross-validation needs a fold to hold out and one to fit on.
+_AT_LEAST = {
+    "folds": 2, "rf_oof_folds": 2, "image_size": 1, "batch_size": 1, "head_units": 1, "cnn_width": 1, "cnn_blocks": 1,
+    "rf_trees": 1, "rf_max_depth": 1, "rf_min_leaf": 1, "lr_reduce_patience": 1,
+    **{f"epochs_{stage}": 0 for stage in STAGES}, **{f"patience_{stage}": 1 for stage in STAGES},
+}  # fmt: skip
+#: Numbers in an interval: (low, high, low included, high included).
+_RANGES = {
+    "fusion_init": (0, 1, False, False), "bn_momentum": (0, 1, False, False), "unfreeze_fraction": (0, 1, True, True),
+    "dropout": (0, 1, True, False), "gamma": (0, float("inf"), True, False),
+    **{name: (0, float("inf"), False, False) for name in ("lr_pretrain", "lr_stage1", "lr_stage2", "lr_reduce_factor")},
+}  # fmt: skip
+
+
 def validate(config: TrainConfig, label: str = "config") -> TrainConfig:
+    """Every setting within its rules (:data:`_CHOICES`, :data:`_AT_LEAST`, :data:`_RANGES` and the few
+    that relate settings); raises :class:`ConfigError` naming the first one that is not."""
+
     def fail(message: str) -> None:
         raise ConfigError(f"{label}: {message}")
 
     bad = [m for m in config.modalities if m not in MODALITIES]
     if bad:
         fail(f"unknown modality {bad[0]!r} (choose from {', '.join(MODALITIES)})")
-    if config.backbone not in BACKBONES:
-        fail(f"backbone must be one of {', '.join(BACKBONES)}, got {config.backbone!r}")
-    if config.precision not in PRECISIONS:
-        fail(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
-    if config.jit_compile is True and config.deterministic is True:
-        fail("jit_compile = true and deterministic = true exclude each other (TensorFlow has no deterministic XLA)")
-    if config.augment not in AUGMENT_LEVELS:
-        fail(f"augment must be one of {', '.join(AUGMENT_LEVELS)}, got {config.augment!r}")
-    if config.aug_flip not in ("level", *FLIPS):
-        fail(f"aug_flip must be 'level' or one of {', '.join(FLIPS)}, got {config.aug_flip!r}")
+    for name, choices in _CHOICES.items():
+        if getattr(config, name) not in choices:
+            fail(f"{name} must be one of {', '.join(choices)}, got {getattr(config, name)!r}")
+    for name, floor in _AT_LEAST.items():
+        if getattr(config, name) < floor:
+            fail(f"{name} must be at least {floor}, got {getattr(config, name)}")
+    for name, (low, high, low_in, high_in) in _RANGES.items():
+        value = getattr(config, name)
+        if not ((low <= value) if low_in else (low < value)) or not ((value <= high) if high_in else (value < high)):
+            where = (
+                f"{'>=' if low_in else '>'} {low}"
+                if high == float("inf")
+                else (f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}")
+            )
+            fail(f"{name} must be {where}, got {value}")
     for name in _AUGMENT_NUMBERS:
         value = getattr(config, name)
         if value != "level" and not 0 <= value < 1:
             fail(f"{name} must lie in [0, 1) or be 'level', got {value!r}")
-    if config.fusion not in FUSIONS:
-        fail(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
-    if config.weights not in ("none", "imagenet") and not Path(config.weights).is_file():
-        fail(f"weights must be 'none', 'imagenet' or an existing weights file; {config.weights!r} not found")
-    if config.weights != "none" and config.backbone == "small":
-        fail("the 'small' backbone has no pretrained weights; use weights = 'none'")
-    for name in ("lr_pretrain", "lr_stage1", "lr_stage2", "lr_reduce_factor"):
-        if not getattr(config, name) > 0:
-            fail(f"{name} must be positive, got {getattr(config, name)}")
-    if config.gamma < 0:
-        fail(f"gamma must be >= 0, got {config.gamma}")
-    for name in ("folds", "rf_oof_folds"):  # cross-validation needs a fold to hold out and one to fit on
-        if getattr(config, name) < 2:
-            fail(f"{name} must be at least 2, got {getattr(config, name)}")
-    for name in (
-        "image_size",
-        "batch_size",
-        "head_units",
-        "cnn_width",
-        "cnn_blocks",
-        "rf_trees",
-        "rf_max_depth",
-        "rf_min_leaf",
-        "lr_reduce_patience",
-    ):
-        if getattr(config, name) < 1:
-            fail(f"{name} must be at least 1, got {getattr(config, name)}")
-    for stage in STAGES:
-        if config.epochs(stage) < 0 or getattr(config, f"patience_{stage}") < 1:
-            fail(f"epochs_{stage} must be >= 0 and patience_{stage} >= 1")
-    if not 0 < config.fusion_init < 1:
-        fail(f"fusion_init must lie strictly between 0 and 1, got {config.fusion_init}")
-    if not 0 < config.bn_momentum < 1:
-        fail(f"bn_momentum must lie strictly between 0 and 1, got {config.bn_momentum}")
-    if not 0 <= config.unfreeze_fraction <= 1 or not 0 <= config.dropout < 1:
-        fail("unfreeze_fraction must lie in [0, 1] and dropout in [0, 1)")
     for name in ("alpha_cap", "pretrain_alpha", "rf_alpha_cap"):
         value = getattr(config, name)
         if isinstance(value, str) and value not in ("none", "equal") or not isinstance(value, str) and value < 1:
             fail(f"{name} must be a number >= 1, 'none' or 'equal', got {value!r}")
+    if config.jit_compile is True and config.deterministic is True:
+        fail("jit_compile = true and deterministic = true exclude each other (TensorFlow has no deterministic XLA)")
+    if config.weights not in ("none", "imagenet") and not Path(config.weights).is_file():
+        fail(f"weights must be 'none', 'imagenet' or an existing weights file; {config.weights!r} not found")
+    if config.weights != "none" and config.backbone == "small":
+        fail("the 'small' backbone has no pretrained weights; use weights = 'none'")
     return config
 
 

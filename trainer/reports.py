@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -15,19 +15,13 @@ class EpochReport:
     step: int  # global step: fold · E + stage offset + epoch − 1
     val_qwk: float
     val_kappa: float
-    val_accuracy: float
-    val_macro_f1: float
     train_loss: float
-    lr: float
     pred_histogram: list[int]  # validation visits predicted I, P, R
     train_batches: int = 0  # optimizer steps in this epoch (0: unknown)
     train_qwk: float = float("nan")  # running QWK of the training rows during the epoch (rows, not visits)
     val_loss: float = float("nan")  # focal loss of the validation rows, with the stage's alpha and gamma
     baseline_qwk: float = float("nan")  # this fold's metadata-only (RandomForest) QWK: what fusion must beat
     patience: int = 0  # the stage's early-stopping patience (0: unknown)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class StopStage(Exception):

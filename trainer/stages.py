@@ -43,7 +43,6 @@ class StageResult:
     collapsed_epochs: int = 0  # epochs whose validation predictions were (almost) all one class
     kept: bool = True
     stopped_by: str | None = None  # why the hook ended this stage early (StopStage), if it did
-    history: list[EpochReport] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {
@@ -184,10 +183,7 @@ class _StageMonitor(keras.callbacks.Callback):
             step=self.plan.first_step + epoch,
             val_qwk=scores.qwk,
             val_kappa=scores.kappa,
-            val_accuracy=scores.accuracy,
-            val_macro_f1=scores.macro_f1,
             train_loss=loss,
-            lr=lr,
             pred_histogram=scores.pred_histogram,
             train_batches=self.batches_per_epoch,
             train_qwk=float(logs.get("qwk", math.nan)),
@@ -196,7 +192,6 @@ class _StageMonitor(keras.callbacks.Callback):
             patience=self.plan.patience,
         )
         result = self.result
-        result.history.append(report)
         result.epochs_run = epoch + 1
         result.collapsed_epochs += top_class_share(scores.pred_histogram) >= COLLAPSE_SHARE
         if result.best_epoch == 0 or scores.qwk > result.best_qwk + MIN_IMPROVEMENT:

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 METADATA_NAME = "DataMaster_Processed_V12_WithMissing.csv"
 #: Bump when what the generator draws changes, so that folders cached by the benchmarks are redrawn.
 GENERATOR_VERSION = 2
+#: Canvases at this share of the cameras' 1280×720 (depth) and 1080×1440 (thermal) keep a demo fast;
+#: boxes are drawn in the scaled coordinates, so the layout stays exactly the study's.
+CANVAS_SCALE = 0.2
 _BOX_COLUMNS = [
     "Filename", PATIENT, APPT, DFU, "DebriStat", "Camera", "Angle", "Bounding Box Number", "Xmin", "Ymin", "Xmax", "Ymax",
 ]  # fmt: skip
@@ -52,24 +55,14 @@ def write_demo_data(
     shots_per_visit: int = 3,
     image_signal: str | float | dict[str, float] | None = None,
     metadata_signal: float = METADATA_SIGNAL,
-    scale: float = 0.2,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSummary:
     """Write a complete data folder to ``out``: metadata CSV, two box CSVs and four image folders.
 
     ``image_signal``: see :func:`trainer._synthetic_images.parse_signal` (None: the calibrated values).
-    ``scale`` shrinks the canvases (1280×720 depth, 1080×1440 thermal) to keep the demo fast;
-    boxes are drawn in the scaled coordinates, so the layout stays exactly the study's.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is a file; choose a new folder")
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out}: folder exists and is not empty; choose a new folder")
-    if not 1 <= shots_per_visit <= len(VIEWS):
-        raise DataError(f"--shots must be between 1 and {len(VIEWS)}")
-    if not 0 <= metadata_signal <= 10:
-        raise DataError(f"--metadata-signal must be a number in [0, 10], got {metadata_signal}")
+    _check_arguments(out, shots_per_visit, metadata_signal)
     signal = parse_signal(image_signal)
     rng = np.random.default_rng(seed)
     if from_metadata is not None:
@@ -90,7 +83,7 @@ def write_demo_data(
     frame.to_csv(out / METADATA_NAME, index=False, encoding="utf-8-sig")
 
     cues = visit_cues(phases, signal, shots_per_visit, rng)
-    canvas = Canvas.scaled(scale)
+    canvas = Canvas.scaled(CANVAS_SCALE)
     depth_rows, thermal_rows = [], []
     seen: set[tuple[int, int, int]] = set()
     # A key recorded twice is one visit: its shots are drawn once, from its first row.
@@ -124,3 +117,14 @@ def phases_for_labels(labels: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 
 __all__ = ["COLUMNS", "GENERATOR_VERSION", "IMAGE_SIGNAL", "METADATA_SIGNAL", "DemoSummary", "write_demo_data"]
+
+
+def _check_arguments(out: Path, shots_per_visit: int, metadata_signal: float) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is a file; choose a new folder")
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: folder exists and is not empty; choose a new folder")
+    if not 1 <= shots_per_visit <= len(VIEWS):
+        raise DataError(f"--shots must be between 1 and {len(VIEWS)}")
+    if not 0 <= metadata_signal <= 10:
+        raise DataError(f"--metadata-signal must be a number in [0, 10], got {metadata_signal}")

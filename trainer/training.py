@@ -32,7 +32,6 @@ class FoldResult:
     n_val_visits: int
     fusion_weight: float | None = None
     stages: dict = field(default_factory=dict)  # name → StageResult
-    val_probabilities: np.ndarray | None = None
 
     def summary(self) -> dict:
         return {
@@ -63,7 +62,7 @@ def train_fold(
     if not dataset.image_modalities:
         if save_to is not None:
             save_fold(save_to, fold.index, None, dataset, fold.train, config)
-        return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val), val_probabilities=rf.val)
+        return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val))
     if METADATA not in dataset.modalities:
         rf = None
 
@@ -130,7 +129,6 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
         len(fold.val),
         models.fusion_weight(model) if rf is not None else None,
         stages,
-        probabilities,
     )
 
 

@@ -21,8 +21,6 @@ class TrainingDisplay:
             TimeElapsedColumn(),
             console=console,
         )
-        self.console = console
-        self.n_folds = n_folds
         self.epochs_per_fold = max(epochs_per_fold, 1)
         self._run = self.progress.add_task("folds", total=n_folds, status="")
         self._epochs = None

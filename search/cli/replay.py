@@ -9,6 +9,7 @@ import typer
 
 from search.cli._console import console, setup_logging
 from search.cli._options import StorageOption
+from search.pruners.names import REPLAYABLE
 
 
 def replay(
@@ -20,10 +21,9 @@ def replay(
     curves: Annotated[
         Path | None, typer.Option("--curves", help="A curves file (from --save-curves) instead of a study.")
     ] = None,
-    strategies: Annotated[
-        str,
-        typer.Option(help="Comma-separated: none, rules, median, hyperband, wilcoxon, forgiving, ours."),
-    ] = ",".join(("none", "median", "hyperband", "wilcoxon", "forgiving", "rules", "ours")),
+    strategies: Annotated[str, typer.Option(help="Comma-separated, from: " + ", ".join(REPLAYABLE) + ".")] = ",".join(
+        REPLAYABLE
+    ),
     orderings: Annotated[int, typer.Option(help="Random orderings of the recorded trials.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the orderings.")] = 0,
     save_curves: Annotated[
@@ -33,7 +33,6 @@ def replay(
     """Replay recorded learning curves through each pruning strategy, over many orderings of the trials."""
     setup_logging()
     from rich.progress import Progress
-    from rich.table import Table
 
     from search.replay.figure import write_outputs
     from search.replay.recording import load_recording, record_from_study
@@ -62,7 +61,14 @@ def replay(
         task = progress.add_task(f"replaying {len(recording.trials)} trials × {orderings} orderings", total=len(names))
         document = run_replay(recording, names, orderings, seed, progress=lambda _: progress.advance(task))
     path = write_outputs(document, out)
-    table = Table(title=f"replay of {recording.study}: {document['trials']} trials, {orderings} orderings")
+    console.print(_summary_table(document, recording.study))
+    console.print(f"wrote {path} and {path.parent / 'anytime.png'}")
+
+
+def _summary_table(document: dict, study: str):
+    from rich.table import Table
+
+    table = Table(title=f"replay of {study}: {document['trials']} trials, {document['orderings']} orderings")
     for column in ("strategy", "epochs (p05–p95)", "× vs none", "× vs median", "best within 0.01", "false prunes"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     limits = {"oracle": document["oracle"], "oracle_at_fusion": document["oracle_at_fusion"]}
@@ -75,8 +81,7 @@ def replay(
             f"{row['p_best_within_001']:.0%}",
             f"{row['false_prune_rate']:.1%}",
         )
-    console.print(table)
-    console.print(f"wrote {path} and {path.parent / 'anytime.png'}")
+    return table
 
 
 def register(app: typer.Typer) -> None:

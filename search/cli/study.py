@@ -9,71 +9,52 @@ from typing import Annotated
 import typer
 
 from search.cli._console import console, route_optuna_logs, setup_logging
-from search.cli._options import ArtifactsOption, CacheOption, StorageOption, StudyOption
+from search.cli._options import (
+    ArtifactsOption,
+    CacheOption,
+    ConfigOption,
+    EnqueueOption,
+    FoldsOption,
+    GpusOption,
+    LogDirOption,
+    NewDataOption,
+    NoRulesOption,
+    OversubscribeOption,
+    PresetOption,
+    PrunerOption,
+    SamplerOption,
+    SeedOption,
+    SetOption,
+    SpaceOption,
+    StorageOption,
+    StudyOption,
+    TrialsOption,
+    WorkersOption,
+    WorkersPerGpuOption,
+)  # fmt: skip
 
 
 def launch(
     study: StudyOption,
-    data: Annotated[Path | None, typer.Option("--data", help="Data (CSV or folder); needed to create a study.")] = None,
-    workers: Annotated[
-        int,
-        typer.Option(
-            help="Local worker processes (0: only create/resume the study). At most one per GPU "
-            "(times --workers-per-gpu) or one per CPU core, unless --oversubscribe."
-        ),
-    ] = 1,
-    trials: Annotated[
-        int | None,
-        typer.Option(
-            help="New study: its budget of finished (complete + pruned) trials [default: 20]. Existing study: "
-            "run this many more from now (budget = finished + TRIALS) [default: keep its budget]."
-        ),
-    ] = None,
-    folds: Annotated[int | None, typer.Option(help="Patient-grouped folds per trial [default: the config's].")] = None,
-    preset: Annotated[
-        str | None, typer.Option(help="Base trainer preset (default, quick, degenerate) or TOML file.")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Base trainer config TOML, after the preset.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a base setting: key=value (repeatable).")
-    ] = None,
-    space: Annotated[Path | None, typer.Option(help="TOML file that fixes, narrows or adds searched knobs.")] = None,
-    enqueue: Annotated[
-        list[str] | None, typer.Option(help="Preset or TOML file to run as a trial, once per study (repeatable).")
-    ] = None,
-    pruner: Annotated[
-        str | None,
-        typer.Option(
-            help="Pruning strategy: ours (rules + same-step comparison + fold racing), median, hyperband, "
-            "wilcoxon (per fold), forgiving (fold racing only) or none [default: ours]."
-        ),
-    ] = None,
-    sampler: Annotated[
-        str | None,
-        typer.Option(help="Sampler: tpe, or random (an unbiased sample of the space, e.g. for replay) [default: tpe]."),
-    ] = None,
-    no_rules: Annotated[
-        bool, typer.Option("--no-rules", help="Turn off the degeneracy rules (for comparisons).")
-    ] = False,
-    gpus: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated GPU indices or GPU-/MIG- UUIDs [default: $CUDA_VISIBLE_DEVICES if set, else "
-            "every GPU nvidia-smi lists]."
-        ),
-    ] = None,
-    workers_per_gpu: Annotated[int, typer.Option(help="Workers sharing each GPU.")] = 1,
-    oversubscribe: Annotated[
-        bool, typer.Option("--oversubscribe", help="Start more workers than GPUs or CPU cores.")
-    ] = False,
+    data: NewDataOption = None,
+    workers: WorkersOption = 1,
+    trials: TrialsOption = None,
+    folds: FoldsOption = None,
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    space: SpaceOption = None,
+    enqueue: EnqueueOption = None,
+    pruner: PrunerOption = None,
+    sampler: SamplerOption = None,
+    no_rules: NoRulesOption = False,
+    gpus: GpusOption = None,
+    workers_per_gpu: WorkersPerGpuOption = 1,
+    oversubscribe: OversubscribeOption = False,
     storage: StorageOption = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of folds and networks; worker i samples with seed·1000 + i [default: 0].")
-    ] = None,
+    seed: SeedOption = None,
     cache_dir: CacheOption = None,
-    log_dir: Annotated[
-        Path | None, typer.Option(help="Worker logs [default: the study's artifact folder, under STUDY/logs].")
-    ] = None,
+    log_dir: LogDirOption = None,
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Create or resume a study and run WORKERS local workers until its trial budget is met.
@@ -83,49 +64,45 @@ def launch(
     setup_logging()
     from search.pruners.rules import DegeneracyRules
     from search.study.create import StudyRequest
-    from search.visualization.artifacts import artifact_dir_to_keep, resolve_artifact_dir
-    from search.workers.devices import plan_workers
+    from search.visualization.artifacts import artifact_dir_to_keep
     from search.workers.launch import WorkerRequest, prepare_launch
-    from search.workers.supervise import Launcher
     from storage import redact, resolve_url
 
     route_optuna_logs()
     url = resolve_url(storage)
     request = StudyRequest(
-        artifacts=artifact_dir_to_keep(url, artifacts),
-        name=study,
-        data=data,
-        trials=trials,
-        folds=folds,
-        seed=seed,
-        preset=preset,
-        config=config,
-        sets=list(set_ or []),
-        space=space,
-        enqueue=list(enqueue or []),
-        pruner=pruner,
-        sampler=sampler,
-        rules=DegeneracyRules(enabled=False) if no_rules else None,
-    )
+        name=study, data=data, trials=trials, folds=folds, seed=seed, preset=preset, config=config,
+        sets=list(set_ or []), space=space, enqueue=list(enqueue or []), pruner=pruner, sampler=sampler,
+        rules=DegeneracyRules(enabled=False) if no_rules else None, artifacts=artifact_dir_to_keep(url, artifacts),
+    )  # fmt: skip
     plan = prepare_launch(request, WorkerRequest(workers, gpus, workers_per_gpu, oversubscribe), url)
     console.print(plan.message)
     if plan.workers == 0:
         console.print(f"join it from any machine: dfu-search worker --study {study} --storage '{redact(url)}'")
         return
-    logs = log_dir or resolve_artifact_dir(url, artifacts, plan.settings.artifacts) / study / "logs"
+    raise typer.Exit(_supervise(plan, url, workers_per_gpu, cache_dir, log_dir, artifacts))
+
+
+def _supervise(plan, url: str, workers_per_gpu: int, cache_dir: Path | None, log_dir: Path | None, artifacts) -> int:
+    """Run the plan's local workers until the budget is met, then print the study's summary; the exit code."""
+    from search.cli.status import print_status
+    from search.visualization.artifacts import resolve_artifact_dir
+    from search.workers.devices import plan_workers
+    from search.workers.supervise import Launcher
+    from storage import StorageError, redact
+
+    name = plan.study.study_name
+    logs = log_dir or resolve_artifact_dir(url, artifacts, plan.settings.artifacts) / name / "logs"
     slots = plan_workers(plan.workers, plan.gpus, logs, workers_per_gpu)
     started = time.perf_counter()
     code = Launcher(plan.study, plan.settings, url, slots, console, cache_dir).run()
-    from search.cli.status import print_status
-    from storage import StorageError
-
     try:
         print_status(plan.study, console)
     except StorageError as exc:
         console.print(f"(no summary: {exc})", markup=False)
     console.print(f"{time.perf_counter() - started:.0f} s (worker logs in {logs}). "
                   f"Browse it: dfu-search dashboard --storage '{redact(url)}'")  # fmt: skip
-    raise typer.Exit(code)
+    return code
 
 
 def worker(

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from search.cli._console import console, setup_logging
-from search.cli._options import CacheOption, DataOption
+from search.cli._options import CacheOption, ConfigOption, DataOption, FoldsOption, PresetOption, SeedOption, SetOption
 
 
 def train(
@@ -21,16 +21,12 @@ def train(
             "[default: metadata,depth_rgb,thermal_map when the data has images]."
         ),
     ] = None,
-    folds: Annotated[int | None, typer.Option(help="Patient-grouped folds [default: 5, or the config's].")] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of folds, RF and networks [default: 0, or the config's].")
-    ] = None,
+    folds: FoldsOption = None,
+    seed: SeedOption = None,
     out: Annotated[Path | None, typer.Option(help="Output folder for result.json [default: runs/train-TIME].")] = None,
-    preset: Annotated[str | None, typer.Option(help="Preset name (default, quick, degenerate) or TOML file.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML config file, applied after the preset.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override one setting: key=value (repeatable).")
-    ] = None,
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
     save_models: Annotated[
         bool,
         typer.Option(

@@ -1,13 +1,24 @@
 """Pruning: the degeneracy rules that need no other trials, comparisons against other trials, and the
 :class:`Judge` that applies a strategy to one trial, live in a worker or replayed."""
 
-from search.pruners.judge import FOLD_RACERS, Judge, StageStopper
-from search.pruners.race import forgiving_race, incumbent_folds
-from search.pruners.rules import DegeneracyRules, RuleWatch, Verdict, prune_reason
-from search.pruners.same_step import CompletedTrials, SameStepPruner
-from search.pruners.strategies import PRUNERS, make_pruner
+from search import lazy_exports
 
-__all__ = [
-    "FOLD_RACERS", "PRUNERS", "CompletedTrials", "DegeneracyRules", "Judge", "RuleWatch", "SameStepPruner",
-    "StageStopper", "Verdict", "forgiving_race", "incumbent_folds", "make_pruner", "prune_reason",
-]  # fmt: skip
+_EXPORTS = {
+    "CompletedTrials": "search.pruners.same_step",
+    "DegeneracyRules": "search.pruners.rules",
+    "FOLD_RACERS": "search.pruners.judge",
+    "Judge": "search.pruners.judge",
+    "PRUNERS": "search.pruners.names",
+    "REPLAYABLE": "search.pruners.names",
+    "RuleWatch": "search.pruners.rules",
+    "SameStepPruner": "search.pruners.same_step",
+    "StageStopper": "search.pruners.judge",
+    "Verdict": "search.pruners.rules",
+    "forgiving_race": "search.pruners.race",
+    "incumbent_folds": "search.pruners.race",
+    "make_pruner": "search.pruners.strategies",
+    "prune_reason": "search.pruners.rules",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

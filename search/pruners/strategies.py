@@ -6,10 +6,8 @@ import warnings
 
 import optuna
 
+from search.pruners.names import PRUNERS
 from search.pruners.same_step import SameStepPruner
-
-#: ``--pruner`` values: the statistical part and fold racing of a strategy (the rules are separate: ``--no-rules``).
-PRUNERS = ("ours", "median", "hyperband", "wilcoxon", "forgiving", "none")
 
 
 def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:

@@ -1,5 +1,13 @@
 """Read-only questions about a study, for notebooks and scripts (``from search import open_study``)."""
 
-from search.query.view import StudyView, max_epochs, open_study, worker_label
+from search import lazy_exports
 
-__all__ = ["StudyView", "max_epochs", "open_study", "worker_label"]
+_EXPORTS = {
+    "StudyView": "search.query.view",
+    "max_epochs": "search.query.view",
+    "open_study": "search.query.view",
+    "worker_label": "search.query.view",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

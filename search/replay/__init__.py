@@ -1,10 +1,16 @@
 """What would each pruning strategy have saved? Recorded learning curves replayed through it."""
 
-from search.replay.figure import anytime_figure, write_outputs
-from search.replay.recording import RecordedTrial, Recording, load_recording, record_from_study
-from search.replay.simulate import STRATEGIES, run_replay
+from search import lazy_exports
 
-__all__ = [
-    "STRATEGIES", "RecordedTrial", "Recording", "anytime_figure", "load_recording", "record_from_study", "run_replay",
-    "write_outputs",
-]  # fmt: skip
+_EXPORTS = {
+    "RecordedTrial": "search.replay.recording",
+    "Recording": "search.replay.recording",
+    "anytime_figure": "search.replay.figure",
+    "load_recording": "search.replay.recording",
+    "record_from_study": "search.replay.recording",
+    "run_replay": "search.replay.simulate",
+    "write_outputs": "search.replay.figure",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 
 from search.pruners.judge import FOLD_RACERS, Judge
+from search.pruners.names import REPLAYABLE
 from search.pruners.rules import DegeneracyRules
 from search.pruners.strategies import make_pruner
 from search.replay.recording import RecordedTrial, Recording
@@ -35,7 +36,6 @@ from trainer.reports import EpochReport
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours")
 WITHIN = 0.01  # "found the best": within 0.01 QWK of the best recorded trial
 
 
@@ -53,9 +53,9 @@ def run_replay(
     ``pruner_for`` (strategy, layout) → pruner and ``races`` (the strategies that race folds) let a
     benchmark replay variants of a strategy through the same code.
     """
-    unknown = [s for s in strategies if s not in STRATEGIES]
+    unknown = [s for s in strategies if s not in REPLAYABLE]
     if unknown:
-        raise UserError(f"--strategies: unknown {', '.join(unknown)} (choose from {', '.join(STRATEGIES)})")
+        raise UserError(f"--strategies: unknown {', '.join(unknown)} (choose from {', '.join(REPLAYABLE)})")
     trials = recording.trials
     if len(trials) < 2:
         raise UserError(
@@ -74,8 +74,8 @@ def run_replay(
         ]
         if progress:
             progress(name)
-    runs["oracle"] = [_oracle(recording, [trials[i] for i in order]) for order in orders]
-    runs["oracle_at_fusion"] = [_oracle(recording, [trials[i] for i in order], _first_fusion_epoch) for order in orders]
+    runs["oracle"] = [_oracle([trials[i] for i in order]) for order in orders]
+    runs["oracle_at_fusion"] = [_oracle([trials[i] for i in order], _first_fusion_epoch) for order in orders]
     none_epochs = float(sum(t.epochs for t in trials))
     median_mean = float(np.mean([r.epochs for r in runs["median"]])) if "median" in runs else None
     summary = {name: _summarize(rs, finals, best, none_epochs, median_mean) for name, rs in runs.items()}
@@ -167,14 +167,14 @@ def _report(row: list) -> EpochReport:
 
     return EpochReport(
         fold=values["fold"], stage=values["stage"], epoch=values["epoch"], step=values["step"],
-        val_qwk=number("val_qwk"), val_kappa=number("val_kappa"), val_accuracy=nan, val_macro_f1=nan,
-        train_loss=number("train_loss"), lr=nan, pred_histogram=values["pred_histogram"],
+        val_qwk=number("val_qwk"), val_kappa=number("val_kappa"),
+        train_loss=number("train_loss"), pred_histogram=values["pred_histogram"],
         train_batches=int(values.get("train_batches") or 0), baseline_qwk=number("baseline_qwk"),
         patience=int(values.get("patience") or 0),
     )  # fmt: skip
 
 
-def _oracle(recording: Recording, order: list[RecordedTrial], stop_cost=lambda recorded: 1) -> _Run:
+def _oracle(order: list[RecordedTrial], stop_cost=lambda recorded: 1) -> _Run:
     """Run a trial to the end only if it beats the incumbent; stop every other one after ``stop_cost`` epochs."""
     run = _Run(0, -np.inf, [], [], [], [])
     for recorded in order:

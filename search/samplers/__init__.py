@@ -1,5 +1,11 @@
 """The sampler a study's workers use, picked by ``launch --sampler``."""
 
-from search.samplers._factory import SAMPLERS, make_sampler
+from search import lazy_exports
 
-__all__ = ["SAMPLERS", "make_sampler"]
+_EXPORTS = {
+    "SAMPLERS": "search.samplers._factory",
+    "make_sampler": "search.samplers._factory",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -2,14 +2,28 @@
 search space, creating and resuming it, retrying a trial whose worker died, and the learning curve
 each trial keeps."""
 
-from search.study.create import DEFAULT_TRIALS, StudyRequest, create_or_resume, enqueue_preset, preset_trial
-from search.study.curves import CURVE_COLUMNS, best_epochs, curve_frame, curve_row
-from search.study.retry import fail_and_retry, retry_trial
-from search.study.settings import StudySettings, finished_trials, load_study
-from search.study.space import DEFAULT_KNOBS, Knob, SearchSpace, load_space
+from search import lazy_exports
 
-__all__ = [
-    "CURVE_COLUMNS", "DEFAULT_KNOBS", "DEFAULT_TRIALS", "Knob", "SearchSpace", "StudyRequest", "StudySettings",
-    "best_epochs", "create_or_resume", "curve_frame", "curve_row", "enqueue_preset", "fail_and_retry",
-    "finished_trials", "load_space", "load_study", "preset_trial", "retry_trial",
-]  # fmt: skip
+_EXPORTS = {
+    "CURVE_COLUMNS": "search.study.curves",
+    "DEFAULT_KNOBS": "search.study.space",
+    "DEFAULT_TRIALS": "search.study.create",
+    "Knob": "search.study.space",
+    "SearchSpace": "search.study.space",
+    "StudyRequest": "search.study.create",
+    "StudySettings": "search.study.settings",
+    "best_epochs": "search.study.curves",
+    "create_or_resume": "search.study.create",
+    "curve_frame": "search.study.curves",
+    "curve_row": "search.study.curves",
+    "enqueue_preset": "search.study.create",
+    "fail_and_retry": "search.study.retry",
+    "finished_trials": "search.study.settings",
+    "load_space": "search.study.space",
+    "load_study": "search.study.settings",
+    "preset_trial": "search.study.create",
+    "retry_trial": "search.study.retry",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

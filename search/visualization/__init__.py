@@ -1,17 +1,17 @@
 """Figures of a study and its trials: each trial's diagnostics (learning curves, confusion matrix) kept as
 Optuna artifacts, and ``dfu-search report``'s HTML page of Optuna's plots."""
 
-from search.visualization.artifacts import (
-    artifact_dir_to_keep,
-    artifact_names,
-    dashboard_artifact_dir,
-    default_artifact_dir,
-    open_artifact_store,
-    resolve_artifact_dir,
-    upload_diagnostics,
-)  # fmt: skip
+from search import lazy_exports
 
-__all__ = [
-    "artifact_dir_to_keep", "artifact_names", "dashboard_artifact_dir", "default_artifact_dir",
-    "open_artifact_store", "resolve_artifact_dir", "upload_diagnostics",
-]  # fmt: skip
+_EXPORTS = {
+    "artifact_dir_to_keep": "search.visualization.artifacts",
+    "artifact_names": "search.visualization.artifacts",
+    "dashboard_artifact_dir": "search.visualization.artifacts",
+    "default_artifact_dir": "search.visualization.artifacts",
+    "open_artifact_store": "search.visualization.artifacts",
+    "resolve_artifact_dir": "search.visualization.artifacts",
+    "upload_diagnostics": "search.visualization.artifacts",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -21,7 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upl
 
 from search.study.settings import ATTR
 from storage.errors import StorageError
-from storage.urls import journal_path, kind, sqlite_path
+from storage.urls import file_path, kind
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,10 @@ _SERVER_DEFAULT = "dfu-search-artifacts"  # relative to the launcher's working d
 
 def default_artifact_dir(storage_url: str) -> Path:
     """A folder beside a SQLite or journal file; ``./dfu-search-artifacts`` for a database server."""
-    storage_kind = kind(storage_url)
-    if storage_kind == "sqlite":
-        path = sqlite_path(storage_url)
-    elif storage_kind == "journal":
-        path = journal_path(storage_url)
-    else:
+    path = file_path(storage_url)
+    if path is None:
         return Path(_SERVER_DEFAULT).resolve()
-    return path.resolve().with_name(f"{path.stem}-artifacts")
+    return path.with_name(f"{path.stem}-artifacts")
 
 
 def resolve_artifact_dir(storage_url: str, explicit: str | Path | None = None, from_study: str | None = None) -> Path:

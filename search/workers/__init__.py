@@ -2,12 +2,20 @@
 validates a launch, starts local workers on their devices and supervises them; a worker stops only at
 an epoch boundary, its trial queued again."""
 
-from search.workers.devices import WorkerSlot, plan_workers
-from search.workers.launch import WorkerRequest, prepare_launch
-from search.workers.stopping import EXIT_STOPPED, StopRequest, WorkerStopping
-from search.workers.worker import EXIT_FAILURES, WorkerGaveUp, run_worker
+from search import lazy_exports
 
-__all__ = [
-    "EXIT_FAILURES", "EXIT_STOPPED", "StopRequest", "WorkerGaveUp", "WorkerRequest", "WorkerSlot", "WorkerStopping",
-    "plan_workers", "prepare_launch", "run_worker",
-]  # fmt: skip
+_EXPORTS = {
+    "EXIT_FAILURES": "search.workers.worker",
+    "EXIT_STOPPED": "search.workers.stopping",
+    "StopRequest": "search.workers.stopping",
+    "WorkerGaveUp": "search.workers.worker",
+    "WorkerRequest": "search.workers.launch",
+    "WorkerSlot": "search.workers.devices",
+    "WorkerStopping": "search.workers.stopping",
+    "plan_workers": "search.workers.devices",
+    "prepare_launch": "search.workers.launch",
+    "run_worker": "search.workers.worker",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

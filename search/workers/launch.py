@@ -19,8 +19,8 @@ from search.study.create import StudyRequest, create_or_resume, preset_trial, re
 from search.study.settings import StudySettings, finished_trials
 from search.study.space import load_space
 from search.workers.devices import capacity, detect_gpus, parse_gpus
-from storage import StorageError, kind, open_storage, redact
-from storage.urls import journal_path, sqlite_path
+from storage import StorageError, open_storage, redact
+from storage.urls import file_path
 from trainer.config import apply
 from trainer.errors import ConfigError
 
@@ -95,14 +95,11 @@ def _check_names(request: StudyRequest) -> None:
 
 def _open_if_present(url: str) -> optuna.storages.BaseStorage | None:
     """The storage if it already exists; None for a SQLite or journal file not created yet (nothing is created)."""
-    storage_kind = kind(url)
-    if storage_kind in ("sqlite", "journal"):
-        path = sqlite_path(url) if storage_kind == "sqlite" else journal_path(url)
-        if not path.expanduser().is_file():
-            folder = path.expanduser().resolve().parent
-            if not folder.is_dir():
-                raise StorageError(f"--storage {redact(url)}: folder {folder} does not exist")
-            return None
+    path = file_path(url)
+    if path is not None and not path.is_file():
+        if not path.parent.is_dir():
+            raise StorageError(f"--storage {redact(url)}: folder {path.parent} does not exist")
+        return None
     return open_storage(url)
 
 

@@ -88,12 +88,7 @@ def run_worker(
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))
     data = Path(data or settings.data)
-    found = data_fingerprint(data)
-    if found != settings.fingerprint:
-        raise DataError(
-            f"--data {data} is not the data of study {study_name!r} ({describe_difference(settings.fingerprint, found)}); "
-            "refusing to join"
-        )
+    _check_same_data(study_name, settings, data)
     from trainer.cache import default_cache_dir
 
     seed = worker_seed(settings.seed, index)
@@ -104,20 +99,27 @@ def run_worker(
         settings, data, Path(cache_dir or default_cache_dir()), gpu, open_artifact_store(artifact_dir)
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    log.info(
-        "worker %s joined study %r on %s (sampler seed %d, artifacts in %s)",
-        os.getpid(),
-        study_name,
-        redact(storage_url),
-        seed,
-        artifact_dir,
-    )
-
+    log.info("worker %s joined study %r on %s (sampler seed %d, artifacts in %s)",
+             os.getpid(), study_name, redact(storage_url), seed, artifact_dir)  # fmt: skip
     stop = StopRequest(force=lambda: _requeue_running(study, objective))
     objective.stop = stop
     stop.install()
+    return _trial_loop(study, objective, settings.trials, stop)
+
+
+def _check_same_data(study_name: str, settings: StudySettings, data: Path) -> None:
+    found = data_fingerprint(data)
+    if found != settings.fingerprint:
+        raise DataError(
+            f"--data {data} is not the data of study {study_name!r} ({describe_difference(settings.fingerprint, found)}); "
+            "refusing to join"
+        )
+
+
+def _trial_loop(study: optuna.Study, objective: Objective, budget: int, stop: StopRequest) -> int:
+    """One trial after another until ``budget`` trials are finished; returns how many this worker ran."""
     ran = failures = 0
-    while finished_trials(study) < settings.trials:
+    while finished_trials(study) < budget:
         stop.check()
         last: list[optuna.trial.FrozenTrial] = []
         try:
@@ -138,8 +140,7 @@ def run_worker(
         ran += 1
         failures = 0
         if last:
-            trial = last[0]
-            log.info("trial %d %s value=%s", trial.number, trial.state.name, trial.value)
+            log.info("trial %d %s value=%s", last[0].number, last[0].state.name, last[0].value)
     return ran
 
 
