@@ -62,7 +62,7 @@ def test_raising_in_the_hook_stops_training_and_steps_are_consecutive(demo_folde
     for fold in (0, 1):
         assert [(r.stage, r.epoch) for r in reports if r.fold == fold] == expected
     assert all(r.step == config.global_step(r.fold, r.stage, r.epoch) for r in reports)
-    assert config.step_offset("stage1") == 3 and config.step_offset("stage2") == 5
+    assert config.layout.offset("stage1") == 3 and config.layout.offset("stage2") == 5
     assert all(sum(r.pred_histogram) == sum(reports[0].pred_histogram) for r in reports if r.fold == 0)
     assert all(np.isfinite(r.train_qwk) and np.isfinite(r.val_loss) for r in reports)
 

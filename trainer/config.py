@@ -49,6 +49,35 @@ class RFSettings:
 
 
 @dataclass(frozen=True)
+class StepLayout:
+    """Which fold, stage and epoch a global step is: ``step = fold · E + stage offset + epoch − 1``."""
+
+    epochs: tuple[int, ...]  # configured maximum per stage, in STAGES order
+
+    @property
+    def steps_per_fold(self) -> int:
+        return sum(self.epochs)
+
+    def offset(self, stage: str) -> int:
+        """First step of ``stage`` within a fold."""
+        return sum(self.epochs[: STAGES.index(stage)])
+
+    def step(self, fold: int, stage: str, epoch: int) -> int:
+        """``fold · E + stage offset + epoch − 1``: the same (fold, stage, epoch) is the same step in every trial."""
+        return fold * self.steps_per_fold + self.offset(stage) + epoch - 1
+
+    def locate(self, step: int) -> tuple[int, str, int, int]:
+        """(fold, stage, epoch, first step of that stage in that fold)."""
+        fold, within = divmod(step, self.steps_per_fold)
+        offset = 0
+        for stage, n in zip(STAGES, self.epochs):
+            if within < offset + n:
+                return fold, stage, within - offset + 1, fold * self.steps_per_fold + offset
+            offset += n
+        raise ValueError(f"step {step} is outside the layout {self.epochs}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run. ``"none"`` stands for "no value" where TOML has no null."""
 
@@ -128,17 +157,17 @@ class TrainConfig:
     def epochs(self, stage: str) -> int:
         return getattr(self, f"epochs_{stage}")
 
-    def step_offset(self, stage: str) -> int:
-        """First global step of ``stage`` within a fold; fixed by the configured maxima (docs/design.md, the search)."""
-        return sum(self.epochs(s) for s in STAGES[: STAGES.index(stage)])
+    @property
+    def layout(self) -> StepLayout:
+        """What a global step means: fixed by the configured maxima, so steps mean the same in every trial."""
+        return StepLayout(tuple(self.epochs(stage) for stage in STAGES))
 
     @property
     def steps_per_fold(self) -> int:
-        return sum(self.epochs(s) for s in STAGES)
+        return self.layout.steps_per_fold
 
     def global_step(self, fold: int, stage: str, epoch: int) -> int:
-        """``fold · E + stage offset + epoch − 1``: the same (fold, stage, epoch) is the same step in every trial."""
-        return fold * self.steps_per_fold + self.step_offset(stage) + epoch - 1
+        return self.layout.step(fold, stage, epoch)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -311,28 +340,3 @@ def _coerce(key: str, value: Any, current: Any, label: str) -> Any:
 
 
 __all__ = ["STAGES", "TrainConfig", "load_config", "preset_names"]
-
-
-@dataclass(frozen=True)
-class StepLayout:
-    """Which fold, stage and epoch a global step is: ``step = fold · E + stage offset + epoch − 1``."""
-
-    epochs: tuple[int, ...]  # per stage, in STAGES order
-
-    @classmethod
-    def of(cls, config: TrainConfig) -> StepLayout:
-        return cls(tuple(config.epochs(s) for s in STAGES))
-
-    @property
-    def steps_per_fold(self) -> int:
-        return sum(self.epochs)
-
-    def locate(self, step: int) -> tuple[int, str, int, int]:
-        """(fold, stage, epoch, first step of that stage in that fold)."""
-        fold, within = divmod(step, self.steps_per_fold)
-        offset = 0
-        for stage, n in zip(STAGES, self.epochs):
-            if within < offset + n:
-                return fold, stage, within - offset + 1, fold * self.steps_per_fold + offset
-            offset += n
-        raise ValueError(f"step {step} is outside the layout {self.epochs}")

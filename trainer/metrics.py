@@ -54,6 +54,12 @@ COLLAPSE_SHARE = 0.95
 MIN_IMPROVEMENT = 1e-4
 
 
+def improves(qwk: float, best: float | None) -> bool:
+    """Whether an epoch's validation QWK is a new best, the rule that picks the epoch a stage restores
+    (the first epoch always is)."""
+    return best is None or qwk > best + MIN_IMPROVEMENT
+
+
 def top_class_share(histogram: list[int]) -> float:
     """The share of predictions that went to the most predicted class (1.0: one class for everything)."""
     total = sum(histogram)

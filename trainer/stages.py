@@ -23,7 +23,7 @@ from keras import ops
 
 from trainer.data import Dataset
 from trainer.losses import RunningQWK, focal_loss
-from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, score_visits, top_class_share, visit_probabilities
+from trainer.metrics import COLLAPSE_SHARE, improves, score_visits, top_class_share, visit_probabilities
 from trainer.models import RF_INPUT, leaf_layers
 from trainer.reports import EpochReport, StopStage
 
@@ -194,7 +194,7 @@ class _StageMonitor(keras.callbacks.Callback):
         result = self.result
         result.epochs_run = epoch + 1
         result.collapsed_epochs += top_class_share(scores.pred_histogram) >= COLLAPSE_SHARE
-        if result.best_epoch == 0 or scores.qwk > result.best_qwk + MIN_IMPROVEMENT:
+        if improves(scores.qwk, result.best_qwk if result.best_epoch else None):
             result.best_qwk, result.best_epoch, result.best_histogram = scores.qwk, epoch + 1, scores.pred_histogram
             self._best_values = [v.numpy() for v in self._changeable]
             self._since_best = 0

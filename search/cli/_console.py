@@ -37,6 +37,16 @@ def report_error(message: str) -> None:
     error_console.print(f"error: {message}")
 
 
+def warn_if_exposed(host: str, port: int, what: str, risk: str = "") -> None:
+    """A warning when a server without authentication (``what``; ``risk``: what a stranger could do) listens
+    beyond this machine."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]warning:[/yellow] the {what} on {host}:{port} has no authentication{risk}; anyone who reaches "
+            "this address can use it. Keep it on a trusted network or behind a proxy with auth."
+        )
+
+
 def check_port_free(host: str, port: int) -> None:
     """A one-line error now if a server could not listen on ``host:port`` (busy, or not an address here)."""
     import socket

@@ -13,7 +13,6 @@ from search.cli._console import console
 from search.cli._options import ArtifactsOption, StorageOption, StudyOption
 from trainer.config import STAGES
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _SHORT = {
     "alpha_cap": "α cap",
     "lr_pretrain": "lr p",
@@ -103,7 +102,7 @@ def dashboard(
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Serve optuna-dashboard on the study storage, with the trials' diagnostics (artifacts) wired in."""
-    from search.cli._console import check_port_free
+    from search.cli._console import check_port_free, warn_if_exposed
     from search.visualization.artifacts import dashboard_artifact_dir, open_artifact_store
     from storage import open_storage, redact, resolve_url
 
@@ -112,11 +111,7 @@ def dashboard(
     optuna_storage = open_storage(url, heartbeat=None, create=False)
     folder = dashboard_artifact_dir(url, optuna_storage, artifacts)
     store = open_artifact_store(folder, for_writing=False)
-    if host not in _LOOPBACK:
-        console.print(
-            f"[yellow]warning:[/yellow] the dashboard on {host}:{port} has no authentication and can delete "
-            "studies; anyone who reaches this address can. Keep it on a trusted network or behind a proxy with auth."
-        )
+    warn_if_exposed(host, port, "dashboard", " and can delete studies")
     console.print(f"dashboard for {redact(url)} (artifacts in {folder}) on http://{host}:{port}/  — Ctrl-C stops it")
     console.file.flush()
     from optuna_dashboard import run_server

@@ -157,16 +157,13 @@ def proxy(
 ) -> None:
     """Serve Optuna's gRPC storage proxy in front of the database; workers use --storage grpc://HOST:PORT."""
     setup_logging()
-    from search.cli._console import check_port_free
+    from search.cli._console import check_port_free, warn_if_exposed
     from storage import redact, resolve_url
     from storage.open import serve_proxy
 
     url = resolve_url(storage)
     check_port_free(host, port)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(
-            f"[yellow]warning:[/yellow] the proxy on {host}:{port} has no authentication; keep it on a private network"
-        )
+    warn_if_exposed(host, port, "storage proxy")
     console.print(f"proxy for {redact(url)} on grpc://{host}:{port} (no heartbeats through the proxy)")
     console.file.flush()  # announce readiness before serving blocks, also when stdout is a file
     serve_proxy(url, host, port)

@@ -54,7 +54,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         min_epochs: int = 2,
         stages: tuple[str, ...] = ("stage1", "stage2"),
     ) -> None:
-        self.layout = layout if isinstance(layout, StepLayout) else StepLayout.of(layout)
+        self.layout = layout if isinstance(layout, StepLayout) else layout.layout
         self.percentile, self.n_startup_trials, self.min_epochs = percentile, n_startup_trials, min_epochs
         self.stages = stages
         self.completed = CompletedTrials()

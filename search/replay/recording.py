@@ -68,7 +68,7 @@ def record_from_study(study: optuna.Study) -> Recording:
     ]  # fmt: skip
     config = settings.config
     return Recording(
-        study.study_name, [config.epochs(s) for s in ("pretrain", "stage1", "stage2")], config.folds, recorded
+        study.study_name, list(config.layout.epochs), config.folds, recorded
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from trainer.metrics import MIN_IMPROVEMENT
+from trainer.metrics import improves
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +67,7 @@ def best_epochs(curve: list[list]) -> dict[tuple[int, str], int]:
         fold, stage, epoch, qwk = row[1], row[2], row[3], row[4]
         qwk = -math.inf if qwk is None else qwk
         key = (fold, stage)
-        if key not in best or qwk > best[key][1] + MIN_IMPROVEMENT:
+        if improves(qwk, best[key][1] if key in best else None):
             best[key] = (epoch, qwk)
     return {key: epoch for key, (epoch, _) in best.items()}
 

@@ -32,7 +32,6 @@ from search.workers._live import render
 from search.workers.devices import WorkerSlot
 from search.workers.stopping import LAUNCHER_PID_ENV
 from storage import ENV_VAR, StorageError
-from trainer.config import StepLayout
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class Launcher:
         self.study, self.settings, self.storage_url = study, settings, storage_url
         self.workers = [WorkerProcess(slot) for slot in slots]
         self.console, self.cache_dir, self.max_retry = console, cache_dir, max_retry
-        self.layout = StepLayout.of(settings.config)
+        self.layout = settings.config.layout
         self.host = socket.gethostname()
         self.errors: list[str] = []
 
