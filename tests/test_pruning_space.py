@@ -121,7 +121,7 @@ def test_default_space_and_a_space_file(tmp_path: Path) -> None:
     assert space.fixed == {"lr_stage2": 1e-4}
     assert "lr_stage2" not in space.names and {"gamma", "batch_size"} <= set(space.names)
     assert (space.knob("alpha_cap").low, space.knob("alpha_cap").high) == (2.0, 4.0)
-    assert space.knob("lr_pretrain").log  # untouched defaults stay
+    assert space.knob("lr_pretrain").choices == (1e-5, 1e-4, 1e-3)  # untouched defaults stay
     restored = type(space).from_dict(space.to_dict())
     assert restored == space
 
@@ -178,3 +178,16 @@ def test_a_config_written_as_toml_reads_back_equal(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(config.to_toml())
     assert load_config(None, path, []) == config
+
+
+def test_the_default_space_shares_pretraining_and_a_range_is_called_out(tmp_path: Path) -> None:
+    """lr_pretrain takes a few values by default, so trials share stored pre-trainings; a space file that makes a
+    pre-training knob a range gets a note from launch, since then no two trials share one."""
+    from search.workers.launch import _sharing_notes
+
+    assert load_space(None).knob("lr_pretrain").choices == (1e-5, 1e-4, 1e-3)
+    assert _sharing_notes(load_space(None)) == []
+    ranged = tmp_path / "space.toml"
+    ranged.write_text("[lr_pretrain]\nlow = 1e-5\nhigh = 1e-3\nlog = true\n\n[batch_size]\nchoices = [8, 16]\n")
+    (note,) = _sharing_notes(load_space(ranged))
+    assert "lr_pretrain is sampled from a range" in note and "batch_size" not in note

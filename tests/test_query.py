@@ -54,6 +54,9 @@ def test_every_finished_trial_has_its_diagnostics_as_artifacts(preset_study) -> 
         assert curve_png.size[0] > 600 and curve_png.size[1] > 400
         result = json.loads((store / metas["result.json"].artifact_id).read_text())
         assert result["epochs_trained"] == trial.user_attrs["epochs_trained"]
+        # epochs reported again from the pre-training store are in the curve but were not trained
+        curve = trial.user_attrs["curve"]
+        assert trial.user_attrs["epochs_trained"] == sum(1 for row in curve if not (len(row) > 13 and row[13]))
         if trial.state == States.PRUNED:
             assert result["state"] == "pruned" and result["prune_reason"] == trial.user_attrs["prune_reason"]
         else:
@@ -173,8 +176,10 @@ def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_s
                 "--cache-dir", preset_study.cache))  # fmt: skip
     result = json.loads((final / "result.json").read_text())
     trial = view.best_trial()
-    # the same config on the same data and seed: the same folds, RF, networks and score as the trial
+    # the same config on the same data and seed: the same folds, RF, networks and score as the trial, with each
+    # fold's pre-training taken from the store the study filled (same cache, same degeneracy rules)
     assert result["qwk"] == pytest.approx(trial.value, abs=1e-12)
+    assert [f["stages"]["pretrain"]["cached"] for f in result["folds"]] == [True] * len(result["folds"])
     assert load_config(None, final / "config.toml", []) == view.best_config()
 
     from trainer import load_final_model, patient_folds, prepare, score

@@ -123,6 +123,11 @@ def _configure_tensorflow(exact: bool) -> None:
         tf_config.disable_op_determinism()
 
 
+def reseed(seed: int) -> None:
+    """Seed Python, NumPy and the backend's generators (TensorFlow's op-seed counter starts again too)."""
+    keras.utils.set_random_seed(seed)
+
+
 def free_memory() -> None:
     """Drop Keras' global state between folds and trials; many trials share one worker process."""
     import gc

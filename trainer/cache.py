@@ -2,8 +2,9 @@
 
 Entries are directories that appear atomically: a builder writes into a private temporary
 directory and renames it into place, so a reader sees either nothing or a complete entry, and a
-builder that dies (or raises on bad input) leaves nothing behind. A lock file makes a second
-builder wait for the first instead of doing the same work twice.
+builder that raises on bad input leaves nothing behind (one killed mid-way leaves its private
+folder, which the next builder of that entry removes). A lock file makes a second builder wait
+for the first instead of doing the same work twice; the kernel releases it with a dead builder.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def atomic_directory(target: Path, build: Callable[[Path], None]) -> Iterator[Pa
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if not target.is_dir():  # another process may have built it while we waited
+                    for stale in target.parent.glob(f".{target.name}.*"):  # a builder killed mid-way left it
+                        shutil.rmtree(stale, ignore_errors=True)
                     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
                     try:
                         build(tmp)

@@ -22,6 +22,7 @@ class EpochReport:
     val_loss: float = float("nan")  # focal loss of the validation rows, with the stage's alpha and gamma
     baseline_qwk: float = float("nan")  # this fold's metadata-only (RandomForest) QWK: what fusion must beat
     patience: int = 0  # the stage's early-stopping patience (0: unknown)
+    cached: bool = False  # reported again from the pre-training store: recorded when it was trained, not trained now
 
 
 class StopStage(Exception):

@@ -16,7 +16,8 @@ from trainer.data import Dataset
 from trainer.final import CONFIG_FILE
 from trainer.folds import patient_folds
 from trainer.inputs import prepare
-from trainer.training import FoldResult, train_fold
+from trainer.pretrained import FOLDER, PretrainStore
+from trainer.training import FoldResult, PretrainReuse, train_fold
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ class RunCallbacks:
     on_epoch: Callable | None = None  # EpochReport → None; may raise to stop the run
     on_fold: Callable[[FoldResult], None] | None = None
     on_images: Callable[[str, int, int], None] | None = None  # modality, done, total (cache build)
+    #: The settings of whatever in ``on_epoch`` may end a stage early (the search's degeneracy rules): it
+    #: changes what a pre-training is, so it is part of the pre-training store's key. None: nothing does.
+    stage_rules: dict | None = None
 
 
 def train(
@@ -40,8 +44,13 @@ def train(
     callbacks: RunCallbacks = RunCallbacks(),
     save_models: bool = False,
     prepared: tuple[Dataset, dict[str, np.ndarray]] | None = None,
+    reuse_pretraining: bool = True,
 ) -> dict:
-    """Train every fold; returns (and with ``out`` writes to ``out/result.json``) the run's summary."""
+    """Train every fold; returns (and with ``out`` writes to ``out/result.json``) the run's summary.
+
+    ``reuse_pretraining``: take each fold's image pre-training from the store under ``cache_dir`` when an
+    identical one was trained before (by any run, trial or worker), and store the ones trained here.
+    """
     started = time.perf_counter()
     dataset, images = prepared or prepare(data, config, cache_dir, callbacks.on_images)
     folds = patient_folds(dataset.metadata.labels, dataset.metadata.patients, config.folds, config.seed)
@@ -49,6 +58,7 @@ def train(
         Path(out).mkdir(parents=True, exist_ok=True)
         if save_models:
             (Path(out) / CONFIG_FILE).write_text(config.to_toml())  # exactly this run's; `train --config` reads it
+    reuse = PretrainReuse(PretrainStore(Path(cache_dir) / FOLDER), callbacks.stage_rules) if reuse_pretraining else None
     results = []
     for fold in folds:
         result = train_fold(
@@ -59,6 +69,7 @@ def train(
             cache_dir,
             callbacks.on_epoch,
             save_to=Path(out) if save_models and out else None,
+            reuse=reuse,
         )
         results.append(result)
         if callbacks.on_fold:

@@ -13,9 +13,11 @@ variables training can change (frozen backbones are not copied).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -43,6 +45,8 @@ class StageResult:
     collapsed_epochs: int = 0  # epochs whose validation predictions were (almost) all one class
     kept: bool = True
     stopped_by: str | None = None  # why the hook ended this stage early (StopStage), if it did
+    reports: list[EpochReport] = field(default_factory=list)  # every epoch's report, as the hook got it
+    cached: bool = False  # loaded from the pre-training store, not trained in this run
 
     def summary(self) -> dict:
         return {
@@ -53,6 +57,7 @@ class StageResult:
             "collapsed_epochs": self.collapsed_epochs,
             "kept": self.kept,
             "stopped_by": self.stopped_by,
+            "cached": self.cached,
         }
 
 
@@ -110,6 +115,40 @@ def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_
     )
     monitor.restore_best()
     return monitor.result
+
+
+def save_stage(folder: Path, model: keras.Model, result: StageResult) -> None:
+    """Every variable of ``model`` (random-layer states and BatchNorm statistics included) and the stage's
+    result with its reports, into ``folder``: what :func:`load_stage` restores exactly."""
+    np.savez(folder / "weights.npz", *[np.asarray(ops.convert_to_numpy(v)) for v in model.variables])
+    document = {**asdict(result), "reports": [asdict(r) for r in result.reports]}
+    (folder / "stage.json").write_text(json.dumps(document, default=float))
+
+
+def load_stage(folder: Path, model: keras.Model) -> StageResult:
+    """Put a stored stage's variables into ``model`` (built the same way) and return its result, marked cached."""
+    with np.load(folder / "weights.npz") as stored:
+        values = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    variables = model.variables
+    if len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values, strict=False)):
+        raise ValueError(f"{folder}: stored variables do not fit this model")
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+    document = json.loads((folder / "stage.json").read_text())
+    reports = [EpochReport(**{**r, "cached": True}) for r in document.pop("reports")]
+    return StageResult(**{**document, "reports": reports, "cached": True})
+
+
+def replay_reports(result: StageResult, on_epoch: OnEpoch | None) -> None:
+    """Report a stored stage's epochs again, at their steps, marked cached: the search sees the curve it would
+    have seen and may prune on it. A hook that ends the stage (:class:`StopStage`) ended it where the reports do."""
+    if on_epoch is None:
+        return
+    for report in result.reports:
+        try:
+            on_epoch(report)
+        except StopStage:
+            return
 
 
 def predict_visits(model: keras.Model, split: Split) -> np.ndarray:
@@ -192,6 +231,7 @@ class _StageMonitor(keras.callbacks.Callback):
             patience=self.plan.patience,
         )
         result = self.result
+        result.reports.append(report)
         result.epochs_run = epoch + 1
         result.collapsed_epochs += top_class_share(scores.pred_histogram) >= COLLAPSE_SHARE
         if improves(scores.qwk, result.best_qwk if result.best_epoch else None):

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from trainer.alpha import class_alpha
-from trainer.config import TrainConfig
+from trainer.config import STAGES, TrainConfig
 from trainer.data import Dataset
 from trainer.final import save_fold
 from trainer.folds import Fold
 from trainer.metadata import MetadataProbabilities, cached_fold_probabilities
 from trainer.metrics import Scores, score
+from trainer.pretrained import PretrainStore, data_digest
 from trainer.schema import METADATA
 
 # Keras-dependent modules load lazily: a metadata-only run never imports TensorFlow.
@@ -52,8 +53,12 @@ def train_fold(
     cache_dir: Path,
     on_epoch=None,
     save_to: Path | None = None,
+    reuse: PretrainReuse | None = None,
 ) -> FoldResult:
-    """Train and validate one fold; ``on_epoch`` may raise to stop it (the model is freed either way)."""
+    """Train and validate one fold; ``on_epoch`` may raise to stop it (the model is freed either way).
+
+    ``reuse``: take pre-training from the store when it holds this fold's, and store it when it does not.
+    """
     metadata = dataset.metadata
     # The RF always runs (cached): it is the metadata-only baseline on this very fold, and the
     # network's RF input when "metadata" is one of the modalities.
@@ -70,13 +75,13 @@ def train_fold(
 
     _backend.configure(config.seed + fold.index, config.precision, config.deterministic, config.jit_compile)
     try:
-        return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to)
+        return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse)
     finally:
         _backend.free_memory()
 
 
-def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to) -> FoldResult:
-    from trainer import models
+def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse) -> FoldResult:
+    from trainer import _backend, models
     from trainer.stages import StagePlan, predict_visits, run_stage
 
     train, val = _split(dataset, images, fold, rf)
@@ -99,17 +104,23 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
             jit_compile=config.jit_compile,
         )
 
+    # Every stage starts from its own seed, so a stored pre-training (skipped here) changes no random
+    # stream of the stages after it: a store hit gives what a miss gives.
     stages = {}
     model = models.build_pretrain_model(branches)
     if config.epochs_pretrain > 0:
-        stages["pretrain"] = run_stage(model, plan("pretrain", config.pretrain_alpha), train, val, on_epoch)
+        _backend.reseed(stage_seed(config, fold.index, "pretrain"))
+        pretrain_plan = plan("pretrain", config.pretrain_alpha)
+        stages["pretrain"] = _pretrain(model, pretrain_plan, train, val, on_epoch, reuse, config, fold, dataset, images)
 
     if rf is not None:
+        _backend.reseed(stage_seed(config, fold.index, "stage1"))
         model = models.build_fusion_model(branches, config)
         models.freeze_backbones(branches)
         if config.epochs_stage1 > 0:
             stages["stage1"] = run_stage(model, plan("stage1", config.alpha_cap), train, val, on_epoch)
         if config.epochs_stage2 > 0 and config.unfreeze_fraction > 0:
+            _backend.reseed(stage_seed(config, fold.index, "stage2"))
             before = model.get_weights()
             models.unfreeze_top(branches, config.unfreeze_fraction)
             stage2 = run_stage(model, plan("stage2", config.alpha_cap), train, val, on_epoch)
@@ -130,6 +141,39 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
         models.fusion_weight(model) if rf is not None else None,
         stages,
     )
+
+
+@dataclass(frozen=True)
+class PretrainReuse:
+    """Pre-training shared through a store: where it lives, and what the ``on_epoch`` hook may do to a stage
+    (the degeneracy rules that can end it early change what a pre-training is, so they are part of the key)."""
+
+    store: PretrainStore
+    stage_rules: dict | None = None
+
+
+def stage_seed(config: TrainConfig, fold: int, stage: str) -> int:
+    """The seed every generator takes at the start of ``stage`` in ``fold``."""
+    return config.seed * 1000 + fold * 10 + STAGES.index(stage) + 1
+
+
+def _pretrain(model, plan, train, val, on_epoch, reuse, config, fold, dataset, images):
+    """Image pre-training: trained here, or loaded from the store and its epochs reported again (marked cached)."""
+    from trainer.stages import load_stage, replay_reports, run_stage, save_stage
+
+    if reuse is None:
+        return run_stage(model, plan, train, val, on_epoch)
+    key = reuse.store.key(config, fold.index, data_digest(dataset, images, fold.train, fold.val), reuse.stage_rules)
+    result, cached = reuse.store.train_or_load(
+        key,
+        train=lambda: run_stage(model, plan, train, val, on_epoch),
+        save=lambda folder, stage: save_stage(folder, model, stage),
+        load=lambda folder: load_stage(folder, model),
+        describe=f"{config.backbone}@{config.image_size} lr_pretrain={config.lr_pretrain:g} fold {fold.index}",
+    )
+    if cached:
+        replay_reports(result, on_epoch)
+    return result
 
 
 def _split(dataset: Dataset, images: dict[str, np.ndarray], fold: Fold, rf: MetadataProbabilities | None):

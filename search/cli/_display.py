@@ -47,7 +47,8 @@ class TrainingDisplay:
             self._epochs,
             completed=within_fold,
             description=f"fold {report.fold} {report.stage}",
-            status=f"epoch {report.epoch}  val QWK {report.val_qwk:.3f}  pred I/P/R {histogram}",
+            status=f"epoch {report.epoch}  val QWK {report.val_qwk:.3f}  pred I/P/R {histogram}"
+            + ("  (from the pre-training store)" if report.cached else ""),
         )
 
     def on_fold(self, result) -> None:

@@ -54,6 +54,15 @@ SeedOption = Annotated[
     typer.Option(help="Seed of folds, RF and networks; in a study worker i samples with seed·1000 + i [default: 0]."),
 ]
 
+NoPretrainCacheOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-pretrain-cache",
+        help="Train every image pre-training instead of taking identical ones from the store under the cache "
+        "folder (shared by every run, trial, worker and study on the same data).",
+    ),
+]
+
 # --- launch ---
 NewDataOption = Annotated[Path | None, typer.Option("--data", help="Data (CSV or folder); needed to create a study.")]
 WorkersOption = Annotated[

@@ -18,6 +18,7 @@ from search.cli._options import (
     GpusOption,
     LogDirOption,
     NewDataOption,
+    NoPretrainCacheOption,
     NoRulesOption,
     OversubscribeOption,
     PresetOption,
@@ -56,6 +57,7 @@ def launch(
     cache_dir: CacheOption = None,
     log_dir: LogDirOption = None,
     artifacts: ArtifactsOption = None,
+    no_pretrain_cache: NoPretrainCacheOption = False,
 ) -> None:
     """Create or resume a study and run WORKERS local workers until its trial budget is met.
 
@@ -80,10 +82,14 @@ def launch(
     if plan.workers == 0:
         console.print(f"join it from any machine: dfu-search worker --study {study} --storage '{redact(url)}'")
         return
-    raise typer.Exit(_supervise(plan, url, workers_per_gpu, cache_dir, log_dir, artifacts))
+    for note in plan.notes:
+        console.print(note, markup=False, highlight=False)
+    raise typer.Exit(_supervise(plan, url, workers_per_gpu, cache_dir, log_dir, artifacts, not no_pretrain_cache))
 
 
-def _supervise(plan, url: str, workers_per_gpu: int, cache_dir: Path | None, log_dir: Path | None, artifacts) -> int:
+def _supervise(
+    plan, url: str, workers_per_gpu: int, cache_dir: Path | None, log_dir: Path | None, artifacts, reuse: bool
+) -> int:
     """Run the plan's local workers until the budget is met, then print the study's summary; the exit code."""
     from search.cli.status import print_status
     from search.visualization.artifacts import resolve_artifact_dir
@@ -95,7 +101,7 @@ def _supervise(plan, url: str, workers_per_gpu: int, cache_dir: Path | None, log
     logs = log_dir or resolve_artifact_dir(url, artifacts, plan.settings.artifacts) / name / "logs"
     slots = plan_workers(plan.workers, plan.gpus, logs, workers_per_gpu)
     started = time.perf_counter()
-    code = Launcher(plan.study, plan.settings, url, slots, console, cache_dir).run()
+    code = Launcher(plan.study, plan.settings, url, slots, console, cache_dir, reuse_pretraining=reuse).run()
     try:
         print_status(plan.study, console)
     except StorageError as exc:
@@ -116,6 +122,7 @@ def worker(
     ] = None,
     cache_dir: CacheOption = None,
     artifacts: ArtifactsOption = None,
+    no_pretrain_cache: NoPretrainCacheOption = False,
 ) -> None:
     """Join a study from any machine and run trials until its budget is met."""
     setup_logging(timestamps=True)
@@ -126,8 +133,9 @@ def worker(
     route_optuna_logs()
     try:
         ran = run_worker(
-            study, resolve_url(storage), gpu=gpu, data=data, cache_dir=cache_dir, index=index, artifacts=artifacts
-        )
+            study, resolve_url(storage), gpu=gpu, data=data, cache_dir=cache_dir, index=index, artifacts=artifacts,
+            reuse_pretraining=not no_pretrain_cache,
+        )  # fmt: skip
     except WorkerGaveUp as exc:
         from search.cli._console import report_error
 

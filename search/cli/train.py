@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from search.cli._console import console, setup_logging
-from search.cli._options import CacheOption, ConfigOption, DataOption, FoldsOption, PresetOption, SeedOption, SetOption
+from search.cli._options import (
+    CacheOption,
+    ConfigOption,
+    DataOption,
+    FoldsOption,
+    NoPretrainCacheOption,
+    PresetOption,
+    SeedOption,
+    SetOption,
+)  # fmt: skip
 
 
 def train(
@@ -42,6 +51,7 @@ def train(
             "(so that a trial's config trains to the trial's QWK)."
         ),
     ] = True,
+    no_pretrain_cache: NoPretrainCacheOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
     """Train and cross-validate the classifier once; writes OUT/result.json."""
@@ -61,14 +71,18 @@ def train(
     from search.cli._display import TrainingDisplay, results_table
 
     with TrainingDisplay(console, settings.folds, settings.steps_per_fold) as display:
-        on_epoch = display.on_epoch
+        on_epoch, rules = display.on_epoch, None
         if stage_rules:
             from search.pruners.judge import StageStopper
             from search.pruners.rules import DegeneracyRules
 
-            on_epoch = StageStopper(DegeneracyRules(), then=display.on_epoch)
-        callbacks = RunCallbacks(on_epoch=on_epoch, on_fold=display.on_fold, on_images=display.on_images)
-        summary = run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models)
+            # the rules a study's trial applies: a trial's config retrains to its QWK, and shares its pre-training
+            rules = DegeneracyRules()
+            on_epoch = StageStopper(rules, then=display.on_epoch)
+        callbacks = RunCallbacks(on_epoch=on_epoch, on_fold=display.on_fold, on_images=display.on_images,
+                                 stage_rules=rules.as_dict() if rules else None)  # fmt: skip
+        summary = run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models,
+                               reuse_pretraining=not no_pretrain_cache)  # fmt: skip
     console.print(results_table(summary))
     console.print(
         f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}"

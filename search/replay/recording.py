@@ -67,9 +67,7 @@ def record_from_study(study: optuna.Study) -> Recording:
         if t.state.name == "COMPLETE" and t.user_attrs.get("curve") and t.user_attrs.get("folds")
     ]  # fmt: skip
     config = settings.config
-    return Recording(
-        study.study_name, list(config.layout.epochs), config.folds, recorded
-    )
+    return Recording(study.study_name, list(config.layout.epochs), config.folds, recorded)
 
 
 def load_recording(path: Path) -> Recording:

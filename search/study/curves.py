@@ -30,6 +30,7 @@ CURVE_COLUMNS = (
     "baseline_qwk",
     "train_batches",
     "patience",
+    "cached",  # reported again from the pre-training store, not trained in this trial
 )
 
 
@@ -49,6 +50,7 @@ def curve_row(report: EpochReport) -> list:
         _finite_or_none(report.baseline_qwk),
         report.train_batches,
         report.patience,
+        report.cached,
     ]
 
 

@@ -9,7 +9,7 @@ from the stored ones is refused, naming each difference: a study's trials must b
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 
@@ -17,7 +17,7 @@ from search.pruners.strategies import PRUNERS
 from search.samplers import SAMPLERS
 from search.study.create import StudyRequest, create_or_resume, preset_trial, request_config
 from search.study.settings import StudySettings, finished_trials
-from search.study.space import load_space
+from search.study.space import SearchSpace, load_space
 from search.workers.devices import capacity, detect_gpus, parse_gpus
 from storage import StorageError, open_storage, redact
 from storage.urls import file_path
@@ -44,6 +44,7 @@ class Plan:
     message: str  # what happened to the study (created, resumed, budget)
     gpus: list[str]
     workers: int
+    notes: list[str] = field(default_factory=list)  # what the user should know before the workers start
 
 
 def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: str) -> Plan:
@@ -66,7 +67,21 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
         _check_new(request)
         storage = storage or open_storage(storage_url)
     study, settings = create_or_resume(request, storage)
-    return Plan(study, settings, _budget_message(request.name, before, settings.trials), gpus, count)
+    message = _budget_message(request.name, before, settings.trials)
+    return Plan(study, settings, message, gpus, count, _sharing_notes(settings.search_space))
+
+
+def _sharing_notes(space: SearchSpace) -> list[str]:
+    """Searched knobs that pre-training reads, drawn from a range: each trial then pre-trains afresh."""
+    from trainer.pretrained import PRETRAIN_FIELDS
+
+    ranged = [k.name for k in space.knobs if k.name in PRETRAIN_FIELDS and k.choices is None]
+    if not ranged:
+        return []
+    return [
+        f"note: {', '.join(ranged)} {'is' if len(ranged) == 1 else 'are'} sampled from a range, so no two trials "
+        "share a pre-training; give the knob a few values (choices = [...] in the space file) to share them"
+    ]
 
 
 def check_workers(workers: WorkerRequest) -> tuple[list[str], int]:

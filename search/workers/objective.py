@@ -42,8 +42,10 @@ class Objective:
         cache_dir: Path,
         gpu: str | None = None,
         artifact_store: FileSystemArtifactStore | None = None,
+        reuse_pretraining: bool = True,
     ) -> None:
         self.settings = settings
+        self.reuse_pretraining = reuse_pretraining
         self.data = Path(data)
         self.cache_dir = Path(cache_dir)
         self.worker = worker_identity(gpu)
@@ -76,8 +78,9 @@ class Objective:
                 self.data,
                 config,
                 self.cache_dir,
-                callbacks=RunCallbacks(on_epoch=reporter, on_fold=reporter.on_fold),
+                callbacks=RunCallbacks(on_epoch=reporter, on_fold=reporter.on_fold, stage_rules=reporter.stage_rules),
                 prepared=self._prepare(config),
+                reuse_pretraining=self.reuse_pretraining,
             )
         except optuna.TrialPruned:
             raise
@@ -131,15 +134,17 @@ class _Reporter:
     def __init__(self, trial: optuna.Trial, settings: StudySettings, folds: int, stop: StopRequest | None) -> None:
         self.trial = trial
         self.stop = stop
-        self.judge = Judge(trial, settings.pruner, DegeneracyRules.from_dict(settings.rules), folds)
-        self.epochs = 0
+        rules = DegeneracyRules.from_dict(settings.rules)
+        self.judge = Judge(trial, settings.pruner, rules, folds)
+        self.stage_rules = rules.as_dict() if rules.enabled else None  # what may end a stage: part of the store's key
+        self.epochs = 0  # epochs trained in this trial (reports from the pre-training store are not)
         self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
         self.folds: list[dict] = []
         self.prune_reason: dict | None = None
         self.stage_stops: list[dict] = []
 
     def __call__(self, report: EpochReport) -> None:
-        self.epochs += 1
+        self.epochs += not report.cached
         self.curve.append(curve_row(report))
         if self.stop is not None:
             self.stop.check()  # a requested stop ends the trial here, between two epochs

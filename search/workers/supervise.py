@@ -58,7 +58,9 @@ class Launcher:
         console: Console,
         cache_dir: Path | None = None,
         max_retry: int = MAX_RETRY,
+        reuse_pretraining: bool = True,
     ) -> None:
+        self.reuse_pretraining = reuse_pretraining
         self.study, self.settings, self.storage_url = study, settings, storage_url
         self.workers = [WorkerProcess(slot) for slot in slots]
         self.console, self.cache_dir, self.max_retry = console, cache_dir, max_retry
@@ -130,6 +132,8 @@ class Launcher:
         ]
         if self.cache_dir is not None:
             command += ["--cache-dir", str(self.cache_dir)]
+        if not self.reuse_pretraining:
+            command.append("--no-pretrain-cache")
         # the URL through the environment, not the command line: `ps` shows every user the arguments
         env = slot.environment({**os.environ, LAUNCHER_PID_ENV: str(os.getpid()), ENV_VAR: self.storage_url})
         if slot.gpu is not None:

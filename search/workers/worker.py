@@ -81,8 +81,13 @@ def run_worker(
     index: int | None = None,
     artifacts: Path | None = None,
     heartbeat: HeartbeatSettings = HeartbeatSettings(on_stale=StaleTrialRetry()),
+    reuse_pretraining: bool = True,
 ) -> int:
-    """Run trials until the budget is met; returns how many trials this worker ran."""
+    """Run trials until the budget is met; returns how many trials this worker ran.
+
+    ``reuse_pretraining``: share image pre-training with every trial, worker and study through the store
+    under the cache folder (False: train every pre-training, as without the store).
+    """
     if gpu is not None:
         use_gpu(gpu)
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
@@ -96,7 +101,12 @@ def run_worker(
     study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, settings.config))
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
     objective = Objective(
-        settings, data, Path(cache_dir or default_cache_dir()), gpu, open_artifact_store(artifact_dir)
+        settings,
+        data,
+        Path(cache_dir or default_cache_dir()),
+        gpu,
+        open_artifact_store(artifact_dir),
+        reuse_pretraining,
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log.info("worker %s joined study %r on %s (sampler seed %d, artifacts in %s)",

@@ -1,0 +1,173 @@
+"""The pre-training store: every setting classified, a hit equal to a miss, one training per key across processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainer.config import load_config
+from trainer.pretrained import FOLDER, OTHER_FIELDS, PRETRAIN_FIELDS, PretrainStore, unclassified_fields
+
+TINY = ["image_size=16", "epochs_pretrain=3", "epochs_stage1=2", "epochs_stage2=0", "rf_trees=30",
+        "patience_pretrain=3", "patience_stage1=2", "batch_size=8", "folds=2"]  # fmt: skip
+
+
+def test_every_trainer_setting_is_classified() -> None:
+    """A new TrainConfig field must be declared read by pre-training (part of the key) or not: an unclassified
+    knob could otherwise reuse a pre-training it would have changed."""
+    assert not unclassified_fields()
+    assert not PRETRAIN_FIELDS & OTHER_FIELDS
+
+
+def test_the_key_follows_pretraining_settings_only() -> None:
+    """Changing any setting pre-training reads (cnn_width, outside every search space, too), the fold, or what
+    may end a stage makes a new key; changing a setting it does not read keeps the key."""
+    from dataclasses import fields, replace
+
+    store = PretrainStore(Path("unused"))
+    base = load_config("quick")
+    key = store.key(base, 0, "data", None)
+    other_values = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v * 0.5 + 0.01}
+    changed = {"modalities": ("metadata", "depth_rgb"), "backbone": "efficientnetb0", "precision": "mixed",
+               "augment": "light", "aug_flip": "vertical", "jit_compile": True, "deterministic": False,
+               "pretrain_alpha": 2.0, "weights": "none"}  # fmt: skip
+    for field in fields(base):
+        value = getattr(base, field.name)
+        new = changed.get(field.name, other_values.get(type(value), lambda v: v)(value))
+        if field.name in ("aug_rotation", "aug_zoom", "aug_translation", "aug_contrast"):
+            new = 0.1
+        if new == value:
+            continue
+        same = store.key(replace(base, **{field.name: new}), 0, "data", None) == key
+        assert same == (field.name in OTHER_FIELDS), field.name
+    assert store.key(base, 1, "data", None) != key
+    assert store.key(base, 0, "other data", None) != key
+    assert store.key(base, 0, "data", {"enabled": True}) != key
+
+
+def _run(data: Path, cache: Path, *sets: str, reuse: bool = True, rules: dict | None = None) -> tuple[dict, list]:
+    from trainer import RunCallbacks, train
+
+    reports = []
+    callbacks = RunCallbacks(on_epoch=reports.append, stage_rules=rules)
+    summary = train(
+        data, load_config("quick", None, [*TINY, *sets]), cache, callbacks=callbacks, reuse_pretraining=reuse
+    )
+    return summary, reports
+
+
+def _stage(reports: list, stage: str) -> list[tuple]:
+    return [
+        (r.fold, r.epoch, r.step, r.val_qwk, r.train_loss, tuple(r.pred_histogram)) for r in reports if r.stage == stage
+    ]
+
+
+def test_a_stored_pretraining_gives_what_training_it_gives(demo_folder: Path, tmp_path: Path) -> None:
+    """Cold store, warm store and no store: the same fold QWKs and stage-1 curves, bit for bit on a CPU; the warm
+    run trains no pre-training epoch but reports the stored ones again, marked cached."""
+    cache = tmp_path / "cache"
+    cold, cold_reports = _run(demo_folder, cache)
+    warm, warm_reports = _run(demo_folder, cache)
+    off, off_reports = _run(demo_folder, tmp_path / "other-cache", reuse=False)
+    for run in (warm, off):
+        assert [f["qwk"] for f in run["folds"]] == [f["qwk"] for f in cold["folds"]]
+        assert [f["fusion_weight"] for f in run["folds"]] == [f["fusion_weight"] for f in cold["folds"]]
+    assert _stage(warm_reports, "stage1") == _stage(cold_reports, "stage1") == _stage(off_reports, "stage1")
+    assert _stage(warm_reports, "pretrain") == _stage(cold_reports, "pretrain")  # reported again, same values
+    assert all(r.cached for r in warm_reports if r.stage == "pretrain")
+    assert not any(r.cached for r in warm_reports if r.stage != "pretrain") and not any(r.cached for r in cold_reports)
+    assert [f["stages"]["pretrain"]["cached"] for f in cold["folds"]] == [False, False]
+    assert [f["stages"]["pretrain"]["cached"] for f in warm["folds"]] == [True, True]
+    store = PretrainStore(cache / FOLDER)
+    assert len(store.entries()) == 2 and [e.hits for e in store.entries()] == [1, 1]
+
+
+def test_a_changed_image_misses(demo_copy: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    cache = tmp_path / "cache"
+    _run(demo_copy, cache, "folds=2", "epochs_pretrain=1", "epochs_stage1=0")
+    image = sorted((demo_copy / "Thermal_Map_IMG").glob("*.png"))[0]
+    pixels = np.asarray(Image.open(image)).copy()
+    Image.fromarray(255 - pixels).save(image)  # same file name, other content (inside the wound box too)
+    again, _ = _run(demo_copy, cache, "folds=2", "epochs_pretrain=1", "epochs_stage1=0")
+    assert [f["stages"]["pretrain"]["cached"] for f in again["folds"]] == [False, False]
+    assert len(PretrainStore(cache / FOLDER).entries()) == 4
+
+
+_RACER = r"""
+import json, sys, time
+from pathlib import Path
+from trainer.pretrained import PretrainStore
+
+store, key, log, seconds = PretrainStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]), float(sys.argv[4])
+
+def train():
+    with open(log, "a") as f:
+        f.write("train\n")
+    time.sleep(seconds)
+    return {"trained_by": sys.argv[5]}
+
+def save(folder, result):
+    (folder / "result.json").write_text(json.dumps(result))
+
+result, cached = store.train_or_load(key, train, save, lambda folder: json.loads((folder / "result.json").read_text()), "test")
+print(json.dumps({"result": result, "cached": cached}), flush=True)
+"""
+
+
+def _racer(root: Path, log: Path, seconds: float, name: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _RACER, str(root), "k" * 32, str(log), str(seconds), name],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_two_processes_needing_one_key_train_it_once(tmp_path: Path) -> None:
+    log = tmp_path / "trainings"
+    first = _racer(tmp_path / "store", log, 2.0, "first")
+    time.sleep(0.5)
+    second = _racer(tmp_path / "store", log, 2.0, "second")
+    outputs = [json.loads(p.communicate(timeout=60)[0]) for p in (first, second)]
+    assert log.read_text().split() == ["train"]  # trained once
+    assert [o["cached"] for o in outputs] == [False, True]
+    assert outputs[1]["result"] == outputs[0]["result"] == {"trained_by": "first"}
+
+
+def test_a_process_killed_while_training_blocks_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "trainings"
+    doomed = _racer(tmp_path / "store", log, 600.0, "doomed")
+    deadline = time.monotonic() + 30
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    waiting = _racer(tmp_path / "store", log, 0.1, "survivor")  # blocks on the doomed one's lock ...
+    time.sleep(0.5)
+    assert waiting.poll() is None
+    os.kill(doomed.pid, signal.SIGKILL)  # ... which the kernel releases with its process
+    doomed.wait()
+    output = json.loads(waiting.communicate(timeout=60)[0])
+    assert output == {"result": {"trained_by": "survivor"}, "cached": False}
+    entries = PretrainStore(tmp_path / "store").entries()
+    assert len(entries) == 1 and not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".k")]
+
+
+def test_an_unwritable_store_is_a_warning_and_a_normal_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    if os.geteuid() == 0:  # root writes anywhere: make the store a file instead of a folder
+        (tmp_path / "store").write_text("not a folder")
+    else:
+        (tmp_path / "store").mkdir()
+        (tmp_path / "store").chmod(0o500)
+    store = PretrainStore(tmp_path / "store")
+    calls = []
+    result, cached = store.train_or_load("k" * 32, lambda: calls.append(1) or "trained", lambda f, r: None,
+                                         lambda f: "loaded", "test")  # fmt: skip
+    assert (result, cached, calls) == ("trained", False, [1])
+    assert "not usable" in caplog.text
+    shutil.rmtree(tmp_path / "store", ignore_errors=True)
