@@ -261,3 +261,41 @@ def test_running_qwk_equals_scikit_learn_over_batches() -> None:
     collapsed = np.tile([[0.1, 0.8, 0.1]], (5, 1)).astype("float32")  # one class predicted: QWK 0, not NaN
     metric.update_state(keras.utils.to_categorical([0, 1, 2, 1, 0], 3), collapsed)
     assert float(keras.ops.convert_to_numpy(metric.result())) == 0.0
+
+
+def _fusion_stage(rf_informative: bool, init: float, scale: float) -> float:
+    """A fusion stage's training (backbones frozen, as in stage 1) on 96 rows where either the RF probabilities or the
+    images carry the label and the other input is noise; returns the RF weight it ends at."""
+    from trainer import _backend
+
+    _backend.reseed(0)
+    rng = np.random.default_rng(0)
+    n = 96
+    labels = rng.integers(0, 3, n)
+    if rf_informative:
+        rf = np.eye(3)[labels] * 0.8 + 0.2 / 3
+        pixels = rng.integers(0, 256, (n, 16, 16, 3))
+    else:
+        rf = rng.dirichlet(np.ones(3), n)
+        pixels = np.repeat(np.repeat((labels * 110 + rng.integers(0, 25, n))[:, None, None, None], 16, 1), 16, 2)
+        pixels = np.repeat(pixels, 3, 3)
+    inputs = {m: pixels.astype("uint8") for m in MODALITIES} | {models.RF_INPUT: rf.astype("float32")}
+    config = load_config("quick", overrides={"image_size": 16, "head_units": 16, "fusion_init": init,
+                                             "fusion_lr_scale": scale})  # fmt: skip
+    branches = models.build_image_branches(config, MODALITIES)
+    model = models.build_fusion_model(branches, config)
+    models.freeze_backbones(branches)
+    # the stage's optimizer and loss, 6 epochs of 6 steps (no best-epoch restore: the weight's own path)
+    model.compile(optimizer=keras.optimizers.Adam(3e-4), loss=focal_loss(np.ones(3), 2.0))
+    model.fit(inputs, keras.utils.to_categorical(labels, 3), batch_size=16, epochs=6, verbose=0)
+    return models.fusion_weight(model)
+
+
+def test_the_fusion_weight_moves_toward_the_informative_input() -> None:
+    """RF informative, images noise: the weight rises from a low start; images informative, RF noise: it falls
+    from a high start — each by more than half of what 36 Adam steps at 3e-4 × 100 allow (1.1 in logit). At the
+    stage's own learning rate (scale 1, how it was) it hardly moves."""
+    logit = lambda w: float(np.log(w / (1 - w)))  # noqa: E731
+    assert logit(_fusion_stage(True, 0.3, 100.0)) - logit(0.3) > 0.55
+    assert logit(0.9) - logit(_fusion_stage(False, 0.9, 100.0)) > 0.55
+    assert abs(logit(_fusion_stage(True, 0.3, 1.0)) - logit(0.3)) < 0.02  # the inert weight this replaces

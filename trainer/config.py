@@ -119,6 +119,9 @@ class TrainConfig:
     # Fusion of the RF and image probabilities
     fusion: str = "learnable"  # learnable: w = sigmoid(logit); fixed: constant w; concat: features → Dense
     fusion_init: float = 0.7  # initial (or fixed) weight of the RF probabilities
+    fusion_lr_scale: float = (
+        100.0  # the learnable weight's learning rate, as a multiple of the stage's (bench: fusion-weight.json)
+    )
     # Metadata branch (cached per fold; not searched by default)
     rf_trees: int = 300
     rf_max_depth: int = 10
@@ -259,6 +262,7 @@ _AT_LEAST = {
 _RANGES = {
     "fusion_init": (0, 1, False, False), "bn_momentum": (0, 1, False, False), "unfreeze_fraction": (0, 1, True, True),
     "dropout": (0, 1, True, False), "gamma": (0, float("inf"), True, False),
+    "fusion_lr_scale": (0, float("inf"), False, False),
     **{name: (0, float("inf"), False, False) for name in ("lr_pretrain", "lr_stage1", "lr_stage2", "lr_reduce_factor")},
 }  # fmt: skip
 

@@ -31,36 +31,40 @@ _IMAGENET_VARIANCE = [0.229**2, 0.224**2, 0.225**2]
 
 @keras.saving.register_keras_serializable(package="dfu")
 class WeightedFusion(keras.layers.Layer):
-    """``w · rf + (1 − w) · image`` with ``w = sigmoid(logit)``, the logit starting at ``logit(init)``.
+    """``w · rf + (1 − w) · image`` with ``w = sigmoid(lr_scale · θ)``, starting at ``w = init``.
 
-    Learnable (one trainable scalar) by default; ``learnable=False`` keeps ``w`` fixed, as in the
-    research code's 0.70/0.30 fusion, which scales the image gradient by 0.3 (docs/design.md, the failure: cause 5).
+    Learnable (the one scalar θ) by default; ``learnable=False`` keeps ``w`` fixed, as in the research
+    code's 0.70/0.30 fusion, which scales the image gradient by 0.3 (docs/design.md, the failure: cause 5).
+
+    Why ``lr_scale``: Adam moves a parameter by about one learning rate a step, whatever its gradient, so
+    a logit trained directly moves ≲ 0.1 in a stage of ~100 steps at 1e-3 — and going from 0.7 to 0.9
+    takes 1.35. Training θ = logit / ``lr_scale`` instead gives the weight a learning rate ``lr_scale``
+    times the stage's, and nothing else changes.
     """
 
-    def __init__(self, init: float = 0.7, learnable: bool = True, **kwargs) -> None:
+    def __init__(self, init: float = 0.7, learnable: bool = True, lr_scale: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.init = float(init)
-        self.learnable = bool(learnable)
+        self.init, self.learnable, self.lr_scale = float(init), bool(learnable), float(lr_scale)
 
     def build(self, input_shape) -> None:
-        self.logit = self.add_weight(
+        self.logit = self.add_weight(  # θ; the name stays "logit" so that models saved before lr_scale load
             name="logit",
             shape=(),
-            initializer=keras.initializers.Constant(math.log(self.init / (1.0 - self.init))),
+            initializer=keras.initializers.Constant(math.log(self.init / (1.0 - self.init)) / self.lr_scale),
             trainable=self.learnable,
         )
 
     def call(self, inputs):
         rf, image = inputs
-        w = ops.sigmoid(self.logit)
+        w = ops.sigmoid(self.lr_scale * self.logit)
         return w * rf + (1.0 - w) * image
 
     @property
     def rf_weight(self) -> float:
-        return float(ops.convert_to_numpy(ops.sigmoid(self.logit)))
+        return float(ops.convert_to_numpy(ops.sigmoid(self.lr_scale * self.logit)))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "init": self.init, "learnable": self.learnable}
+        return {**super().get_config(), "init": self.init, "learnable": self.learnable, "lr_scale": self.lr_scale}
 
 
 @dataclass
@@ -175,7 +179,11 @@ def build_fusion_model(branches: ImageBranches, config: TrainConfig) -> keras.Mo
             branches.features
         )
         fusion = WeightedFusion(
-            config.fusion_init, learnable=config.fusion == "learnable", dtype="float32", name="fusion"
+            config.fusion_init,
+            learnable=config.fusion == "learnable",
+            lr_scale=config.fusion_lr_scale,
+            dtype="float32",
+            name="fusion",
         )
         outputs = fusion([rf, image_probs])
     return keras.Model({**branches.inputs, RF_INPUT: rf}, outputs, name="fusion")

@@ -58,7 +58,7 @@ PRETRAIN_FIELDS = frozenset({
 #: visits are in the key themselves), and the layout of later stages.
 OTHER_FIELDS = frozenset({
     "folds", "alpha_cap", "lr_stage1", "lr_stage2", "epochs_stage1", "epochs_stage2", "patience_stage1",
-    "patience_stage2", "unfreeze_fraction", "fusion", "fusion_init", "rf_trees", "rf_max_depth", "rf_min_leaf",
+    "patience_stage2", "unfreeze_fraction", "fusion", "fusion_init", "fusion_lr_scale", "rf_trees", "rf_max_depth", "rf_min_leaf",
     "rf_alpha_cap", "rf_oof_folds",
 })  # fmt: skip
 FOLDER = "pretrained"

@@ -47,6 +47,7 @@ class StageResult:
     stopped_by: str | None = None  # why the hook ended this stage early (StopStage), if it did
     reports: list[EpochReport] = field(default_factory=list)  # every epoch's report, as the hook got it
     cached: bool = False  # loaded from the pre-training store, not trained in this run
+    fusion_weight: list[float] | None = None  # a fusion stage's RF weight w at its start and as restored at its end
 
     def summary(self) -> dict:
         return {
@@ -58,6 +59,7 @@ class StageResult:
             "kept": self.kept,
             "stopped_by": self.stopped_by,
             "cached": self.cached,
+            "fusion_weight": self.fusion_weight,
         }
 
 

@@ -82,7 +82,7 @@ def train_fold(
 
 def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse) -> FoldResult:
     from trainer import _backend, models
-    from trainer.stages import StagePlan, predict_visits, run_stage
+    from trainer.stages import StagePlan, predict_visits
 
     train, val = _split(dataset, images, fold, rf)
     branches = models.build_image_branches(config, dataset.image_modalities)
@@ -118,12 +118,12 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
         model = models.build_fusion_model(branches, config)
         models.freeze_backbones(branches)
         if config.epochs_stage1 > 0:
-            stages["stage1"] = run_stage(model, plan("stage1", config.alpha_cap), train, val, on_epoch)
+            stages["stage1"] = _fusion_stage(model, plan("stage1", config.alpha_cap), train, val, on_epoch)
         if config.epochs_stage2 > 0 and config.unfreeze_fraction > 0:
             _backend.reseed(stage_seed(config, fold.index, "stage2"))
             before = model.get_weights()
             models.unfreeze_top(branches, config.unfreeze_fraction)
-            stage2 = run_stage(model, plan("stage2", config.alpha_cap), train, val, on_epoch)
+            stage2 = _fusion_stage(model, plan("stage2", config.alpha_cap), train, val, on_epoch)
             baseline = stages["stage1"].best_qwk if "stage1" in stages else float("-inf")
             stage2.kept = stage2.best_qwk > baseline
             if not stage2.kept:
@@ -155,6 +155,18 @@ class PretrainReuse:
 def stage_seed(config: TrainConfig, fold: int, stage: str) -> int:
     """The seed every generator takes at the start of ``stage`` in ``fold``."""
     return config.seed * 1000 + fold * 10 + STAGES.index(stage) + 1
+
+
+def _fusion_stage(model, plan, train, val, on_epoch):
+    """A fusion stage, with the RF weight it started from and the one it restored (None for concatenation)."""
+    from trainer.models import fusion_weight
+    from trainer.stages import run_stage
+
+    start = fusion_weight(model)
+    result = run_stage(model, plan, train, val, on_epoch)
+    if start is not None:
+        result.fusion_weight = [start, fusion_weight(model)]
+    return result
 
 
 def _pretrain(model, plan, train, val, on_epoch, reuse, config, fold, dataset, images):

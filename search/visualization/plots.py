@@ -40,7 +40,7 @@ def learning_curve_figure(curve: list[list], folds: list[dict], title: str) -> F
             axes.axvspan(first - 0.5, last + 0.5, color=_STAGE_COLOURS.get(stage, "#f4f4f4"), zorder=0)
             axes.axvline(first - 0.5, color="#999999", linewidth=0.6, zorder=1)
         qwk_axes.annotate(
-            f"f{fold} {stage}",
+            f"f{fold} {stage}" + _weight_note(folds, fold, stage),
             (first - 0.3, 1.0),
             xycoords=("data", "axes fraction"),
             va="top",
@@ -73,6 +73,13 @@ def learning_curve_figure(curve: list[list], folds: list[dict], title: str) -> F
         unique = dict(zip(labels, handles))  # one legend entry per series, not per (fold, stage)
         axes.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
     return figure
+
+
+def _weight_note(folds: list[dict], fold: int, stage: str) -> str:
+    """``w 0.40→0.62``: a fusion stage's RF weight at its start and as restored at its end, when recorded."""
+    stages = next((f.get("stages", {}) for f in folds if f.get("fold") == fold), {})
+    weight = stages.get(stage, {}).get("fusion_weight")
+    return f"  w {weight[0]:.2f}→{weight[1]:.2f}" if weight else ""
 
 
 def confusion_figure(folds: list[dict], title: str) -> Figure:
