@@ -28,8 +28,8 @@ class StudyPlan:
 
 GPU_STUDY = StudyPlan()
 #: The dry run: every stage still trains, for fewer epochs.
-CPU_STUDY = StudyPlan(trials=2, patients=16, cap_s=300, sets=("batch_size=8", "epochs_pretrain=2", "epochs_stage1=2",
-                                                              "epochs_stage2=2"))  # fmt: skip
+CPU_STUDY = StudyPlan(trials=2, patients=12, cap_s=300, sets=("batch_size=8", "epochs_pretrain=1", "epochs_stage1=1",
+                                                              "epochs_stage2=1"))  # fmt: skip
 
 
 class GpuSampler:

@@ -127,7 +127,11 @@ def collapse_map_figure(frame, x: str = "alpha_cap", y: str = "lr_pretrain") -> 
 
     figure = Figure(figsize=(8, 5.5), layout="constrained")
     axes = figure.subplots()
-    finished = frame[frame["state"].isin(["COMPLETE", "PRUNED"])].dropna(subset=[x, y])
+    import pandas as pd
+
+    # a pinned non-number (an enqueued preset's alpha_cap = "none") has no place on a numeric axis
+    numeric = frame.assign(**{name: pd.to_numeric(frame[name], errors="coerce") for name in (x, y)})
+    finished = numeric[numeric["state"].isin(["COMPLETE", "PRUNED"])].dropna(subset=[x, y])
     complete = finished[finished["state"] == "COMPLETE"]
     if not complete.empty:
         points = axes.scatter(complete[x], complete[y], c=complete["value"], cmap="Greys", vmin=0, vmax=max(0.5, complete["value"].max()),
