@@ -29,6 +29,14 @@ def replay(
     save_curves: Annotated[
         Path | None, typer.Option("--save-curves", help="Also write the study's curves as a compact .json.gz file.")
     ] = None,
+    no_pretrain_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-pretrain-cache",
+            help="Replay as without the pre-training store: every trial pays for its own pre-training "
+            "[default: a pre-training an earlier trial finished costs nothing].",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded learning curves through each pruning strategy, over many orderings of the trials."""
     setup_logging()
@@ -59,7 +67,9 @@ def replay(
         names.append("median")  # the reference for speedup_vs_median
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"replaying {len(recording.trials)} trials × {orderings} orderings", total=len(names))
-        document = run_replay(recording, names, orderings, seed, progress=lambda _: progress.advance(task))
+        document = run_replay(
+            recording, names, orderings, seed, progress=lambda _: progress.advance(task), store=not no_pretrain_cache
+        )
     path = write_outputs(document, out)
     console.print(_summary_table(document, recording.study))
     console.print(f"wrote {path} and {path.parent / 'anytime.png'}")
@@ -69,18 +79,25 @@ def _summary_table(document: dict, study: str):
     from rich.table import Table
 
     table = Table(title=f"replay of {study}: {document['trials']} trials, {document['orderings']} orderings")
-    for column in ("strategy", "epochs (p05–p95)", "× vs none", "× vs median", "best within 0.01", "false prunes"):
+    columns = ["strategy", "epochs (p05–p95)", "× vs median", "best within 0.01", "epochs to within 0.01"]
+    if document["store"]:
+        columns += ["sooner vs plain median", "fewer epochs vs plain median"]
+    for column in [*columns, "false prunes"]:
         table.add_column(column, justify="left" if column == "strategy" else "right")
     limits = {"oracle": document["oracle"], "oracle_at_fusion": document["oracle_at_fusion"]}
-    for name, row in {**document["strategies"], **limits}.items():
-        table.add_row(
-            name,
+    reference = document["reference"].get("median_no_store")
+    plain = {"median, no store (plain Optuna)": reference} if reference else {}
+    for name, row in {**document["strategies"], **plain, **limits}.items():
+        cells = [
+            name + (" (default)" if name == document["default"] else ""),
             f"{row['epochs_mean']:.0f} ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})",
-            f"{row['speedup_vs_none']:.2f}",
             f"{row['speedup_vs_median']:.2f}" if row["speedup_vs_median"] else "",
             f"{row['p_best_within_001']:.0%}",
-            f"{row['false_prune_rate']:.1%}",
-        )
+            f"{row['epochs_to_within_001']:.0f}",
+        ]
+        if document["store"]:
+            cells += [f"{row['sooner_vs_median_no_store']:.2f}×", f"{row['fewer_epochs_vs_median_no_store']:.2f}×"]
+        table.add_row(*cells, f"{row['false_prune_rate']:.1%}")
     return table
 
 

@@ -15,5 +15,7 @@ PRUNER_HELP = {
     "none": "no pruning",
 }
 PRUNERS = tuple(PRUNER_HELP)
+#: What ``launch`` uses when no ``--pruner`` is given.
+DEFAULT_PRUNER = "ours"
 #: What ``replay`` can replay: every strategy, and the degeneracy rules alone.
 REPLAYABLE = (*PRUNERS, "rules")

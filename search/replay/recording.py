@@ -23,10 +23,23 @@ class RecordedTrial:
     fold_qwks: list[float]
     curve: list[list]  # rows as search.curves.CURVE_COLUMNS
     params: dict
+    #: The settings its pre-training read (trainer.pretrained.PRETRAIN_FIELDS), from its config: trials with
+    #: equal ones share a stored pre-training. None (recorded before the store): its sampled parameters.
+    pretrain: dict | None = None
 
     @property
     def epochs(self) -> int:
         return len(self.curve)
+
+    @property
+    def pretrain_identity(self) -> str:
+        """What makes two trials' pre-trainings the same (per fold), as a comparable string."""
+        from trainer.pretrained import PRETRAIN_FIELDS
+
+        settings = self.pretrain if self.pretrain is not None else {
+            k: v for k, v in self.params.items() if k in PRETRAIN_FIELDS
+        }  # fmt: skip
+        return json.dumps(settings, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -60,9 +73,12 @@ def record_from_study(study: optuna.Study) -> Recording:
             f"study {study.study_name!r} has {len(pruned)} pruned trials (their curves are cut short); replay needs "
             "a study launched with --pruner none --no-rules"
         )
+    from trainer.pretrained import PRETRAIN_FIELDS
+
     recorded = [
         RecordedTrial(t.number, float(t.value), [float(f["qwk"]) for f in t.user_attrs["folds"]],
-                      t.user_attrs["curve"], dict(t.params))
+                      t.user_attrs["curve"], dict(t.params),
+                      {k: v for k, v in t.user_attrs.get("config", {}).items() if k in PRETRAIN_FIELDS} or None)
         for t in trials
         if t.state.name == "COMPLETE" and t.user_attrs.get("curve") and t.user_attrs.get("folds")
     ]  # fmt: skip

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 
+from search.pruners.names import DEFAULT_PRUNER
 from search.pruners.rules import DegeneracyRules
 from search.study.settings import StudySettings, finished_trials
 from search.study.space import load_space
@@ -79,7 +80,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
             base_config=base.as_dict(),
             space=space.to_dict(),
             trials=request.trials or DEFAULT_TRIALS,
-            pruner=request.pruner or "ours",
+            pruner=request.pruner or DEFAULT_PRUNER,
             sampler=request.sampler or "tpe",
             rules=(request.rules or DegeneracyRules()).as_dict(),
             seed=base.seed,

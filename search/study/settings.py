@@ -21,7 +21,7 @@ class StudySettings:
     base_config: dict  # TrainConfig fields: preset + config file + --set + --folds/--seed
     space: dict
     trials: int  # budget of finished (complete + pruned) trials, shared by all workers
-    pruner: str = "ours"
+    pruner: str = "ours"  # a study's own: a later default (search.pruners.names.DEFAULT_PRUNER) changes no study
     sampler: str = "tpe"
     rules: dict = field(default_factory=dict)  # DegeneracyRules.as_dict(); missing keys take the defaults
     seed: int = 0
