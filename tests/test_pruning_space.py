@@ -191,3 +191,24 @@ def test_the_default_space_shares_pretraining_and_a_range_is_called_out(tmp_path
     ranged.write_text("[lr_pretrain]\nlow = 1e-5\nhigh = 1e-3\nlog = true\n\n[batch_size]\nchoices = [8, 16]\n")
     (note,) = _sharing_notes(load_space(ranged))
     assert "lr_pretrain is sampled from a range" in note and "batch_size" not in note
+
+
+def test_images_that_add_nothing_end_the_trial_at_stage_1s_first_epoch() -> None:
+    """The research's failure whole — a pre-training that learned nothing, then a fused stage 1 at or below the
+    fold's metadata-only QWK — ends the trial at stage 1's first epoch; each half alone does not."""
+    from search.pruners.rules import RuleWatch
+
+    nothing = epochs([[0, 95, 0]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)
+    learned = epochs([[0, 95, 0], [10, 75, 10], [15, 65, 15]], qwks=[0.0, 0.1, 0.15], kappas=[0.0, 0.06, 0.1])
+    at_baseline = epochs([[30, 50, 15]] * 2, qwks=[0.40, 0.40], stage="stage1", baseline=0.40)
+    above = epochs([[30, 50, 15]] * 2, qwks=[0.43, 0.44], stage="stage1", baseline=0.40)
+
+    def verdicts(pretrain, stage1):
+        watch = RuleWatch(DegeneracyRules(collapse_epochs=9, kappa_epochs=9, stall_stages=()))  # only the new rule
+        return [watch(r) for r in [*pretrain, *stage1]]
+
+    ended = verdicts(nothing, at_baseline)
+    assert ended[3] is not None and ended[3].rule == "images_add_nothing" and not ended[3].stage_only
+    assert verdicts(learned, at_baseline) == [None] * 5  # the images learned something: stage 1 may yet use it
+    assert verdicts(nothing, above) == [None] * 5  # fusion already beats the RF alone
+    assert DegeneracyRules(enabled=False).check(at_baseline[:1], nothing) is None

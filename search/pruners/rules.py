@@ -51,6 +51,8 @@ class DegeneracyRules:
     # stage — a useless image pre-training is common in trials that the RF carries to the best QWK, and
     # the trainer keeps stage 1 when stage 2 fails — and `stalled` is an early stop everywhere.
     trial_stages: tuple[str, ...] = ("stage1",)
+    #: ``images_add_nothing``: judged in stage 1's first epochs, after a pre-training that learned nothing.
+    nothing_epochs: int = 1
     enabled: bool = True
 
     def warmup(self, report: EpochReport) -> int:
@@ -62,9 +64,10 @@ class DegeneracyRules:
             warmup = min(warmup, max(1, report.patience + 1 - max(self.collapse_epochs, self.kappa_epochs)))
         return warmup
 
-    def check(self, history: list[EpochReport]) -> Verdict | None:
-        """The first rule the latest epoch breaks, or None. ``history``: this stage's epochs so far."""
-        rule = self._rule(history)
+    def check(self, history: list[EpochReport], pretrain: list[EpochReport] | None = None) -> Verdict | None:
+        """The first rule the latest epoch breaks, or None. ``history``: this stage's epochs so far;
+        ``pretrain``: the same fold's image pre-training, for a fusion stage."""
+        rule = self._rule(history) or self._images_add_nothing(history, pretrain or [])
         if rule is None:
             return None
         return Verdict(rule, stage_only=rule == "stalled" or history[-1].stage not in self.trial_stages)
@@ -89,6 +92,23 @@ class DegeneracyRules:
             if flat and (outlived or self._poor(history)):
                 return "stalled"
         return None
+
+    def _images_add_nothing(self, history: list[EpochReport], pretrain: list[EpochReport]) -> str | None:
+        """The research's failure, whole: a pre-training that learned nothing — one class for (nearly) every
+        visit, kappa ≤ 0, in every epoch — and a fused stage 1 whose first epochs are at or below the fold's
+        metadata-only QWK. The images then add nothing and the trial can at best match the RandomForest
+        alone, which the study already knows. A healthy trial that merely starts flat has a pre-training
+        that learned something, or a stage 1 above the RF from its first epoch."""
+        if not self.enabled or not pretrain or not history or history[-1].stage != "stage1":
+            return None
+        if len(history) > self.nothing_epochs:
+            return None  # judged once, early; after that the other rules and early stopping take over
+        learned_nothing = all(
+            r.val_kappa <= 0 and top_class_share(r.pred_histogram) >= self.collapse_share for r in pretrain
+        )
+        baseline = history[-1].baseline_qwk
+        flat = math.isfinite(baseline) and all(r.val_qwk <= baseline + MIN_IMPROVEMENT for r in history)
+        return "images_add_nothing" if learned_nothing and flat and len(history) == self.nothing_epochs else None
 
     def _poor(self, history: list[EpochReport]) -> bool:
         best = max(r.val_qwk for r in history)
@@ -123,7 +143,7 @@ class RuleWatch:
     def __call__(self, report: EpochReport) -> Verdict | None:
         history = self._history.setdefault((report.fold, report.stage), [])
         history.append(report)
-        return self.rules.check(history)
+        return self.rules.check(history, self._history.get((report.fold, "pretrain")))
 
 
 def prune_reason(rule: str, report: EpochReport) -> dict:
