@@ -153,7 +153,8 @@ def test_stopping_the_launcher_stops_its_workers_and_loses_no_trial(
         wait_for(lambda: len([t for t in trials_now(url, "c", States.RUNNING) if t.intermediate_values]) == 2,
                  240, "two trials training")  # fmt: skip
         workers = _children(launcher.process.pid)
-        assert len(workers) == 2, [_cmdline(pid) for pid in workers]
+        logs = {p.name: p.read_text()[-1500:] for p in (tmp_path / "logs").glob("*.log")}
+        assert len(workers) == 2, ([_cmdline(pid) for pid in workers], launcher.output_path.read_text()[-2000:], logs)
         if how == "ctrl-c":
             launcher.send_signal(signal.SIGINT)
             code, _ = launcher.wait(timeout=120)
