@@ -28,6 +28,22 @@ from pathlib import Path
 from _common import REPO, WORK, emit, machine, real_demo_data
 
 RESULTS = REPO / "bench" / "results"
+#: Which recording: "v1" (before the pre-training store and the learning fusion weight; the files without a
+#: table name) or "v2" (the trainer users run now). Set by --table.
+TABLE = "v2"
+
+
+def _replay_dir(seed: int) -> Path:
+    """Where ``dfu-search replay`` writes replay.json and anytime.png for a table."""
+    return RESULTS / f"pruning{'' if TABLE == 'v1' else f'-{TABLE}'}-seed{seed}"
+
+
+def _result(kind: str, seed: int, suffix: str = "") -> Path:
+    """``bench/results/pruning[-TABLE]-KIND-seedS[SUFFIX]``: v1 files keep their old names."""
+    table = "" if TABLE == "v1" else f"-{TABLE}"
+    return RESULTS / f"pruning{table}-{kind}-seed{seed}{suffix}"
+
+
 # The quick preset at 32 px, 1 shot a visit: a whole unpruned trial (3 folds) in ~35 s on 2 cores.
 RECORD_SETS = ("image_size=32", "rf_trees=100")
 SHOTS = 1
@@ -60,14 +76,14 @@ def _study_args(name: str, db: Path, data: Path, seed: int, trials: int, workers
 
 def record(seed: int, trials: int, workers: int) -> dict:
     data = real_demo_data(None, SHOTS, seed)
-    name = f"record-seed{seed}"
+    name = f"record-{TABLE}-seed{seed}"
     db = WORK / f"{name}.db"
     db.unlink(missing_ok=True)
-    curves = RESULTS / f"pruning-curves-seed{seed}.json.gz"
+    curves = _result("curves", seed, ".json.gz")
     commands = [
         _dfu(*_study_args(name, db, data, seed, trials, workers), "--pruner", "none", "--no-rules"),
         _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
-             "--out", str(RESULTS / f"pruning-seed{seed}")),
+             "--out", str(_replay_dir(seed))),
     ]  # fmt: skip
     started = time.perf_counter()
     cpu = _run(commands[0], WORK / f"{name}.log")
@@ -83,16 +99,16 @@ def extend(seed: int, trials: int, workers: int) -> dict:
     import optuna
 
     data = real_demo_data(None, SHOTS, seed)
-    name = f"record-seed{seed}"
+    name = f"record-{TABLE}-seed{seed}"
     db = WORK / f"{name}.db"
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     finished = sum(t.state.name == "COMPLETE" for t in study.trials)
-    curves = RESULTS / f"pruning-curves-seed{seed}.json.gz"
+    curves = _result("curves", seed, ".json.gz")
     resume = _dfu(*_study_args(name, db, data, seed, trials - finished, 0), "--pruner", "none", "--no-rules")
     joins = [_dfu("worker", "--study", name, "--storage", f"sqlite:///{db}", "--index", str(100 + k),
                   "--cache-dir", str(WORK / "cache")) for k in range(workers)]  # fmt: skip
     save = _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
-                "--out", str(RESULTS / f"pruning-seed{seed}"))  # fmt: skip
+                "--out", str(_replay_dir(seed)))  # fmt: skip
     _run(resume, WORK / f"{name}-resume.log")
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -122,7 +138,7 @@ def signal(seed: int) -> dict:
 
     from search.replay.recording import load_recording
 
-    recording = load_recording(RESULTS / f"pruning-curves-seed{seed}.json.gz")
+    recording = load_recording(_result("curves", seed, ".json.gz"))
     finals = [t.value for t in recording.trials]
     by_step = []
     for stage, epochs in zip(("pretrain", "stage1", "stage2"), recording.layout.epochs):
@@ -144,8 +160,8 @@ def signal(seed: int) -> dict:
 
 
 def replay(seed: int, orderings: int) -> dict:
-    curves = RESULTS / f"pruning-curves-seed{seed}.json.gz"
-    out = RESULTS / f"pruning-seed{seed}"
+    curves = _result("curves", seed, ".json.gz")
+    out = _replay_dir(seed)
     command = _dfu("replay", "--curves", str(curves), "--orderings", str(orderings), "--out", str(out))
     started = time.perf_counter()
     _run(command, WORK / f"replay-seed{seed}.log")
@@ -200,7 +216,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=None, help="record: 64; live: 16")
     parser.add_argument("--workers", type=int, default=2, help="record: local workers")
     parser.add_argument("--orderings", type=int, default=200)
+    parser.add_argument("--table", default=TABLE, help="v2 (the trainer now) or v1 (the recordings before it)")
     args = parser.parse_args()
+    global TABLE
+    TABLE = args.table
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if args.action == "record" and args.resume:
@@ -215,7 +234,7 @@ def main() -> None:
         result = live(args.data_seed, args.trials or 16)
     result = {"bench": f"pruning-{args.action}", "data_seed": args.data_seed, "machine": machine(),
               "wall_s": round(time.perf_counter() - started, 1), **result}  # fmt: skip
-    emit(result, RESULTS / f"pruning-{args.action}-seed{args.data_seed}.json")
+    emit({**result, "table": TABLE}, _result(args.action, args.data_seed, ".json"))
 
 
 if __name__ == "__main__":
