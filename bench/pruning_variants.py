@@ -1,15 +1,24 @@
-"""Variants of the ``ours`` pruning strategy, replayed on the recorded curves of both data seeds.
+"""Variants of the ``ours`` strategy replayed on recorded curves: which default to choose, by a rule fixed in advance.
 
-    python bench/pruning_variants.py            # → bench/results/pruning-variants.json
+    python bench/pruning_variants.py                       # v2 tables, data seeds 0 and 1 → pruning-v2-variants.json
+    python bench/pruning_variants.py --table v1 --seeds 0,1  # the recordings before the store (pruning-variants.json)
 
-Which part of ``ours`` keeps or loses the best trial, and does tuning it on one seed carry over to the
-other? Each variant swaps the :class:`~search.racing.SameStepPruner` settings and turns the fold race
-on or off, then replays 200 orderings through the same code as ``dfu-search replay``.
+Each variant sets the :class:`~search.pruners.SameStepPruner` (from which fusion epoch, after how many
+complete trials), the fold race (off, or on with a margin) and the degeneracy rules, then replays the
+same 200 orderings through the code of ``dfu-search replay`` — with the pre-training store, and stock
+median with and without it beside them.
+
+**The rule that picks the default** (stated before the third table is recorded): among the variants
+that keep a trial within 0.01 of the best in ≥ 95 % of orderings on *both* tables and need no more
+epochs in all than stock median with the store, the one with the fewest mean epochs to within 0.01 of
+the best, summed over the two tables. The third table (data seed 2) then checks it without re-tuning.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from pathlib import Path
 
 from _common import REPO, emit, machine
 
@@ -18,40 +27,79 @@ from search.replay import load_recording, run_replay
 
 RESULTS = REPO / "bench" / "results"
 FUSION = ("stage1", "stage2")
-#: name → (SameStepPruner settings, fold race on)
+#: name → (SameStepPruner settings, fold race margin or None for no race)
 VARIANTS = {
-    "ours (default: same-step from fusion epoch 2, 5 startup trials, fold race)": (
-        {"stages": FUSION, "min_epochs": 2, "n_startup_trials": 5}, True),
-    "same-step only": ({"stages": FUSION, "min_epochs": 2, "n_startup_trials": 5}, False),
-    "tuned on seed 0's first 46 trials: from fusion epoch 1, 4 startup trials, fold race": (
-        {"stages": FUSION, "min_epochs": 1, "n_startup_trials": 4}, True),
-    "same-step in every stage (pre-training too)": (
-        {"stages": ("pretrain", *FUSION), "min_epochs": 2, "n_startup_trials": 5}, True),
+    "same-step from fusion epoch 2, race (the v1 default)": ({"stages": FUSION, "min_epochs": 2}, 0.0),
+    "same-step from fusion epoch 2, no race": ({"stages": FUSION, "min_epochs": 2}, None),
+    "same-step from fusion epoch 1, no race": ({"stages": FUSION, "min_epochs": 1}, None),
+    "same-step from fusion epoch 1, race with margin 0.02": ({"stages": FUSION, "min_epochs": 1}, 0.02),
+    "same-step from fusion epoch 1, race with margin 0.05": ({"stages": FUSION, "min_epochs": 1}, 0.05),
+    "same-step from fusion epoch 1, 3 startup trials, no race": (
+        {"stages": FUSION, "min_epochs": 1, "n_startup_trials": 3}, None),
 }  # fmt: skip
+KEPT = ("epochs_mean", "epochs_p05", "epochs_p95", "speedup_vs_median", "p_best_within_001", "epochs_to_within_001",
+        "sooner_vs_median_no_store", "fewer_epochs_vs_median_no_store", "false_prune_rate", "prunes_by_rule",
+        "false_prune_rate_by_rule")  # fmt: skip
+
+
+def curves(table: str, seed: int):
+    name = f"pruning-curves-seed{seed}.json.gz" if table == "v1" else f"pruning-{table}-curves-seed{seed}.json.gz"
+    return load_recording(RESULTS / name)
+
+
+def replay_variants(table: str, seed: int, orderings: int) -> dict:
+    recording = curves(table, seed)
+    rows = {}
+    stock = run_replay(recording, ["median", "none"], orderings=orderings, seed=0)
+    for label, document in (("median (stock, with the store)", stock["strategies"]["median"]),
+                            ("median (stock, no store: plain Optuna)", stock["reference"]["median_no_store"]),
+                            ("none (with the store)", stock["strategies"]["none"]),
+                            ("oracle", stock["oracle"]), ("oracle at fusion", stock["oracle_at_fusion"])):  # fmt: skip
+        rows[label] = {k: document.get(k) for k in KEPT}
+    for name, (settings, margin) in VARIANTS.items():
+
+        def pruner_for(strategy, layout, s=settings):
+            return SameStepPruner(layout, **s) if strategy == "ours" else make_pruner(strategy, layout)
+
+        document = run_replay(recording, ["median", "ours"], orderings=orderings, seed=0, pruner_for=pruner_for,
+                              races=("ours",) if margin is not None else (), race_margin=margin or 0.0)  # fmt: skip
+        rows[name] = {k: document["strategies"]["ours"].get(k) for k in KEPT}
+        row = rows[name]
+        print(f"{table} seed {seed} {name[:58]:58s} {row['epochs_mean']:5.0f} epochs, best kept "
+              f"{row['p_best_within_001']:.1%}, to within 0.01 in {row['epochs_to_within_001']:.0f} "
+              f"({row['sooner_vs_median_no_store']:.2f}× sooner, {row['fewer_epochs_vs_median_no_store']:.2f}× fewer "
+              "than plain median)", flush=True)  # fmt: skip
+    return {"trials": len(recording.trials), "best_recorded": max(t.value for t in recording.trials), "variants": rows}
+
+
+def choose(result: dict, seeds: list[int]) -> str | None:
+    """The rule in the module docstring, applied to the tables ``seeds``."""
+    eligible = []
+    for name in VARIANTS:
+        rows = [result[f"seed{s}"]["variants"][name] for s in seeds]
+        medians = [result[f"seed{s}"]["variants"]["median (stock, with the store)"] for s in seeds]
+        if all(r["p_best_within_001"] >= 0.95 and r["epochs_mean"] <= m["epochs_mean"] for r, m in zip(rows, medians)):
+            eligible.append((sum(r["epochs_to_within_001"] for r in rows), name))
+    return min(eligible)[1] if eligible else None
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", default="v2")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--orderings", type=int, default=200)
+    parser.add_argument("--out", type=Path, help="the JSON file [default: bench/results/pruning-TABLE-variants.json]")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
-    result = {}
-    for seed in (0, 1):
-        recording = load_recording(RESULTS / f"pruning-curves-seed{seed}.json.gz")
-        rows = {}
-        for name, (settings, race) in VARIANTS.items():
-
-            def pruner_for(strategy, layout, s=settings):
-                return SameStepPruner(layout, **s) if strategy == "ours" else make_pruner(strategy, layout)
-
-            races = ("ours", "forgiving") if race else ("forgiving",)
-            document = run_replay(recording, ["median", "ours"], orderings=200, seed=0, pruner_for=pruner_for,
-                                  races=races)  # fmt: skip
-            row = document["strategies"]["ours"]
-            rows[name] = {k: row[k] for k in ("epochs_mean", "speedup_vs_none", "speedup_vs_median",
-                                              "p_best_within_001", "epochs_to_within_001")}  # fmt: skip
-            print(f"seed {seed} {name[:60]:60s} {row['epochs_mean']:5.0f} epochs, ×{row['speedup_vs_median']:.2f} "
-                  f"vs median, best kept {row['p_best_within_001']:.1%}", flush=True)  # fmt: skip
-        result[f"seed{seed}"] = {"trials": len(recording.trials), "variants": rows}
-    emit({"bench": "pruning-variants", "machine": machine(), "wall_s": round(time.perf_counter() - started, 1),
-          "orderings": 200, **result}, RESULTS / "pruning-variants.json")  # fmt: skip
+    result = {f"seed{seed}": replay_variants(args.table, seed, args.orderings) for seed in seeds}
+    chosen = choose(result, seeds)
+    print(f"chosen by the rule on seeds {seeds}: {chosen}")
+    out = args.out or RESULTS / (
+        "pruning-variants.json" if args.table == "v1" else f"pruning-{args.table}-variants.json"
+    )
+    emit({"bench": "pruning-variants", "table": args.table, "machine": machine(), "orderings": args.orderings,
+          "seeds": seeds, "chosen": chosen, "wall_s": round(time.perf_counter() - started, 1), **result}, out)  # fmt: skip
 
 
 if __name__ == "__main__":

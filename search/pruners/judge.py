@@ -34,10 +34,17 @@ class Judge:
     """``fold_race``: race folds against the incumbent (default: the strategies in :data:`FOLD_RACERS`)."""
 
     def __init__(
-        self, trial: optuna.Trial, strategy: str, rules: DegeneracyRules, folds: int, fold_race: bool | None = None
+        self,
+        trial: optuna.Trial,
+        strategy: str,
+        rules: DegeneracyRules,
+        folds: int,
+        fold_race: bool | None = None,
+        race_margin: float = 0.0,
     ) -> None:
         self.trial, self.strategy, self.folds = trial, strategy, folds
         self.fold_race = strategy in FOLD_RACERS if fold_race is None else fold_race
+        self.race_margin = race_margin
         self.fold_qwks: list[float] = []
         self._rules = RuleWatch(rules)
         pruner = trial.study.pruner
@@ -65,7 +72,7 @@ class Judge:
             return Verdict("wilcoxon") if self.trial.should_prune() else None
         if self.fold_race and len(self.fold_qwks) < self.folds:
             completed = self.completed.get(self.trial.study, (self.trial.number, fold))
-            if forgiving_race(self.fold_qwks, incumbent_folds(completed)):
+            if forgiving_race(self.fold_qwks, incumbent_folds(completed), self.race_margin):
                 return Verdict("forgiving")
         return None
 

@@ -6,11 +6,12 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 
-def forgiving_race(fold_qwks: list[float], incumbent_folds: list[float] | None) -> bool:
-    """True when the trial should stop: the mean of its folds so far is at or below the incumbent's worst fold."""
+def forgiving_race(fold_qwks: list[float], incumbent_folds: list[float] | None, margin: float = 0.0) -> bool:
+    """True when the trial should stop: the mean of its folds so far is at or below the incumbent's worst fold,
+    less ``margin`` (a fold's QWK is a noisy estimate of the mean over folds: a margin forgives a weak fold)."""
     if not fold_qwks or not incumbent_folds:
         return False
-    return float(np.mean(fold_qwks)) <= min(incumbent_folds)
+    return float(np.mean(fold_qwks)) <= min(incumbent_folds) - margin
 
 
 def incumbent_folds(completed: list[FrozenTrial]) -> list[float] | None:

@@ -48,6 +48,7 @@ def run_replay(
     pruner_for: Callable[[str, StepLayout], optuna.pruners.BasePruner] = make_pruner,
     races: tuple[str, ...] = FOLD_RACERS,
     store: bool = True,
+    race_margin: float = 0.0,
 ) -> dict:
     """Replay every strategy over the same ``orderings`` random orderings; returns the replay.json document.
 
@@ -73,7 +74,7 @@ def run_replay(
     runs = {}
     for name in strategies:
         runs[name] = [
-            _replay_order(recording, [trials[i] for i in order], name, k, pruner_for, name in races, store)
+            _replay_order(recording, [trials[i] for i in order], name, k, pruner_for, name in races, store, race_margin)
             for k, order in enumerate(orders)
         ]
         if progress:
@@ -129,6 +130,7 @@ def _replay_order(
     pruner_for,
     fold_race: bool,
     store: bool = True,
+    race_margin: float = 0.0,
 ) -> _Run:
     layout = recording.layout
     pruner_name = "none" if strategy == "rules" else strategy
@@ -144,7 +146,7 @@ def _replay_order(
     stored: set[tuple[int, str]] | None = set() if store else None  # (fold, pre-training identity) finished
     for recorded in order:
         trial = study.ask()
-        judge = Judge(trial, pruner_name, rules, recording.folds, fold_race)
+        judge = Judge(trial, pruner_name, rules, recording.folds, fold_race, race_margin)
         spent, verdict = _feed(trial, judge, recorded, stored)
         run.epochs += spent
         if verdict is not None:
