@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -170,19 +171,40 @@ def replay(seed: int, orderings: int) -> dict:
 
 
 def live(seed: int, trials: int) -> dict:
-    """One live study per strategy, one after the other on the same data, seed, sampler and budget."""
+    """The default against what a user of plain Optuna gets (stock median, no rules, no pre-training store),
+    one study after the other on the same data, seed and budget, each with the ``degenerate`` preset
+    enqueued. The default sampler (TPE, seeded) in both: what each user would run. Each arm starts with a
+    cold pre-training store; the image and RF caches are built before either."""
+    from trainer.pretrained import FOLDER
+
     data = real_demo_data(None, SHOTS, seed)
+    cache = WORK / f"live-cache-seed{seed}"
     arms = {}
-    for strategy, extra in (("ours", []), ("median", ["--no-rules"])):
-        name = f"live-{strategy}-seed{seed}"
+    for arm, extra in (("default", []), ("median, no rules, no store", ["--pruner", "median", "--no-rules",
+                                                                       "--no-pretrain-cache"])):  # fmt: skip
+        name = f"live-{TABLE}-{'default' if arm == 'default' else 'median'}-seed{seed}"
         db = WORK / f"{name}.db"
         db.unlink(missing_ok=True)
-        command = _dfu(*_study_args(name, db, data, seed, trials, 1), "--pruner", strategy, *extra)
+        shutil.rmtree(cache / FOLDER, ignore_errors=True)
+        args = [a if a != str(WORK / "cache") else str(cache) for a in _study_args(name, db, data, seed, trials, 2)]
+        args = [a for a in args if a not in ("--sampler", "random")]
+        command = _dfu(*args, "--enqueue", "degenerate", *extra)
         started = time.perf_counter()
         cpu = _run(command, WORK / f"{name}.log")
-        arms[strategy] = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(cpu, 1),
-                          "command": _shown(command), **_study_summary(name, db)}  # fmt: skip
+        arms[arm] = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(cpu, 1),
+                     "command": _shown(command), **_study_summary(name, db), **_degenerate(name, db)}  # fmt: skip
     return {"live": arms}
+
+
+def _degenerate(name: str, db: Path) -> dict:
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    trial = next((t for t in study.trials if t.user_attrs.get("enqueued") == "degenerate"), None)
+    if trial is None:
+        return {}
+    return {"degenerate": {"state": trial.state.name, "epochs_trained": trial.user_attrs.get("epochs_trained"),
+                           "value": trial.value, "prune_reason": trial.user_attrs.get("prune_reason")}}  # fmt: skip
 
 
 def _study_summary(name: str, db: Path) -> dict:
