@@ -46,7 +46,8 @@ def recording() -> Recording:
         degenerate = number % 4 == 0
         quality = rng.uniform(0.2, 0.55)
         curve, folds = _curve(quality, degenerate, rng)
-        trials.append(RecordedTrial(number, float(np.mean(folds)), folds, curve, {"alpha_cap": quality}))
+        params = {"alpha_cap": quality, "lr_pretrain": 1e-5 * (number + 1)}  # no two share a pre-training
+        trials.append(RecordedTrial(number, float(np.mean(folds)), folds, curve, params))
     return Recording("fabricated", list(LAYOUT), 3, trials)
 
 
@@ -79,6 +80,28 @@ def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: R
     }  # fmt: skip
     assert {"study", "trials", "orderings", "strategies", "oracle"} <= set(written)
     assert (tmp_path / "out" / "anytime.png").stat().st_size > 10_000
+
+
+def test_with_the_store_each_pretraining_is_paid_once(recording: Recording) -> None:
+    """Trials on two pre-training settings: with the store, after the first trial of each setting every
+    pre-training is free (its epochs still reported); without it, replay is as before. Stock median without
+    the store stands beside every strategy as the reference."""
+    from dataclasses import replace
+
+    shared = replace(recording, trials=[replace(t, params={**t.params, "lr_pretrain": [1e-4, 1e-3][t.number % 2]})
+                                        for t in recording.trials])  # fmt: skip
+    total = sum(t.epochs for t in shared.trials)
+    pretrain_rows = 3 * LAYOUT[0]  # every recorded trial pre-trains 3 folds of 4 epochs
+    stored = run_replay(shared, ["none", "ours"], orderings=6, seed=2)
+    assert stored["store"] and stored["default"] == "ours"
+    assert stored["strategies"]["none"]["epochs_mean"] == total - (len(shared.trials) - 2) * pretrain_rows
+    plain = run_replay(shared, ["none", "ours"], orderings=6, seed=2, store=False)
+    assert plain["strategies"]["none"]["epochs_mean"] == total and plain["reference"] == {}
+    assert stored["oracle"]["epochs_mean"] < plain["oracle"]["epochs_mean"]
+    reference = stored["reference"]["median_no_store"]
+    assert stored["strategies"]["ours"]["fewer_epochs_vs_median_no_store"] == pytest.approx(
+        reference["epochs_mean"] / stored["strategies"]["ours"]["epochs_mean"]
+    )
 
 
 def test_curves_file_round_trip_and_the_cli(recording: Recording, tmp_path: Path) -> None:
