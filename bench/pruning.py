@@ -231,6 +231,7 @@ def _shown(command: list[str]) -> str:
 
 
 def main() -> None:
+    global TABLE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("record", "replay", "live", "signal"))
     parser.add_argument("--resume", action="store_true", help="record: grow the existing recording to --trials")
@@ -240,7 +241,6 @@ def main() -> None:
     parser.add_argument("--orderings", type=int, default=200)
     parser.add_argument("--table", default=TABLE, help="v2 (the trainer now) or v1 (the recordings before it)")
     args = parser.parse_args()
-    global TABLE
     TABLE = args.table
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
