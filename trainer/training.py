@@ -7,6 +7,7 @@ backbones unfrozen, BatchNorm frozen; kept only if it beats stage 1).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,27 +83,12 @@ def train_fold(
 
 def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse) -> FoldResult:
     from trainer import _backend, models
-    from trainer.stages import StagePlan, predict_visits
+    from trainer.stages import predict_visits
 
     train, val = _split(dataset, images, fold, rf)
     branches = models.build_image_branches(config, dataset.image_modalities)
 
-    def plan(stage: str, alpha_spec) -> StagePlan:
-        return StagePlan(
-            name=stage,
-            lr=getattr(config, f"lr_{stage}"),
-            epochs=config.epochs(stage),
-            patience=getattr(config, f"patience_{stage}"),
-            alpha=class_alpha(train.labels, alpha_spec),
-            gamma=config.gamma,
-            batch_size=config.batch_size,
-            lr_reduce_factor=config.lr_reduce_factor,
-            lr_reduce_patience=config.lr_reduce_patience,
-            fold=fold.index,
-            first_step=config.global_step(fold.index, stage, 1),
-            baseline_qwk=metadata_scores.qwk,
-            jit_compile=config.jit_compile,
-        )
+    plan = functools.partial(_plan, config, fold.index, train.labels, metadata_scores.qwk)
 
     # Every stage starts from its own seed, so a stored pre-training (skipped here) changes no random
     # stream of the stages after it: a store hit gives what a miss gives.
@@ -155,6 +141,27 @@ class PretrainReuse:
 def stage_seed(config: TrainConfig, fold: int, stage: str) -> int:
     """The seed every generator takes at the start of ``stage`` in ``fold``."""
     return config.seed * 1000 + fold * 10 + STAGES.index(stage) + 1
+
+
+def _plan(config: TrainConfig, fold: int, labels: np.ndarray, baseline_qwk: float, stage: str, alpha_spec):
+    """One stage's settings: its LR, epochs and patience, and the fold's alpha from its training labels."""
+    from trainer.stages import StagePlan
+
+    return StagePlan(
+        name=stage,
+        lr=getattr(config, f"lr_{stage}"),
+        epochs=config.epochs(stage),
+        patience=getattr(config, f"patience_{stage}"),
+        alpha=class_alpha(labels, alpha_spec),
+        gamma=config.gamma,
+        batch_size=config.batch_size,
+        lr_reduce_factor=config.lr_reduce_factor,
+        lr_reduce_patience=config.lr_reduce_patience,
+        fold=fold,
+        first_step=config.global_step(fold, stage, 1),
+        baseline_qwk=baseline_qwk,
+        jit_compile=config.jit_compile,
+    )
 
 
 def _fusion_stage(model, plan, train, val, on_epoch):

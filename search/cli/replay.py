@@ -43,22 +43,9 @@ def replay(
     from rich.progress import Progress
 
     from search.replay.figure import write_outputs
-    from search.replay.recording import load_recording, record_from_study
     from search.replay.simulate import run_replay
-    from trainer.errors import ConfigError
 
-    if (study is None) == (curves is None):
-        raise ConfigError("replay needs exactly one of --study or --curves")
-    if orderings < 1:
-        raise ConfigError(f"--orderings must be at least 1, got {orderings}")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a folder")
-    if curves is not None:
-        recording = load_recording(curves)
-    else:
-        from search.query.view import open_study
-
-        recording = record_from_study(open_study(study, storage).study)
+    recording = _recording(study, storage, curves, orderings, out)
     if save_curves is not None:
         recording.save(save_curves)
         console.print(f"wrote {save_curves} ({save_curves.stat().st_size / 1e6:.2f} MB)")
@@ -73,6 +60,24 @@ def replay(
     path = write_outputs(document, out)
     console.print(_summary_table(document, recording.study))
     console.print(f"wrote {path} and {path.parent / 'anytime.png'}")
+
+
+def _recording(study: str | None, storage: str | None, curves: Path | None, orderings: int, out: Path):
+    """The curves to replay (from a study or a file), once the options are known to make sense."""
+    from search.replay.recording import load_recording, record_from_study
+    from trainer.errors import ConfigError
+
+    if (study is None) == (curves is None):
+        raise ConfigError("replay needs exactly one of --study or --curves")
+    if orderings < 1:
+        raise ConfigError(f"--orderings must be at least 1, got {orderings}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    if curves is not None:
+        return load_recording(curves)
+    from search.query.view import open_study
+
+    return record_from_study(open_study(study, storage).study)
 
 
 def _summary_table(document: dict, study: str):

@@ -56,8 +56,7 @@ def train(
 ) -> None:
     """Train and cross-validate the classifier once; writes OUT/result.json."""
     setup_logging(verbose)
-    from trainer import RunCallbacks, load_config
-    from trainer import train as run_training
+    from trainer import load_config
     from trainer.cache import default_cache_dir
     from trainer.config import apply
 
@@ -68,7 +67,21 @@ def train(
     out = out or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
     cache = cache_dir or default_cache_dir()
 
-    from search.cli._display import TrainingDisplay, results_table
+    summary = _train_with_display(data, settings, cache, out, save_models, stage_rules, not no_pretrain_cache)
+    from search.cli._display import results_table
+
+    console.print(results_table(summary))
+    console.print(
+        f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}"
+    )
+
+
+def _train_with_display(data, settings, cache, out, save_models: bool, stage_rules: bool, reuse: bool) -> dict:
+    """The run with its live progress; the rules a study's trial applies when ``stage_rules`` (so that a trial's
+    config retrains to its QWK and shares its stored pre-trainings)."""
+    from search.cli._display import TrainingDisplay
+    from trainer import RunCallbacks
+    from trainer import train as run_training
 
     with TrainingDisplay(console, settings.folds, settings.steps_per_fold) as display:
         on_epoch, rules = display.on_epoch, None
@@ -76,17 +89,12 @@ def train(
             from search.pruners.judge import StageStopper
             from search.pruners.rules import DegeneracyRules
 
-            # the rules a study's trial applies: a trial's config retrains to its QWK, and shares its pre-training
             rules = DegeneracyRules()
             on_epoch = StageStopper(rules, then=display.on_epoch)
         callbacks = RunCallbacks(on_epoch=on_epoch, on_fold=display.on_fold, on_images=display.on_images,
                                  stage_rules=rules.as_dict() if rules else None)  # fmt: skip
-        summary = run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models,
-                               reuse_pretraining=not no_pretrain_cache)  # fmt: skip
-    console.print(results_table(summary))
-    console.print(
-        f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}"
-    )
+        return run_training(data, settings, cache, out=out, callbacks=callbacks, save_models=save_models,
+                            reuse_pretraining=reuse)  # fmt: skip
 
 
 def demo_data(

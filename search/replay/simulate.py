@@ -37,6 +37,7 @@ from trainer.reports import EpochReport
 log = logging.getLogger(__name__)
 
 WITHIN = 0.01  # "found the best": within 0.01 QWK of the best recorded trial
+_REFERENCES = ("median_no_store", "oracle", "oracle_at_fusion")  # replayed beside the strategies asked for
 
 
 def run_replay(
@@ -69,8 +70,6 @@ def run_replay(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(len(trials)) for _ in range(orderings)]
-    finals = np.array([t.value for t in trials])
-    best = float(finals.max())
     runs = {}
     for name in strategies:
         runs[name] = [
@@ -86,7 +85,14 @@ def run_replay(
         ]
     runs["oracle"] = [_oracle([trials[i] for i in order], False, store) for order in orders]
     runs["oracle_at_fusion"] = [_oracle([trials[i] for i in order], True, store) for order in orders]
-    none_epochs = float(sum(t.epochs for t in trials))
+    return _document(recording, runs, orderings, seed, store)
+
+
+def _document(recording: Recording, runs: dict[str, list], orderings: int, seed: int, store: bool) -> dict:
+    """The replay.json document: each strategy's summary over the orderings, and the references beside them."""
+    finals = np.array([t.value for t in recording.trials])
+    best = float(finals.max())
+    none_epochs = float(sum(t.epochs for t in recording.trials))
     median_mean = float(np.mean([r.epochs for r in runs["median"]])) if "median" in runs else None
     summary = {name: _summarize(rs, finals, best, none_epochs, median_mean) for name, rs in runs.items()}
     reference = summary.get("median_no_store")
@@ -96,7 +102,7 @@ def run_replay(
             row["fewer_epochs_vs_median_no_store"] = reference["epochs_mean"] / row["epochs_mean"]
     return {
         "study": recording.study,
-        "trials": len(trials),
+        "trials": len(recording.trials),
         "orderings": orderings,
         "seed": seed,
         "store": store,
@@ -104,7 +110,7 @@ def run_replay(
         "best_recorded": best,
         "median_recorded": float(np.median(finals)),
         "epochs_all": none_epochs,
-        "strategies": {n: summary[n] for n in strategies},
+        "strategies": {n: summary[n] for n in runs if n not in _REFERENCES},
         "reference": {"median_no_store": reference} if reference is not None else {},
         "oracle": summary["oracle"],
         "oracle_at_fusion": summary["oracle_at_fusion"],
