@@ -142,8 +142,24 @@ re-tuning.
                          for s in variants["seeds"])] for name in names]  # fmt: skip
         parts.append(
             f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
-            f"**{variants['chosen']}**.\n\n"
+            f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); `fold-best` is this "
+            "variant.\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
+        )  # fmt: skip
+    signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in (0, 1, 2)
+               if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
+    if signals:
+        rows = []
+        for seed, signal in signals:
+            stage1 = {r["epoch"]: r["spearman"] for r in signal["fold0_best_so_far_vs_final"] if r["stage"] == "stage1"}
+            knobs = signal["knob_vs_final"]
+            rows.append([seed, f"{stage1.get(1, float('nan')):+.2f}", f"{stage1.get(5, float('nan')):+.2f}",
+                         *(f"{knobs[k]:+.2f}" for k in ("fusion_init", "lr_stage1", "lr_stage2", "lr_pretrain", "alpha_cap"))])  # fmt: skip
+        parts.append(
+            "What the v2 reports and knobs say about the final (`python bench/pruning.py signal --table v2`, Spearman ρ "
+            "over the recorded trials; v1 below: `fusion_init` +0.92, first fusion epoch +0.81 / +0.87):\n\n"
+            + _table(["seed", "fold 0 stage 1, epoch 1", "epoch 5", "`fusion_init`", "`lr_stage1`", "`lr_stage2`",
+                      "`lr_pretrain`", "`alpha_cap`"], rows) + "\n"
         )  # fmt: skip
     if (RESULTS / "pruning-v2-live-seed0.json").is_file():
         live = _load("pruning-v2-live-seed0.json")["live"]
@@ -241,7 +257,7 @@ fusion epoch, the limit for a pruner that waits for an informative report (see t
         + _table(["arm", "trials (pruned)", "epochs", "CPU s", "wall s", "best QWK"], live_rows)
         + """
 
-What was decided: the default stays `ours` until a variant wins on both tables; the fold race is what
+What was decided then (v1): the default stayed `ours` until a variant won on both tables; the fold race is what
 loses the best trial (the same-step comparison alone keeps it), and every trial pays fold 0's
 uninformative pre-training before its first useful report, which caps what any pruner can save here.
 `wilcoxon` can never prune with 3 folds: its smallest p-value, 2⁻³ = 0.125, is above 0.1.

@@ -10,6 +10,7 @@ import optuna
 import pytest
 from _cli import run_cli
 
+from search.pruners.names import DEFAULT_PRUNER
 from search.pruners.same_step import SameStepPruner
 from search.replay.figure import write_outputs
 from search.replay.recording import RecordedTrial, Recording, load_recording
@@ -52,7 +53,7 @@ def recording() -> Recording:
 
 
 def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: Recording, tmp_path: Path) -> None:
-    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours"]
+    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours", "fold-best"]
     document = run_replay(recording, strategies, orderings=12, seed=1)
     rows = document["strategies"]
     total = sum(t.epochs for t in recording.trials)
@@ -66,7 +67,8 @@ def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: R
         assert oracle["epochs_mean"] <= row["epochs_mean"] <= total
         assert row["speedup_vs_none"] == pytest.approx(total / row["epochs_mean"])
         assert 0 <= row["p_best_within_001"] <= 1 and row["epochs_p05"] <= row["epochs_mean"] <= row["epochs_p95"]
-    assert rows["ours"]["epochs_mean"] < rows["rules"]["epochs_mean"]  # racing and the same-step test add savings
+    for name in ("ours", "fold-best"):  # racing and the same-step test add savings to the rules'
+        assert rows[name]["epochs_mean"] < rows["rules"]["epochs_mean"]
     assert rows["median"]["speedup_vs_median"] == pytest.approx(1)
     # the oracle that must first reach fold 0's first fusion epoch pays at least that much for every trial
     at_fusion = document["oracle_at_fusion"]
@@ -93,7 +95,7 @@ def test_with_the_store_each_pretraining_is_paid_once(recording: Recording) -> N
     total = sum(t.epochs for t in shared.trials)
     pretrain_rows = 3 * LAYOUT[0]  # every recorded trial pre-trains 3 folds of 4 epochs
     stored = run_replay(shared, ["none", "ours"], orderings=6, seed=2)
-    assert stored["store"] and stored["default"] == "ours"
+    assert stored["store"] and stored["default"] == DEFAULT_PRUNER
     assert stored["strategies"]["none"]["epochs_mean"] == total - (len(shared.trials) - 2) * pretrain_rows
     plain = run_replay(shared, ["none", "ours"], orderings=6, seed=2, store=False)
     assert plain["strategies"]["none"]["epochs_mean"] == total and plain["reference"] == {}
@@ -141,6 +143,24 @@ def test_an_early_peak_does_not_shield_a_trial_in_later_folds() -> None:
         for s in stage1[3:5]:
             trial.report(0.2, s)  # ... and a poor fold 1
         assert bool(trial.should_prune()) == expected
+
+
+def test_per_fold_a_fine_tuning_that_starts_lower_is_not_held_against_the_trial() -> None:
+    """A fold reports its best epoch (early stopping restores it), so ``per="fold"`` judges the best over the
+    fold's fusion stages so far; ``per="stage"`` (v1) judged stage 2 alone and pruned a good fold here."""
+    layout = StepLayout(LAYOUT)
+    stage1, stage2 = [4, 5, 6, 7], [8, 9]  # fold 0
+    for per, expected in (("stage", True), ("fold", False)):
+        study = optuna.create_study(direction="maximize", pruner=SameStepPruner(layout, min_epochs=1, per=per))
+        for _ in range(6):
+            _trial_with(study, {**{s: 0.45 for s in stage1}, **{s: 0.40 for s in stage2}})
+        trial = study.ask()
+        for s in stage1:
+            trial.report(0.50, s)  # above the others' stage 1 ...
+        trial.report(0.35, stage2[0])  # ... and a fine-tuning that starts lower (the fold keeps 0.50)
+        assert bool(trial.should_prune()) == expected
+    with pytest.raises(ValueError, match="per"):
+        SameStepPruner(layout, per="epoch")
 
 
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:

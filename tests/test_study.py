@@ -57,17 +57,16 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     assert default.state == States.COMPLETE and default.value > 0
     config = degenerate.user_attrs["config"]
     assert (config["lr_stage1"], config["cnn_blocks"], config["fusion"]) == (1e-6, 4, "fixed")  # the preset, pinned
-    # its oversized image branch predicts one class at first; the trial is stopped within its first fold: by a
-    # degeneracy rule in the fused stage 1 (whose LR of 1e-6 moves nothing), or at the fold's end, where the fold
-    # race finds it below the default trial (the incumbent)
+    # its oversized image branch predicts one class; the rules end that pre-training, and the fused stage 1
+    # (whose LR of 1e-6 moves nothing) is no better than the RandomForest alone: a degeneracy rule ends the
+    # trial there, within a few epochs (issue 23: at most 8), with one completed trial and no race to lean on
     first = degenerate.user_attrs["curve"][0]
     assert (first[1], first[2], first[3]) == (0, "pretrain", 1) and max(first[7]) == sum(first[7])
     assert degenerate.state == States.PRUNED
     reason = degenerate.user_attrs["prune_reason"]
     assert reason["fold"] == 0, reason
-    assert (reason["rule"], reason["stage"]) in {("forgiving", "fold-end"), ("ours", "stage1"),
-                                                 ("collapsed", "stage1"), ("kappa_nonpositive", "stage1")}, reason  # fmt: skip
-    assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]
+    assert reason["stage"] == "stage1" and reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive"}
+    assert degenerate.user_attrs["epochs_trained"] <= 8, degenerate.user_attrs["curve"]
     status = run_cli("status", "--study", "presets", "--storage", url)
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
 

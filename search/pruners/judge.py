@@ -10,7 +10,8 @@ median        val QWK per epoch                                      Optuna ``Me
 hyperband     val QWK per epoch                                      Optuna ``HyperbandPruner`` (stock)
 wilcoxon      each finished fold's QWK at step = fold                Optuna ``WilcoxonPruner``: folds as instances
 forgiving     val QWK per epoch                                      after each fold, :func:`forgiving_race`
-ours          val QWK per epoch                                      :class:`SameStepPruner` + forgiving race
+ours          val QWK per epoch                                      :class:`SameStepPruner` per stage + race
+fold-best     val QWK per epoch                                      :class:`SameStepPruner` per fold, no race
 ============  =====================================================  ==========================================
 
 The degeneracy rules (:class:`~search.pruning.DegeneracyRules`) come first in every strategy unless
@@ -24,14 +25,16 @@ import optuna
 from search.pruners.race import forgiving_race, incumbent_folds
 from search.pruners.rules import DegeneracyRules, RuleWatch, Verdict
 from search.pruners.same_step import CompletedTrials
+from search.pruners.strategies import RACE_MARGINS
 from trainer.reports import EpochReport, StopStage
 
-_EPOCH_PRUNERS = ("ours", "median", "hyperband")
-FOLD_RACERS = ("ours", "forgiving")
+_EPOCH_PRUNERS = ("fold-best", "ours", "median", "hyperband")
+FOLD_RACERS = tuple(RACE_MARGINS)
 
 
 class Judge:
-    """``fold_race``: race folds against the incumbent (default: the strategies in :data:`FOLD_RACERS`)."""
+    """``fold_race``: race folds against the incumbent (default: the strategies in :data:`FOLD_RACERS`), forgiving
+    a fold ``race_margin`` below the incumbent's worst (default: the strategy's own, ``RACE_MARGINS``)."""
 
     def __init__(
         self,
@@ -40,11 +43,11 @@ class Judge:
         rules: DegeneracyRules,
         folds: int,
         fold_race: bool | None = None,
-        race_margin: float = 0.0,
+        race_margin: float | None = None,
     ) -> None:
         self.trial, self.strategy, self.folds = trial, strategy, folds
         self.fold_race = strategy in FOLD_RACERS if fold_race is None else fold_race
-        self.race_margin = race_margin
+        self.race_margin = RACE_MARGINS.get(strategy, 0.0) if race_margin is None else race_margin
         self.fold_qwks: list[float] = []
         self._rules = RuleWatch(rules)
         pruner = trial.study.pruner

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 #: ``--pruner`` values and what each does (the degeneracy rules are separate: ``--no-rules``).
 PRUNER_HELP = {
-    "ours": "rules + same-step comparison + fold racing",
+    "fold-best": "rules + each fold's best QWK so far against the completed trials' at the same epoch",
+    "ours": "v1 default: rules + same-step comparison per stage + fold racing",
     "median": "stock Optuna MedianPruner",
     "hyperband": "stock Optuna HyperbandPruner",
     "wilcoxon": "stock WilcoxonPruner, folds as instances",
@@ -16,6 +17,9 @@ PRUNER_HELP = {
 }
 PRUNERS = tuple(PRUNER_HELP)
 #: What ``launch`` uses when no ``--pruner`` is given.
-DEFAULT_PRUNER = "ours"
+DEFAULT_PRUNER = "fold-best"
+#: The strategies that bring the degeneracy rules with them when a ``--no-rules`` recording is replayed
+#: (stock pruners are replayed as a user of plain Optuna runs them: without).
+WITH_RULES = ("fold-best", "ours", "rules")
 #: What ``replay`` can replay: every strategy, and the degeneracy rules alone.
 REPLAYABLE = (*PRUNERS, "rules")

@@ -4,9 +4,9 @@ Optuna's ``MedianPruner`` compares a trial's *best value over all steps so far* 
 median at the current step. With one global step across folds and stages, a trial that once did
 well in fold 0 is shielded for the rest of its folds. Two fixes, used together by ``--pruner ours``:
 
-- :class:`SameStepPruner` compares like with like: the trial's best value *within the current stage
-  of the current fold* against the completed trials' best values within the same stage of the same
-  fold, up to the same epoch.
+- :class:`SameStepPruner` compares like with like: the trial's best value *within the current fold*
+  (over its judged stages, which is what the fold reports: early stopping restores the best epoch)
+  against the completed trials' best values within the same fold, up to the same step.
 - :func:`forgiving_race` races whole folds against the incumbent after each fold (Bergman, Purucker
   & Hutter, AutoML 2024): stop when the mean of the trial's folds so far is at or below the
   incumbent's *worst* fold.
@@ -39,11 +39,15 @@ class CompletedTrials:
 
 
 class SameStepPruner(optuna.pruners.BasePruner):
-    """Prune when the trial's best value in this (fold, stage) so far is below the ``percentile`` of the
-    completed trials' best values in the same (fold, stage) up to the same epoch.
+    """Prune when the trial's best value so far is below the ``percentile`` of the completed trials' best
+    values up to the same step.
 
     Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
+    ``per="fold"`` takes the best over the fold's judged stages so far — the fold's own result, since
+    early stopping restores its best epoch, so a fine-tuning stage that starts below stage 1's best is
+    not held against the trial; ``per="stage"`` (v1) takes the best within the current stage only, and
+    loses good trials whose fine-tuning starts lower (docs/pruning.md).
     """
 
     def __init__(
@@ -53,10 +57,13 @@ class SameStepPruner(optuna.pruners.BasePruner):
         n_startup_trials: int = 5,
         min_epochs: int = 2,
         stages: tuple[str, ...] = ("stage1", "stage2"),
+        per: str = "stage",
     ) -> None:
+        if per not in ("stage", "fold"):
+            raise ValueError(f"per must be 'stage' or 'fold', got {per!r}")
         self.layout = layout if isinstance(layout, StepLayout) else layout.layout
         self.percentile, self.n_startup_trials, self.min_epochs = percentile, n_startup_trials, min_epochs
-        self.stages = stages
+        self.stages, self.per = stages, per
         self.completed = CompletedTrials()
 
     def judges(self, step: int) -> bool:
@@ -69,6 +76,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
         if step is None or not self.judges(step):
             return False
         fold, stage, epoch, first = self.layout.locate(step)
+        if self.per == "fold":
+            first = self.layout.step(fold, self.stages[0], 1)
         mine = _best_between(trial.intermediate_values, first, step)
         others = self.completed.get(study, (trial.number, fold))
         theirs = [v for v in (_best_between(t.intermediate_values, first, step) for t in others) if v is not None]

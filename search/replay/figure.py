@@ -33,7 +33,7 @@ def anytime_figure(document: dict):
         mean = curves.mean(axis=0)
         low, high = np.percentile(curves, [10, 90], axis=0)
         style = {"linestyle": "--" if name == "oracle" else ":", "color": "black"} if name.startswith("oracle") else {}
-        (line,) = axes.plot(grid, mean, label=name, linewidth=2 if name == "ours" else 1.3, **style)
+        (line,) = axes.plot(grid, mean, label=name, linewidth=2 if name == document.get("default") else 1.3, **style)
         axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.12)
     axes.axhline(document["best_recorded"] - WITHIN, color="grey", linewidth=0.8, linestyle=":")
     axes.set_xlabel("epochs trained (cumulative)")

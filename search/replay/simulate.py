@@ -25,7 +25,7 @@ import numpy as np
 import optuna
 
 from search.pruners.judge import FOLD_RACERS, Judge
-from search.pruners.names import DEFAULT_PRUNER, REPLAYABLE
+from search.pruners.names import DEFAULT_PRUNER, REPLAYABLE, WITH_RULES
 from search.pruners.rules import DegeneracyRules
 from search.pruners.strategies import make_pruner
 from search.replay.recording import RecordedTrial, Recording
@@ -49,7 +49,7 @@ def run_replay(
     pruner_for: Callable[[str, StepLayout], optuna.pruners.BasePruner] = make_pruner,
     races: tuple[str, ...] = FOLD_RACERS,
     store: bool = True,
-    race_margin: float = 0.0,
+    race_margin: float | None = None,
 ) -> dict:
     """Replay every strategy over the same ``orderings`` random orderings; returns the replay.json document.
 
@@ -136,7 +136,7 @@ def _replay_order(
     pruner_for,
     fold_race: bool,
     store: bool = True,
-    race_margin: float = 0.0,
+    race_margin: float | None = None,
 ) -> _Run:
     layout = recording.layout
     pruner_name = "none" if strategy == "rules" else strategy
@@ -147,7 +147,7 @@ def _replay_order(
         study_name=f"replay-{strategy}-{index}", direction="maximize", pruner=pruner,
         sampler=optuna.samplers.RandomSampler(0),
     )  # fmt: skip
-    rules = DegeneracyRules(enabled=strategy in ("rules", "ours"))
+    rules = DegeneracyRules(enabled=strategy in WITH_RULES)
     run = _Run(0, -np.inf, [], [], [], [])
     stored: set[tuple[int, str]] | None = set() if store else None  # (fold, pre-training identity) finished
     for recorded in order:
