@@ -23,20 +23,9 @@ import time
 from pathlib import Path
 
 from _common import REPO, WORK, emit, machine, real_demo_data
-from pruning import FOLDS, RECORD_SETS, SHOTS, _dfu, _run, _shown, _study_summary
+from pruning import FOLDS, RECORD_SETS, SHOTS, _dfu, _run, _shown, _study_summary, warm_caches
 
 RESULTS = REPO / "bench" / "results"
-
-
-def _warm_caches(data: Path, cache: Path) -> None:
-    """Preprocessed images and each fold's RF probabilities, built once before either arm."""
-    from trainer import load_config, prepare
-
-    config = load_config("quick", None, list(RECORD_SETS) + [f"folds={FOLDS}"])
-    prepare(data, config, cache)
-    _run(_dfu("train", "--data", str(data), "--modalities", "metadata", "--folds", str(FOLDS), "--preset", "quick",
-              *(a for s in RECORD_SETS for a in ("--set", s)), "--cache-dir", str(cache),
-              "--out", str(WORK / "store-warm")))  # fmt: skip
 
 
 def live_pair(trials: int, workers: int) -> dict:
@@ -45,7 +34,7 @@ def live_pair(trials: int, workers: int) -> dict:
     data = real_demo_data(None, SHOTS, 0)
     cache = WORK / "store-cache"
     shutil.rmtree(cache / FOLDER, ignore_errors=True)  # a cold store
-    _warm_caches(data, cache)
+    warm_caches(data, cache)
     arms = {}
     for arm, extra in (("store", []), ("no store", ["--no-pretrain-cache"])):
         name = f"store-{'on' if arm == 'store' else 'off'}"
