@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from search.pruners.names import PRUNER_HELP
+from search.pruners.names import DEFAULT_PRUNER, PRUNER_HELP
 
 StorageOption = Annotated[
     str | None,
@@ -88,7 +88,7 @@ PrunerOption = Annotated[
     typer.Option(
         help="Pruning strategy: "
         + "; ".join(f"{name} ({what})" for name, what in PRUNER_HELP.items())
-        + " [default: ours]."
+        + f" [default: {DEFAULT_PRUNER}]."
     ),
 ]
 SamplerOption = Annotated[
