@@ -20,6 +20,7 @@ worse table keeps the best most often. The third table (data seed 2) then checks
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -52,6 +53,11 @@ VARIANTS = {
         {"stages": FUSION, "min_epochs": 1, "per": "fold", "percentile": 25.0}, None),
     "fold best from fusion epoch 1, 33rd percentile, race with margin 0.02": (
         {"stages": FUSION, "min_epochs": 1, "per": "fold", "percentile": 33.0}, 0.02),
+    # per="trial": the mean of the finished folds' bests and this fold's best so far (added after seed 1)
+    "trial mean from fusion epoch 1, no race": ({"stages": FUSION, "min_epochs": 1, "per": "trial"}, None),
+    "trial mean from fusion epoch 1, 33rd percentile, no race": (
+        {"stages": FUSION, "min_epochs": 1, "per": "trial", "percentile": 33.0}, None),
+    "trial mean from fusion epoch 1, race with margin 0.02": ({"stages": FUSION, "min_epochs": 1, "per": "trial"}, 0.02),
 }  # fmt: skip
 KEPT = ("epochs_mean", "epochs_p05", "epochs_p95", "speedup_vs_median", "p_best_within_001", "epochs_to_within_001",
         "sooner_vs_median_no_store", "fewer_epochs_vs_median_no_store", "false_prune_rate", "prunes_by_rule",
@@ -63,26 +69,27 @@ def curves(table: str, seed: int):
     return load_recording(RESULTS / name)
 
 
-def replay_variants(table: str, seed: int, orderings: int, only: str = "") -> dict:
+def replay_variants(table: str, seed: int, orderings: int, only: str = "", reuse: dict | None = None) -> dict:
+    """``reuse``: rows of an earlier run of this script with the same orderings (replays are deterministic for
+    their seed): only variants missing there are replayed."""
     recording = curves(table, seed)
-    rows = {}
-    stock = run_replay(recording, ["median", "none"], orderings=orderings, seed=0)
-    for label, document in (("median (stock, with the store)", stock["strategies"]["median"]),
-                            ("median (stock, no store: plain Optuna)", stock["reference"]["median_no_store"]),
-                            ("none (with the store)", stock["strategies"]["none"]),
-                            ("oracle", stock["oracle"]), ("oracle at fusion", stock["oracle_at_fusion"])):  # fmt: skip
-        rows[label] = {k: document.get(k) for k in KEPT}
+    if reuse is not None and reuse.get("orderings") == orderings and f"seed{seed}" in reuse:
+        rows = {k: v for k, v in reuse[f"seed{seed}"]["variants"].items() if k in VARIANTS or k in _FRAME}
+    else:
+        rows = {}
+    if not all(k in rows for k in _FRAME):
+        rows.update(_stock_rows(recording, orderings))
     for name, (settings, margin) in VARIANTS.items():
-        if only not in name:
+        if only not in name or name in rows:
             continue
 
         def pruner_for(strategy, layout, s=settings):
             return SameStepPruner(layout, **s) if strategy == "ours" else make_pruner(strategy, layout)
 
-        document = run_replay(recording, ["median", "ours"], orderings=orderings, seed=0, pruner_for=pruner_for,
+        document = run_replay(recording, ["ours"], orderings=orderings, seed=0, pruner_for=pruner_for,
                               races=("ours",) if margin is not None else (), race_margin=margin or 0.0)  # fmt: skip
-        rows[name] = {k: document["strategies"]["ours"].get(k) for k in KEPT}
-        row = rows[name]
+        row = rows[name] = {k: document["strategies"]["ours"].get(k) for k in KEPT}
+        row["speedup_vs_median"] = rows[_FRAME[0]]["epochs_mean"] / row["epochs_mean"]
         print(f"{table} seed {seed} {name[:58]:58s} {row['epochs_mean']:5.0f} epochs, best kept "
               f"{row['p_best_within_001']:.1%}, to within 0.01 in {row['epochs_to_within_001']:.0f} "
               f"({row['sooner_vs_median_no_store']:.2f}× sooner, {row['fewer_epochs_vs_median_no_store']:.2f}× fewer "
@@ -90,12 +97,25 @@ def replay_variants(table: str, seed: int, orderings: int, only: str = "") -> di
     return {"trials": len(recording.trials), "best_recorded": max(t.value for t in recording.trials), "variants": rows}
 
 
+#: The rows every variant is read against.
+_FRAME = ("median (stock, with the store)", "median (stock, no store: plain Optuna)", "none (with the store)", "oracle",
+          "oracle at fusion")  # fmt: skip
+
+
+def _stock_rows(recording, orderings: int) -> dict:
+    """Stock median with and without the store, none, and the two oracles (:data:`_FRAME`)."""
+    stock = run_replay(recording, ["median", "none"], orderings=orderings, seed=0)
+    documents = (stock["strategies"]["median"], stock["reference"]["median_no_store"], stock["strategies"]["none"],
+                 stock["oracle"], stock["oracle_at_fusion"])  # fmt: skip
+    return {label: {k: document.get(k) for k in KEPT} for label, document in zip(_FRAME, documents)}
+
+
 def choose(result: dict, seeds: list[int]) -> tuple[str, str]:
     """The rule in the module docstring, applied to the tables ``seeds``: (variant, which tier chose it)."""
     dominant, safe, kept = [], [], []
     for name in VARIANTS:
         rows = [result[f"seed{s}"]["variants"][name] for s in seeds]
-        medians = [result[f"seed{s}"]["variants"]["median (stock, with the store)"] for s in seeds]
+        medians = [result[f"seed{s}"]["variants"][_FRAME[0]] for s in seeds]
         to_best = sum(r["epochs_to_within_001"] for r in rows)
         if all(r["p_best_within_001"] >= 0.95 for r in rows):
             safe.append((to_best, name))
@@ -117,11 +137,15 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="replay only the variants whose name contains this (a look, not a choice)"
     )
+    parser.add_argument(
+        "--reuse", type=Path, help="an earlier output of this script: replay only the variants it lacks"
+    )
     parser.add_argument("--out", type=Path, help="the JSON file [default: bench/results/pruning-TABLE-variants.json]")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
-    result = {f"seed{seed}": replay_variants(args.table, seed, args.orderings, args.only) for seed in seeds}
+    reuse = json.loads(args.reuse.read_text()) if args.reuse else None
+    result = {f"seed{seed}": replay_variants(args.table, seed, args.orderings, args.only, reuse) for seed in seeds}
     chosen, why = (None, None) if args.only else choose(result, seeds)
     print(f"chosen by the rule on seeds {seeds}: {chosen} ({why})")
     out = args.out or RESULTS / (

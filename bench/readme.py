@@ -142,7 +142,7 @@ re-tuning.
                          for s in variants["seeds"])] for name in names]  # fmt: skip
         parts.append(
             f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
-            f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); `fold-best` is this "
+            f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); `running-mean` is this "
             "variant.\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip

@@ -53,7 +53,7 @@ def recording() -> Recording:
 
 
 def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: Recording, tmp_path: Path) -> None:
-    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours", "fold-best"]
+    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours", "running-mean"]
     document = run_replay(recording, strategies, orderings=12, seed=1)
     rows = document["strategies"]
     total = sum(t.epochs for t in recording.trials)
@@ -67,7 +67,7 @@ def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: R
         assert oracle["epochs_mean"] <= row["epochs_mean"] <= total
         assert row["speedup_vs_none"] == pytest.approx(total / row["epochs_mean"])
         assert 0 <= row["p_best_within_001"] <= 1 and row["epochs_p05"] <= row["epochs_mean"] <= row["epochs_p95"]
-    for name in ("ours", "fold-best"):  # racing and the same-step test add savings to the rules'
+    for name in ("ours", "running-mean"):  # racing and the same-step test add savings to the rules'
         assert rows[name]["epochs_mean"] < rows["rules"]["epochs_mean"]
     assert rows["median"]["speedup_vs_median"] == pytest.approx(1)
     # the oracle that must first reach fold 0's first fusion epoch pays at least that much for every trial
@@ -161,6 +161,23 @@ def test_per_fold_a_fine_tuning_that_starts_lower_is_not_held_against_the_trial(
         assert bool(trial.should_prune()) == expected
     with pytest.raises(ValueError, match="per"):
         SameStepPruner(layout, per="epoch")
+
+
+def test_per_trial_a_strong_fold_carries_a_weak_start_in_the_next() -> None:
+    """``per="trial"`` (the default's) compares the mean of the finished folds and this fold's best so far: a
+    trial whose fold 0 was the best is not stopped by one weak epoch in fold 1, which ``per="fold"`` would stop;
+    a trial weak in both is stopped either way."""
+    layout = StepLayout(LAYOUT)
+    fold0, fold1 = [4, 5, 6, 7, 8, 9], [14, 15, 16, 17, 18, 19]  # the fusion steps of folds 0 and 1
+    for per, first_fold, expected in (("fold", 0.60, True), ("trial", 0.60, False), ("trial", 0.30, True)):
+        study = optuna.create_study(direction="maximize", pruner=SameStepPruner(layout, min_epochs=1, per=per))
+        for _ in range(6):
+            _trial_with(study, {**{s: 0.45 for s in fold0}, **{s: 0.45 for s in fold1}})
+        trial = study.ask()
+        for s in fold0:
+            trial.report(first_fold, s)
+        trial.report(0.35, fold1[0])
+        assert bool(trial.should_prune()) == expected, (per, first_fold)
 
 
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ hyperband     val QWK per epoch                                      Optuna ``Hy
 wilcoxon      each finished fold's QWK at step = fold                Optuna ``WilcoxonPruner``: folds as instances
 forgiving     val QWK per epoch                                      after each fold, :func:`forgiving_race`
 ours          val QWK per epoch                                      :class:`SameStepPruner` per stage + race
-fold-best     val QWK per epoch                                      :class:`SameStepPruner` per fold, no race
+running-mean  val QWK per epoch                                      :class:`SameStepPruner` per trial, no race
 ============  =====================================================  ==========================================
 
 The degeneracy rules (:class:`~search.pruning.DegeneracyRules`) come first in every strategy unless
@@ -28,7 +28,7 @@ from search.pruners.same_step import CompletedTrials
 from search.pruners.strategies import RACE_MARGINS
 from trainer.reports import EpochReport, StopStage
 
-_EPOCH_PRUNERS = ("fold-best", "ours", "median", "hyperband")
+_EPOCH_PRUNERS = ("running-mean", "ours", "median", "hyperband")
 FOLD_RACERS = tuple(RACE_MARGINS)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 #: ``--pruner`` values and what each does (the degeneracy rules are separate: ``--no-rules``).
 PRUNER_HELP = {
-    "fold-best": "rules + each fold's best QWK so far against the completed trials' at the same epoch",
+    "running-mean": "rules + the trial's mean fold QWK so far against the completed trials' at the same epoch",
     "ours": "v1 default: rules + same-step comparison per stage + fold racing",
     "median": "stock Optuna MedianPruner",
     "hyperband": "stock Optuna HyperbandPruner",
@@ -17,9 +17,9 @@ PRUNER_HELP = {
 }
 PRUNERS = tuple(PRUNER_HELP)
 #: What ``launch`` uses when no ``--pruner`` is given.
-DEFAULT_PRUNER = "fold-best"
+DEFAULT_PRUNER = "running-mean"
 #: The strategies that bring the degeneracy rules with them when a ``--no-rules`` recording is replayed
 #: (stock pruners are replayed as a user of plain Optuna runs them: without).
-WITH_RULES = ("fold-best", "ours", "rules")
+WITH_RULES = ("running-mean", "ours", "rules")
 #: What ``replay`` can replay: every strategy, and the degeneracy rules alone.
 REPLAYABLE = (*PRUNERS, "rules")

@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from trainer.config import StepLayout, TrainConfig
+from trainer.config import STAGES, StepLayout, TrainConfig
 
 
 class CompletedTrials:
@@ -46,8 +46,10 @@ class SameStepPruner(optuna.pruners.BasePruner):
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
     ``per="fold"`` takes the best over the fold's judged stages so far — the fold's own result, since
     early stopping restores its best epoch, so a fine-tuning stage that starts below stage 1's best is
-    not held against the trial; ``per="stage"`` (v1) takes the best within the current stage only, and
-    loses good trials whose fine-tuning starts lower (docs/pruning.md).
+    not held against the trial; ``per="trial"`` the mean of that over the folds so far (the finished
+    folds' bests and this fold's best so far), an estimate of the trial's value that a weak start in a
+    later fold does not overturn alone; ``per="stage"`` (v1) the best within the current stage only,
+    which loses good trials whose fine-tuning starts lower (docs/pruning.md).
     """
 
     def __init__(
@@ -59,8 +61,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
         stages: tuple[str, ...] = ("stage1", "stage2"),
         per: str = "stage",
     ) -> None:
-        if per not in ("stage", "fold"):
-            raise ValueError(f"per must be 'stage' or 'fold', got {per!r}")
+        if per not in _PER:
+            raise ValueError(f"per must be one of {', '.join(_PER)}, got {per!r}")
         self.layout = layout if isinstance(layout, StepLayout) else layout.layout
         self.percentile, self.n_startup_trials, self.min_epochs = percentile, n_startup_trials, min_epochs
         self.stages, self.per = stages, per
@@ -75,15 +77,33 @@ class SameStepPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None or not self.judges(step):
             return False
-        fold, stage, epoch, first = self.layout.locate(step)
-        if self.per == "fold":
-            first = self.layout.step(fold, self.stages[0], 1)
-        mine = _best_between(trial.intermediate_values, first, step)
+        fold = self.layout.locate(step)[0]
+        mine = self._value(trial.intermediate_values, step)
         others = self.completed.get(study, (trial.number, fold))
-        theirs = [v for v in (_best_between(t.intermediate_values, first, step) for t in others) if v is not None]
+        theirs = [v for v in (self._value(t.intermediate_values, step) for t in others) if v is not None]
         if mine is None or len(theirs) < self.n_startup_trials:
             return False
         return bool(mine < float(np.percentile(theirs, self.percentile)))
+
+    def _value(self, values: dict[int, float], step: int) -> float | None:
+        """What is compared at ``step``, for any trial: its best so far in this stage (``per="stage"``) or
+        fold (``"fold"``), or the mean of its finished folds' bests and this fold's best so far (``"trial"``)."""
+        fold, _, _, first = self.layout.locate(step)
+        if self.per == "stage":
+            return _best_between(values, first, step)
+        current = _best_between(values, self.layout.step(fold, self.stages[0], 1), step)
+        if self.per == "fold" or current is None:
+            return current
+        last_stage = self.stages[-1]
+        last_epoch = self.layout.epochs[STAGES.index(last_stage)]
+        folds = [_best_between(values, self.layout.step(f, self.stages[0], 1), self.layout.step(f, last_stage, last_epoch))
+                 for f in range(fold)]  # fmt: skip
+        if any(b is None for b in folds):
+            return None
+        return float(np.mean([*folds, current]))
+
+
+_PER = ("stage", "fold", "trial")
 
 
 def _best_between(values: dict[int, float], first: int, last: int) -> float | None:

@@ -9,14 +9,14 @@ import optuna
 from search.pruners.names import PRUNERS
 from search.pruners.same_step import SameStepPruner
 
-#: ``fold-best``: chosen on the v2 tables by the rule stated in ``bench/pruning_variants.py`` (docs/pruning.md).
-FOLD_BEST = {"stages": ("stage1", "stage2"), "min_epochs": 1, "per": "fold", "percentile": 33.0}
-#: Fold-race margin per strategy that races folds (search.pruners.judge); ``fold-best`` races none.
+#: ``running-mean``: chosen on the v2 tables by the rule stated in ``bench/pruning_variants.py`` (docs/pruning.md).
+RUNNING_MEAN = {"stages": ("stage1", "stage2"), "min_epochs": 1, "per": "trial", "percentile": 33.0}
+#: Fold-race margin per strategy that races folds (search.pruners.judge); ``running-mean`` races none.
 RACE_MARGINS = {"ours": 0.0, "forgiving": 0.0}
 
 
 def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
-    """The Optuna pruner of a strategy. Stock pruners are set as a user would set them; ``fold-best`` and
+    """The Optuna pruner of a strategy. Stock pruners are set as a user would set them; ``running-mean`` and
     ``ours`` need the study's step layout (a :class:`~trainer.config.TrainConfig`) to know which steps are one stage of one fold."""
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
@@ -26,8 +26,8 @@ def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.pruners.WilcoxonPruner()
-    if name == "fold-best":
-        return SameStepPruner(layout, **FOLD_BEST)
+    if name == "running-mean":
+        return SameStepPruner(layout, **RUNNING_MEAN)
     if name == "ours":
         return SameStepPruner(layout)
     if name in ("forgiving", "none"):  # forgiving races folds in search.judge; no per-epoch pruner
