@@ -138,3 +138,31 @@ def test_the_repository_stands_alone() -> None:
         if "DESIGN §" in path.read_text() or "shared/DESIGN" in path.read_text():
             cited.append(str(path.relative_to(REPO)))
     assert not cited, cited
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    kept = "".join(c for c in heading.strip().lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def test_links_between_the_documents_resolve() -> None:
+    """Every relative link in the Markdown documents names a file that exists, and a heading there if it has an
+    anchor: the README's decision lines point into bench/README.md, whose headings are generated."""
+    import re
+
+    broken = []
+    for document in [*REPO.glob("*.md"), *REPO.glob("docs/*.md"), REPO / "bench" / "README.md"]:
+        text = re.sub(r"```.*?```", "", document.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (document.parent / path).resolve() if path else document
+            if not linked.exists():
+                broken.append(f"{document.relative_to(REPO)}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.M)
+                if anchor not in {_slug(h) for h in headings}:
+                    broken.append(f"{document.relative_to(REPO)}: {target} (no such heading)")
+    assert not broken, broken
