@@ -95,12 +95,15 @@ def entry_cost(backbone: str, size: int) -> dict:
     handler = _HitTimes()
     logging.getLogger("trainer.pretrained").addHandler(handler)
     logging.getLogger("trainer.pretrained").setLevel(logging.INFO)
-    started = time.perf_counter()
-    train(data, config, cache)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    train(data, config, cache)
-    warm = time.perf_counter() - started
+    try:
+        started = time.perf_counter()
+        train(data, config, cache)
+        cold = time.perf_counter() - started
+        started = time.perf_counter()
+        train(data, config, cache)
+        warm = time.perf_counter() - started
+    finally:  # or the next case's hits land in this case's list too
+        logging.getLogger("trainer.pretrained").removeHandler(handler)
     entries = PretrainStore(cache / FOLDER).entries()
     return {"case": f"{backbone}@{size}", "entries": len(entries), "entry_mb": [round(e.bytes / 1e6, 2) for e in entries],
             "hit_load_s": handler.seconds, "cold_run_s": round(cold, 1), "warm_run_s": round(warm, 1)}  # fmt: skip
