@@ -10,13 +10,15 @@ The rules read the trial's own epoch reports, one stage of one fold at a time:
   restore) *and* the stage is poor — a fusion stage at or below the fold's metadata-only QWK, image
   pre-training at or below ``poor_pretrain_qwk`` — or it has outlived its patience. A flat stage
   that is good is left to early stopping: it keeps its weights and the trial goes on.
+- ``images_add_nothing``: nothing learns — the pre-training ended predicting one class, and stage 1's
+  predictions have not moved by its second epoch while it is no better than the RF alone (docs/pruning.md).
 
 The warm-up is ``warmup_epochs`` epochs and at least ``warmup_steps`` optimizer steps (on small data a
 healthy model still predicts the majority class for a few dozen steps), but never so long that
 early stopping (the stage's patience) would end a degenerate stage before a rule can see it.
 
 What a rule stops (:attr:`Verdict.stage_only`): in stage 1 — the fused model — ``collapsed``,
-``kappa_nonpositive`` and ``nan_loss`` end the trial. Everywhere else a rule ends only the *stage*, as
+``kappa_nonpositive``, ``images_add_nothing`` and ``nan_loss`` end the trial. Everywhere else a rule ends only the *stage*, as
 an early stop: a degenerate image pre-training is common in trials that the RandomForest carries to
 the best QWK (measured on the recorded curves, README "Pruning, replayed"), and a failed stage 2 is
 simply not kept. ``stalled`` always ends just the stage.
@@ -51,8 +53,13 @@ class DegeneracyRules:
     # stage — a useless image pre-training is common in trials that the RF carries to the best QWK, and
     # the trainer keeps stage 1 when stage 2 fails — and `stalled` is an early stop everywhere.
     trial_stages: tuple[str, ...] = ("stage1",)
-    #: ``images_add_nothing``: judged in stage 1's first epochs, after a pre-training that learned nothing.
-    nothing_epochs: int = 1
+    #: ``images_add_nothing``: judged at stage 1's epoch ``nothing_epochs``, after a pre-training that learned
+    #: nothing: stage 1 has not changed its predictions (``still_share`` of the visits, ``still_qwk``) and is
+    #: within ``nothing_margin`` of the fold's metadata-only QWK or below it.
+    nothing_epochs: int = 2
+    nothing_margin: float = 0.02
+    still_share: float = 0.02
+    still_qwk: float = 0.005
     enabled: bool = True
 
     def warmup(self, report: EpochReport) -> int:
@@ -94,21 +101,33 @@ class DegeneracyRules:
         return None
 
     def _images_add_nothing(self, history: list[EpochReport], pretrain: list[EpochReport]) -> str | None:
-        """The research's failure, whole: a pre-training that learned nothing — one class for (nearly) every
-        visit, kappa ≤ 0, in every epoch — and a fused stage 1 whose first epochs are at or below the fold's
-        metadata-only QWK. The images then add nothing and the trial can at best match the RandomForest
-        alone, which the study already knows. A healthy trial that merely starts flat has a pre-training
-        that learned something, or a stage 1 above the RF from its first epoch."""
-        if not self.enabled or not pretrain or not history or history[-1].stage != "stage1":
-            return None
-        if len(history) > self.nothing_epochs:
+        """The research's failure, whole: nothing learns. The pre-training ended predicting one class with
+        kappa ≤ 0 (in its last ``collapse_epochs`` epochs, or in all of them), and the fused stage 1 neither
+        changes its predictions over its first ``nothing_epochs`` epochs nor rises above the fold's
+        metadata-only QWK (within ``nothing_margin``). The images then add nothing and the trial can at best
+        match the RandomForest alone, which the study already knows. A healthy trial that merely starts flat
+        has a pre-training that ended learning something, or a stage 1 whose predictions move (it is
+        learning), or one already above the RF alone."""
+        if not self.enabled or not pretrain or len(history) != self.nothing_epochs or history[-1].stage != "stage1":
             return None  # judged once, early; after that the other rules and early stopping take over
-        learned_nothing = all(
-            r.val_kappa <= 0 and top_class_share(r.pred_histogram) >= self.collapse_share for r in pretrain
-        )
+
+        def one_class(r: EpochReport) -> bool:
+            return r.val_kappa <= 0 and top_class_share(r.pred_histogram) >= self.collapse_share
+
+        learned_nothing = all(one_class(r) for r in pretrain) or _tail_all(pretrain, self.collapse_epochs, one_class)
         baseline = history[-1].baseline_qwk
-        flat = math.isfinite(baseline) and all(r.val_qwk <= baseline + MIN_IMPROVEMENT for r in history)
-        return "images_add_nothing" if learned_nothing and flat and len(history) == self.nothing_epochs else None
+        no_better = math.isfinite(baseline) and all(r.val_qwk <= baseline + self.nothing_margin for r in history)
+        return "images_add_nothing" if learned_nothing and no_better and self._still(history) else None
+
+    def _still(self, history: list[EpochReport]) -> bool:
+        """Stage 1's predictions have not moved since its first epoch: the fused model is not learning."""
+        first = history[0]
+        visits = max(1, sum(first.pred_histogram))
+        for r in history[1:]:
+            moved = sum(abs(a - b) for a, b in zip(r.pred_histogram, first.pred_histogram)) / 2
+            if moved > self.still_share * visits or abs(r.val_qwk - first.val_qwk) > self.still_qwk:
+                return False
+        return True
 
     def _poor(self, history: list[EpochReport]) -> bool:
         best = max(r.val_qwk for r in history)
