@@ -6,7 +6,7 @@ from collections import Counter
 
 import optuna
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from search.query.view import worker_label
 from search.study.settings import StudySettings, finished_trials
@@ -32,7 +32,10 @@ def print_status(study: optuna.Study, console: Console) -> None:
 
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     if pruned:
-        table = Table("trial", "preset", "rule", "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
+        rules = [str(t.user_attrs.get("prune_reason", {}).get("rule", "?")) for t in pruned]
+        # the rule is what a user reads this table for: never cut it, let the other columns wrap
+        rule = Column("rule", no_wrap=True, min_width=max(map(len, rules)))
+        table = Table("trial", "preset", rule, "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
         for t in pruned:
             r = t.user_attrs.get("prune_reason", {})
             table.add_row(
