@@ -46,7 +46,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.dev-installed
 	./scripts/system-deps.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=12  # the slowest tests named: the suite must stay under 15 min on 2 cores
 
 test-all: $(VENV)/.dev-installed
 	./scripts/system-deps.sh
