@@ -91,6 +91,13 @@ def real_demo_data(visits: int | None, shots: int, seed: int = 0) -> Path:
     return folder / "data"
 
 
+def timed(function, *args, **kwargs) -> float:
+    """Seconds one call of ``function`` takes (its result is not needed)."""
+    started = time.perf_counter()
+    function(*args, **kwargs)
+    return time.perf_counter() - started
+
+
 def emit(result: dict, out: Path | None) -> None:
     """The benchmark's one JSON line on stdout (and in ``out`` when given)."""
     line = json.dumps(result, sort_keys=False, default=float)

@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, emit, machine, real_demo_data
+from _common import REPO, WORK, emit, machine, real_demo_data, timed
 from pruning import FOLDS, RECORD_SETS, SHOTS, _dfu, _run, _shown, _study_summary, warm_caches
 
 RESULTS = REPO / "bench" / "results"
@@ -96,12 +96,7 @@ def entry_cost(backbone: str, size: int) -> dict:
     logging.getLogger("trainer.pretrained").addHandler(handler)
     logging.getLogger("trainer.pretrained").setLevel(logging.INFO)
     try:
-        started = time.perf_counter()
-        train(data, config, cache)
-        cold = time.perf_counter() - started
-        started = time.perf_counter()
-        train(data, config, cache)
-        warm = time.perf_counter() - started
+        cold, warm = timed(train, data, config, cache), timed(train, data, config, cache)
     finally:  # or the next case's hits land in this case's list too
         logging.getLogger("trainer.pretrained").removeHandler(handler)
     entries = PretrainStore(cache / FOLDER).entries()

@@ -34,15 +34,12 @@ RESULTS = REPO / "bench" / "results"
 TABLE = "v2"
 
 
-def _replay_dir(seed: int) -> Path:
-    """Where ``dfu-search replay`` writes replay.json and anytime.png for a table."""
-    return RESULTS / f"pruning{'' if TABLE == 'v1' else f'-{TABLE}'}-seed{seed}"
-
-
-def _result(kind: str, seed: int, suffix: str = "") -> Path:
-    """``bench/results/pruning[-TABLE]-KIND-seedS[SUFFIX]``: v1 files keep their old names."""
-    table = "" if TABLE == "v1" else f"-{TABLE}"
-    return RESULTS / f"pruning{table}-{kind}-seed{seed}{suffix}"
+def result_path(kind: str, seed: int, suffix: str = "", table: str | None = None) -> Path:
+    """``bench/results/pruning[-TABLE][-KIND]-seedS[SUFFIX]`` (no KIND: the folder ``dfu-search replay`` writes
+    replay.json and anytime.png to); v1 files keep their old names. ``table``: default --table."""
+    table = table or TABLE
+    parts = ["pruning", *([] if table == "v1" else [table]), *([kind] if kind else []), f"seed{seed}"]
+    return RESULTS / ("-".join(parts) + suffix)
 
 
 # The quick preset at 32 px, 1 shot a visit: a whole unpruned trial (3 folds) in ~35 s on 2 cores.
@@ -68,11 +65,14 @@ def _run(command: list[str], log: Path | None = None) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _study_args(name: str, db: Path, data: Path, seed: int, trials: int, workers: int) -> list[str]:
+def _study_args(name: str, db: Path, data: Path, seed: int, trials: int, workers: int, cache: Path = WORK / "cache",
+                sampler: str | None = "random") -> list[str]:  # fmt: skip
+    """``launch`` on the recording's data and settings; ``sampler`` None: the default (TPE), as a user runs it."""
     sets = [a for s in RECORD_SETS for a in ("--set", s)]
     return ["launch", "--study", name, "--storage", f"sqlite:///{db}", "--data", str(data), "--preset", "quick",
             "--folds", str(FOLDS), *sets, "--trials", str(trials), "--workers", str(workers), "--seed", str(seed),
-            "--sampler", "random", "--cache-dir", str(WORK / "cache"), "--log-dir", str(WORK / "logs" / name)]  # fmt: skip
+            *(["--sampler", sampler] if sampler else []), "--cache-dir", str(cache),
+            "--log-dir", str(WORK / "logs" / name)]  # fmt: skip
 
 
 def record(seed: int, trials: int, workers: int) -> dict:
@@ -80,11 +80,11 @@ def record(seed: int, trials: int, workers: int) -> dict:
     name = f"record-{TABLE}-seed{seed}"
     db = WORK / f"{name}.db"
     db.unlink(missing_ok=True)
-    curves = _result("curves", seed, ".json.gz")
+    curves = result_path("curves", seed, ".json.gz")
     commands = [
         _dfu(*_study_args(name, db, data, seed, trials, workers), "--pruner", "none", "--no-rules"),
         _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
-             "--out", str(_replay_dir(seed))),
+             "--out", str(result_path("", seed))),
     ]  # fmt: skip
     started = time.perf_counter()
     cpu = _run(commands[0], WORK / f"{name}.log")
@@ -104,12 +104,12 @@ def extend(seed: int, trials: int, workers: int) -> dict:
     db = WORK / f"{name}.db"
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     finished = sum(t.state.name == "COMPLETE" for t in study.trials)
-    curves = _result("curves", seed, ".json.gz")
+    curves = result_path("curves", seed, ".json.gz")
     resume = _dfu(*_study_args(name, db, data, seed, trials - finished, 0), "--pruner", "none", "--no-rules")
     joins = [_dfu("worker", "--study", name, "--storage", f"sqlite:///{db}", "--index", str(100 + k),
                   "--cache-dir", str(WORK / "cache")) for k in range(workers)]  # fmt: skip
     save = _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
-                "--out", str(_replay_dir(seed)))  # fmt: skip
+                "--out", str(result_path("", seed)))  # fmt: skip
     _run(resume, WORK / f"{name}-resume.log")
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -139,7 +139,7 @@ def signal(seed: int) -> dict:
 
     from search.replay.recording import load_recording
 
-    recording = load_recording(_result("curves", seed, ".json.gz"))
+    recording = load_recording(result_path("curves", seed, ".json.gz"))
     finals = [t.value for t in recording.trials]
     by_step = []
     for stage, epochs in zip(("pretrain", "stage1", "stage2"), recording.layout.epochs):
@@ -161,8 +161,8 @@ def signal(seed: int) -> dict:
 
 
 def replay(seed: int, orderings: int) -> dict:
-    curves = _result("curves", seed, ".json.gz")
-    out = _replay_dir(seed)
+    curves = result_path("curves", seed, ".json.gz")
+    out = result_path("", seed)
     command = _dfu("replay", "--curves", str(curves), "--orderings", str(orderings), "--out", str(out))
     started = time.perf_counter()
     _run(command, WORK / f"replay-seed{seed}.log")
@@ -198,8 +198,7 @@ def live(seed: int, trials: int) -> dict:
         db = WORK / f"{name}.db"
         db.unlink(missing_ok=True)
         shutil.rmtree(cache / FOLDER, ignore_errors=True)
-        args = [a if a != str(WORK / "cache") else str(cache) for a in _study_args(name, db, data, seed, trials, 2)]
-        args = [a for a in args if a not in ("--sampler", "random")]
+        args = _study_args(name, db, data, seed, trials, 2, cache=cache, sampler=None)
         command = _dfu(*args, "--enqueue", "degenerate", *extra)
         started = time.perf_counter()
         cpu = _run(command, WORK / f"{name}.log")
@@ -268,7 +267,7 @@ def main() -> None:
         result = live(args.data_seed, args.trials or 16)
     result = {"bench": f"pruning-{args.action}", "data_seed": args.data_seed, "machine": machine(),
               "wall_s": round(time.perf_counter() - started, 1), **result}  # fmt: skip
-    emit({**result, "table": TABLE}, _result(args.action, args.data_seed, ".json"))
+    emit({**result, "table": TABLE}, result_path(args.action, args.data_seed, ".json"))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from _common import REPO, emit, machine
+from pruning import result_path
 
 from search.pruners import SameStepPruner, make_pruner
 from search.replay import load_recording, run_replay
@@ -65,8 +66,7 @@ KEPT = ("epochs_mean", "epochs_p05", "epochs_p95", "speedup_vs_median", "p_best_
 
 
 def curves(table: str, seed: int):
-    name = f"pruning-curves-seed{seed}.json.gz" if table == "v1" else f"pruning-{table}-curves-seed{seed}.json.gz"
-    return load_recording(RESULTS / name)
+    return load_recording(result_path("curves", seed, ".json.gz", table))
 
 
 def replay_variants(table: str, seed: int, orderings: int, only: str = "", reuse: dict | None = None) -> dict:

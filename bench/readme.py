@@ -70,6 +70,16 @@ default fusion here should beat metadata alone by a few points, as there.
 """
 
 
+def _epochs_cell(row: dict) -> str:
+    """A replay row's mean epochs and, where orderings differ, their p05–p95 range."""
+    spread = f" ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})" if row["epochs_p95"] > row["epochs_p05"] else ""
+    return f"{row['epochs_mean']:.0f}{spread}"
+
+
+def _false_prunes_cell(row: dict) -> str:
+    return _pct(row["false_prune_rate"]) if row["pruned_per_ordering"] else "— (none pruned)"
+
+
 def _replay_rows(document: dict) -> list[list]:
     rows = []
     named = {"median": "median (stock)", "hyperband": "hyperband (stock)", "wilcoxon": "wilcoxon (per fold)",
@@ -78,11 +88,9 @@ def _replay_rows(document: dict) -> list[list]:
     entries += [("oracle (knows every final)", document["oracle"])]
     entries += [("oracle from fold 0's first fusion epoch", document["oracle_at_fusion"])]
     for label, row in entries:
-        spread = f" ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})" if row["epochs_p95"] > row["epochs_p05"] else ""
-        rows.append([label, f"{row['epochs_mean']:.0f}{spread}", f"{row['speedup_vs_none']:.2f}",
+        rows.append([label, _epochs_cell(row), f"{row['speedup_vs_none']:.2f}",
                      f"{row['speedup_vs_median']:.2f}" if row.get("speedup_vs_median") else "—",
-                     _pct(row["p_best_within_001"]), f"{row['epochs_to_within_001']:.0f}",
-                     _pct(row["false_prune_rate"]) if row["pruned_per_ordering"] else "— (none pruned)"])  # fmt: skip
+                     _pct(row["p_best_within_001"]), f"{row['epochs_to_within_001']:.0f}", _false_prunes_cell(row)])  # fmt: skip
     return rows
 
 
@@ -99,11 +107,9 @@ def _v2_rows(document: dict) -> list[list]:
                 ("oracle from the first fusion epoch", document["oracle_at_fusion"])]  # fmt: skip
     rows = []
     for label, row in entries:
-        spread = f" ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})" if row["epochs_p95"] > row["epochs_p05"] else ""
-        rows.append([label, f"{row['epochs_mean']:.0f}{spread}", _pct(row["p_best_within_001"]),
-                     f"{row['epochs_to_within_001']:.0f}", f"{row.get('sooner_vs_median_no_store', 0):.2f}×",
-                     f"{row.get('fewer_epochs_vs_median_no_store', 0):.2f}×",
-                     _pct(row["false_prune_rate"]) if row["pruned_per_ordering"] else "— (none pruned)"])  # fmt: skip
+        rows.append([label, _epochs_cell(row), _pct(row["p_best_within_001"]), f"{row['epochs_to_within_001']:.0f}",
+                     f"{row.get('sooner_vs_median_no_store', 0):.2f}×",
+                     f"{row.get('fewer_epochs_vs_median_no_store', 0):.2f}×", _false_prunes_cell(row)])  # fmt: skip
     return rows
 
 

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _common import WORK, emit, gpu_memory, machine, real_demo_data
+from _common import WORK, emit, gpu_memory, machine, real_demo_data, timed
 from _fusion import configure, fusion_model, parse_case, random_rows
 
 _PROGRESS = os.environ.get("DFU_BENCH_PROGRESS") == "1"
@@ -234,14 +234,14 @@ def paired_epochs(
             gate.release()
     if failures:
         raise failures[0]
-    timed = slice(1, epochs)  # the first epoch of each arm traces its graphs
+    counted = slice(1, epochs)  # the first epoch of each arm traces its graphs
     return {
-        "trainer": turns.wall["trainer"][timed],
-        "bare": turns.wall["bare"][timed],
-        "trainer_cpu": turns.cpu["trainer"][timed],
-        "bare_cpu": turns.cpu["bare"][timed],
-        "monitor": monitor_s[timed],
-        "validation": validation_s[timed],
+        "trainer": turns.wall["trainer"][counted],
+        "bare": turns.wall["bare"][counted],
+        "trainer_cpu": turns.cpu["trainer"][counted],
+        "bare_cpu": turns.cpu["bare"][counted],
+        "monitor": monitor_s[counted],
+        "validation": validation_s[counted],
     }
 
 
@@ -254,12 +254,7 @@ def cache_times(size: int) -> dict:
     dataset = load_dataset(data, None)
     cache = WORK / "trainer-cache"
     shutil.rmtree(cache, ignore_errors=True)
-    started = time.perf_counter()
-    load_images(dataset, size, cache)
-    built = time.perf_counter() - started
-    started = time.perf_counter()
-    load_images(dataset, size, cache)
-    reused = time.perf_counter() - started
+    built, reused = timed(load_images, dataset, size, cache), timed(load_images, dataset, size, cache)
     return {
         "image_rows": len(dataset.image_rows),
         "size": size,

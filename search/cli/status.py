@@ -32,12 +32,11 @@ def print_status(study: optuna.Study, console: Console) -> None:
 
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     if pruned:
-        rules = [str(t.user_attrs.get("prune_reason", {}).get("rule", "?")) for t in pruned]
+        reasons = [t.user_attrs.get("prune_reason", {}) for t in pruned]
         # the rule is what a user reads this table for: never cut it, let the other columns wrap
-        rule = Column("rule", no_wrap=True, min_width=max(map(len, rules)))
+        rule = Column("rule", no_wrap=True, min_width=max(len(str(r.get("rule", "?"))) for r in reasons))
         table = Table("trial", "preset", rule, "fold", "stage", "epoch", "step", "pred I/P/R", title="pruned trials")
-        for t in pruned:
-            r = t.user_attrs.get("prune_reason", {})
+        for t, r in zip(pruned, reasons):
             table.add_row(
                 str(t.number),
                 t.user_attrs.get("enqueued") or "",

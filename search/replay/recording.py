@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import optuna
@@ -31,15 +32,18 @@ class RecordedTrial:
     def epochs(self) -> int:
         return len(self.curve)
 
-    @property
+    @cached_property  # read for every trial of every ordering of a replay
     def pretrain_identity(self) -> str:
         """What makes two trials' pre-trainings the same (per fold), as a comparable string."""
-        from trainer.pretrained import PRETRAIN_FIELDS
-
-        settings = self.pretrain if self.pretrain is not None else {
-            k: v for k, v in self.params.items() if k in PRETRAIN_FIELDS
-        }  # fmt: skip
+        settings = self.pretrain if self.pretrain is not None else _pretrain_settings(self.params)
         return json.dumps(settings, sort_keys=True, default=str)
+
+
+def _pretrain_settings(values: dict) -> dict:
+    """The entries of a config (or of sampled parameters) that pre-training reads."""
+    from trainer.pretrained import PRETRAIN_FIELDS
+
+    return {k: v for k, v in values.items() if k in PRETRAIN_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,9 @@ def record_from_study(study: optuna.Study) -> Recording:
             f"study {study.study_name!r} has {len(pruned)} pruned trials (their curves are cut short); replay needs "
             "a study launched with --pruner none --no-rules"
         )
-    from trainer.pretrained import PRETRAIN_FIELDS
-
     recorded = [
         RecordedTrial(t.number, float(t.value), [float(f["qwk"]) for f in t.user_attrs["folds"]],
-                      t.user_attrs["curve"], dict(t.params),
-                      {k: v for k, v in t.user_attrs.get("config", {}).items() if k in PRETRAIN_FIELDS} or None)
+                      t.user_attrs["curve"], dict(t.params), _pretrain_settings(t.user_attrs.get("config", {})) or None)
         for t in trials
         if t.state.name == "COMPLETE" and t.user_attrs.get("curve") and t.user_attrs.get("folds")
     ]  # fmt: skip

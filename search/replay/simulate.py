@@ -80,7 +80,7 @@ def run_replay(
             progress(name)
     if store:
         runs["median_no_store"] = [
-            _replay_order(recording, [trials[i] for i in order], "median", k, pruner_for, False, False)
+            _replay_order(recording, [trials[i] for i in order], "median", k, pruner_for, fold_race=False, store=False)
             for k, order in enumerate(orders)
         ]
     runs["oracle"] = [_oracle([trials[i] for i in order], False, store) for order in orders]
@@ -182,11 +182,7 @@ def _feed(
         report = _report(row)
         key = (report.fold, identity)
         free = stored is not None and report.stage == "pretrain" and key in stored
-        next_row = curve[i + 1] if i + 1 < len(curve) else None
-        if stored is not None and report.stage == "pretrain" and (next_row is None or next_row[2] != "pretrain"):
-            finishing = key  # the pre-training of this fold ends with this row (unless the trial ends here)
-        else:
-            finishing = None
+        ends_pretrain = report.stage == "pretrain" and (i + 1 == len(curve) or curve[i + 1][2] != "pretrain")
         if (report.fold, report.stage) != skipped_stage:
             spent += not free
             verdict = judge.on_epoch(report)
@@ -194,8 +190,8 @@ def _feed(
                 skipped_stage = (report.fold, report.stage)
             elif verdict is not None:
                 return spent, verdict.rule
-        if finishing is not None:
-            stored.add(finishing)
+        if stored is not None and ends_pretrain:  # finished (a trial that ends on this row stores nothing)
+            stored.add(key)
         if i + 1 == len(curve) or curve[i + 1][1] != report.fold:  # the fold ends here
             done = recorded.fold_qwks[: report.fold + 1]
             trial.set_user_attr("folds", [{"qwk": q} for q in done])
@@ -231,15 +227,14 @@ def _oracle(order: list[RecordedTrial], at_fusion: bool, store: bool) -> _Run:
     for recorded in order:
         identity = recorded.pretrain_identity
         done = {fold for fold, name in stored if name == identity} if store else set()
-        free = lambda row, done=done: row[2] == "pretrain" and row[1] in done  # noqa: E731
         if recorded.value > run.best:
-            run.epochs += sum(not free(row) for row in recorded.curve)
+            run.epochs += _paid(recorded.curve, done)
             run.best = recorded.value
             if store:
                 stored |= {(row[1], identity) for row in recorded.curve if row[2] == "pretrain"}
         else:
             fold0 = [row for row in recorded.curve if row[1] == 0 and row[2] == "pretrain"]
-            run.epochs += (sum(not free(row) for row in fold0) if at_fusion else 0) + 1
+            run.epochs += (_paid(fold0, done) if at_fusion else 0) + 1
             if at_fusion and fold0 and store:
                 stored.add((0, identity))
             run.pruned_finals.append(recorded.value)
@@ -247,6 +242,11 @@ def _oracle(order: list[RecordedTrial], at_fusion: bool, store: bool) -> _Run:
         run.cumulative.append(run.epochs)
         run.best_so_far.append(run.best)
     return run
+
+
+def _paid(rows: list[list], stored_folds: set[int]) -> int:
+    """Epochs among ``rows`` that cost something: all but the pre-training of a fold already stored."""
+    return sum(not (row[2] == "pretrain" and row[1] in stored_folds) for row in rows)
 
 
 def _summarize(runs: list[_Run], finals: np.ndarray, best: float, none_epochs: float, median_mean: float | None):
