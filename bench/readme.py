@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from _readme_scale import scale
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 README = BENCH / "README.md"
@@ -471,6 +473,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     pruning_v2,
     pruning,
     overhead,
+    scale,
     augment,
     trainer,
     gpu,
@@ -486,7 +489,7 @@ the real metadata is read from `../shared/data` (`$DFU_SHARED_DATA`) and demo im
 visits under `bench/.work/`. Unless a section says otherwise, the machine is the development VM:
 2 cores, 24 GiB, no GPU.
 """
-    return head + "\n" + "\n".join(section() for section in SECTIONS)
+    return head + "\n" + "\n".join(text for text in (section() for section in SECTIONS) if text)
 
 
 def main() -> None:

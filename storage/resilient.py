@@ -16,6 +16,12 @@ it twice. So those writes first find out what the lost attempt did:
   left RUNNING with nobody running it;
 - finishing a trial, or creating a study, accepts "already done" after a lost acknowledgement.
 
+A trial becomes RUNNING together with its first heartbeat (one transaction), so a worker that dies before its
+heartbeat thread has beaten once still leaves a trial that the heartbeat sweep can take for stale.
+
+Two reads that every worker makes every trial are light here (:meth:`ResilientRDBStorage.count_trials`,
+:meth:`~ResilientRDBStorage.trials_in_state`): Optuna's own read every running trial again each time.
+
 Heartbeats never raise: a missed heartbeat is logged, and the thread beats again next interval
 (Optuna's heartbeat thread dies at its first exception, and its trial would be failed as stale).
 """
@@ -32,6 +38,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import optuna
+import sqlalchemy
 from optuna.storages._rdb import models  # the ORM models: needed to write a trial in one transaction
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
@@ -46,6 +53,8 @@ T = TypeVar("T")
 _FIRST_DELAY, _MAX_DELAY = 0.5, 5.0
 #: The system attribute that tags a trial row with the token of the write that created it.
 WRITE_TOKEN_ATTR = "dfu_search:write_token"
+#: The system attribute that marks a failed trial as queued again (its value: the copy's write token).
+RETRY_CLAIM_ATTR = "dfu_search:retried"
 
 
 class StorageUnavailable(StorageError):
@@ -82,11 +91,48 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
 
         return _through_outage(self, lambda: self._insert_trial(study_id, template), after_loss=landed)
 
+    def enqueue_retry(self, failed_trial_id: int, template: FrozenTrial) -> FrozenTrial | None:
+        """Queue ``template`` as *the* retry of a failed trial, or return None if one was queued already.
+
+        Claiming the retry (a system attribute on the failed trial, its row locked) and inserting the copy
+        are one transaction, so two processes that both saw the trial go stale — or one that lost the
+        acknowledgement of its own FAIL during an outage and cannot tell it from another's — queue it once."""
+        token = uuid.uuid4().hex
+        tagged = _tagged(template, token)
+
+        def claim_and_insert() -> FrozenTrial | None:
+            with _create_scoped_session(self.scoped_session) as session:
+                failed = models.TrialModel.find_or_raise_by_id(failed_trial_id, session)
+                models.StudyModel.find_or_raise_by_id(failed.study_id, session, for_update=True)  # as _insert_trial
+                models.TrialModel.find_or_raise_by_id(failed_trial_id, session, for_update=True)
+                claimed = (
+                    session.query(models.TrialSystemAttributeModel)
+                    .filter(models.TrialSystemAttributeModel.trial_id == failed_trial_id)
+                    .filter(models.TrialSystemAttributeModel.key == RETRY_CLAIM_ATTR)
+                    .one_or_none()
+                )
+                if claimed is not None:
+                    return None
+                session.add(models.TrialSystemAttributeModel(
+                    trial_id=failed_trial_id, key=RETRY_CLAIM_ATTR, value_json=f'"{token}"'))  # fmt: skip
+                row = self._get_prepared_new_trial(failed.study_id, tagged, session)
+                frozen = copy.deepcopy(tagged)
+                frozen.number, frozen._trial_id = row.number, row.trial_id
+            return frozen
+
+        def landed() -> FrozenTrial | object:
+            trial = self._trial_with_token(token)
+            return _AGAIN if trial is None else trial  # not landed: try again (another may have claimed it since)
+
+        return _through_outage(self, claim_and_insert, after_loss=landed)
+
     def _insert_trial(self, study_id: int, template: FrozenTrial) -> FrozenTrial:
         """Optuna's trial insert, without its own retry loop (which could insert twice)."""
         with _create_scoped_session(self.scoped_session) as session:
             models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)  # numbers trials in turn
             row = self._get_prepared_new_trial(study_id, template, session)
+            if template.state == TrialState.RUNNING:
+                self._first_heartbeat(row.trial_id, session)
             frozen = copy.deepcopy(template)
             frozen.number, frozen._trial_id, frozen.datetime_start = row.number, row.trial_id, row.datetime_start
         return frozen
@@ -131,6 +177,7 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 if trial.state != TrialState.WAITING:
                     return False
                 trial.state, trial.datetime_start = TrialState.RUNNING, stamp
+                self._first_heartbeat(trial_id, session)
             return True
 
         def landed() -> bool | object:
@@ -140,6 +187,20 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             return _AGAIN if state == TrialState.WAITING else False
 
         return _through_outage(self, claim, after_loss=landed)
+
+    def _first_heartbeat(self, trial_id: int, session) -> None:
+        """A trial's first heartbeat, in the transaction that makes it RUNNING.
+
+        Optuna's sweep takes only a trial *with* a heartbeat for stale, and its first beat comes from the
+        heartbeat thread after ``ask`` returns: a worker killed in between left its trial RUNNING for ever
+        (``tests/test_scale.py`` kills workers as they start trials)."""
+        if self.heartbeat_interval is None:
+            return
+        beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, for_update=True)
+        if beat is None:
+            session.add(models.TrialHeartbeatModel(trial_id=trial_id))
+        else:
+            beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar()
 
     def _state_and_start(self, trial_id: int) -> tuple[TrialState, datetime | None]:
         with _create_scoped_session(self.scoped_session) as session:
@@ -158,6 +219,37 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             refused=optuna.exceptions.DuplicatedStudyError,
             on_refused=made,
         )
+
+    # -- light reads: what many workers ask every trial, without reading every running trial ---------
+
+    def count_trials(self, study_id: int, states: tuple[TrialState, ...]) -> int:
+        """How many trials of the study are in ``states``: one ``count(*)``.
+
+        Optuna counts by reading every trial (its cache re-reads every unfinished one each time), which
+        a trial loop asking "is the budget met?" pays once per trial in every worker: with W workers, W
+        running trials read W times per round."""
+        with _create_scoped_session(self.scoped_session) as session:
+            return (
+                session.query(models.TrialModel)
+                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state.in_(states))
+                .count()
+            )
+
+    def trials_in_state(self, study_id: int, state: TrialState, known: dict[int, FrozenTrial]) -> list[FrozenTrial]:
+        """The study's trials in a final ``state``, reading only those not in ``known`` (trial id → trial).
+
+        A finished trial never changes, so a caller that keeps what it read needs the new ones only: one
+        query for the ids, one for the new trials (instead of every trial and every running one again)."""
+        with _create_scoped_session(self.scoped_session) as session:
+            rows = session.query(models.TrialModel.trial_id).filter(
+                models.TrialModel.study_id == study_id, models.TrialModel.state == state
+            )
+            ids = {trial_id for (trial_id,) in rows}
+        new = ids - known.keys()
+        if new:
+            for trial in optuna.storages.RDBStorage._get_trials(self, study_id, (state,), new, max(new)):
+                known[trial._trial_id] = trial
+        return sorted((known[i] for i in ids), key=lambda t: t.number)
 
     # -- heartbeats: never fatal ---------------------------------------------------------------------
 
@@ -275,6 +367,8 @@ def _same_instant(stored: datetime | None, stamp: datetime) -> bool:
 for _name in (
     "_state_and_start",  # ours: reads
     "_trial_with_token",
+    "count_trials",
+    "trials_in_state",
 ):
     setattr(ResilientRDBStorage, _name, _with_retry(getattr(ResilientRDBStorage, _name)))
 for _name in (
@@ -307,3 +401,9 @@ for _name in (
     "set_trial_user_attr",
 ):
     setattr(ResilientRDBStorage, _name, _with_retry(getattr(optuna.storages.RDBStorage, _name)))
+
+
+def rdb_backend(storage: optuna.storages.BaseStorage) -> ResilientRDBStorage | None:
+    """The resilient RDB storage behind a study's storage (Optuna wraps it in a cache), or None."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, ResilientRDBStorage) else None

@@ -38,13 +38,14 @@ class PostgresServer:
     bin: Path
     data: Path
     port: int
+    max_connections: int = 200
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         return subprocess.run([*prefix, *args], capture_output=True, text=True, check=check, timeout=120)
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, max_connections: int = 200) -> PostgresServer:
         binary = pg_bin()
         if binary is None:
             raise RuntimeError("PostgreSQL is not installed (make test installs Debian's postgresql)")
@@ -58,6 +59,7 @@ class PostgresServer:
         os.chmod(pwfile, 0o644)
         server._run(str(binary / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=scram-sha-256",
                     f"--pwfile={pwfile}", "-E", "UTF8")  # fmt: skip
+        server.max_connections = max_connections
         server.start_server()
         return server
 
@@ -68,7 +70,7 @@ class PostgresServer:
     # never closes.
     def start_server(self) -> None:
         options = (f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")  # fmt: skip
+                   f"-c synchronous_commit=off -c full_page_writes=off -c max_connections={self.max_connections}")  # fmt: skip
         self.pg_ctl("start", "-w", "-l", str(self.data.parent / "server.log"), "-o", options)
 
     def restart_server(self) -> None:

@@ -58,6 +58,8 @@ def test_image_cache_is_built_once_and_reused(demo_folder: Path, cache_dir: Path
     stamps = [e.stat().st_mtime_ns for e in entries]
     second = load_images(dataset, 32, cache_dir)
     np.testing.assert_array_equal(first["thermal_map"], second["thermal_map"])
+    # memory-mapped and read-only: workers on one machine share the cache's pages, and none can change them
+    assert isinstance(second["thermal_map"], np.memmap) and not second["thermal_map"].flags.writeable
     assert [e.stat().st_mtime_ns for e in entries] == stamps
     load_images(dataset, 16, cache_dir)  # another size, another entry
     assert len([e for e in (cache_dir / "images").iterdir() if e.is_dir()]) == 4

@@ -85,3 +85,12 @@ def test_retries_stop_at_the_limit(study: optuna.Study) -> None:
         (copy,) = copies
         study._storage.set_trial_state_values(copy._trial_id, States.RUNNING)
         trial = study._storage.get_trial(copy._trial_id)
+
+
+def test_a_worker_killed_before_its_first_heartbeat_leaves_no_trial_running_for_ever(study: optuna.Study) -> None:
+    """Optuna's sweep takes only a trial with a heartbeat for stale; the first beat now comes with the trial."""
+    trial = study.ask()  # RUNNING; no heartbeat thread ever beats for it: its worker is "killed" here
+    lost = study._storage.get_trial(trial._trial_id)
+    _sweep_until_stale(study, lost)
+    assert study._storage.get_trial(trial._trial_id).state == States.FAIL
+    assert len(_copies(study, lost.number)) == 1

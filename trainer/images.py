@@ -99,7 +99,8 @@ def load_images(
             np.save(tmp / "images.npy", array, allow_pickle=False)
 
         with atomic_directory(target, build) as ready:
-            arrays[modality] = np.load(ready / "images.npy", allow_pickle=False)
+            # memory-mapped, read-only: workers on one machine share the cache's pages instead of each holding a copy
+            arrays[modality] = np.load(ready / "images.npy", mmap_mode="r", allow_pickle=False)
     return arrays
 
 

@@ -21,19 +21,29 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from storage.resilient import rdb_backend
 from trainer.config import STAGES, StepLayout, TrainConfig
 
 
 class CompletedTrials:
-    """A snapshot of the study's completed trials, refreshed when the key (trial, fold) changes."""
+    """A snapshot of the study's completed trials, refreshed when the key (trial, fold) changes.
+
+    On PostgreSQL and SQLite a refresh reads only the trials completed since the last one (a completed
+    trial never changes); Optuna's own read takes every running trial again too, which with W workers makes
+    each refresh cost O(W) and the study's reads O(W²) (bench/scale.py)."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._trials: list[FrozenTrial] = []
+        self._read: dict[int, FrozenTrial] = {}  # trial id → completed trial, kept across refreshes
 
     def get(self, study: optuna.Study, key: tuple) -> list[FrozenTrial]:
         if key != self._key:
-            self._trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            backend = rdb_backend(study._storage)
+            if backend is not None:
+                self._trials = backend.trials_in_state(study._study_id, TrialState.COMPLETE, self._read)
+            else:
+                self._trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             self._key = key
         return self._trials
 

@@ -1,14 +1,19 @@
-"""What would each pruning strategy have saved? Recorded learning curves replayed through it."""
+"""What would each pruning strategy have saved? Recorded learning curves replayed through it — and through
+simulated workers, the real worker around recorded curves, for the load benchmark."""
 
 from search import lazy_exports
 
 _EXPORTS = {
+    "PretrainStoreSet": "search.replay.simulated_worker",
     "RecordedTrial": "search.replay.recording",
     "Recording": "search.replay.recording",
     "anytime_figure": "search.replay.figure",
     "load_recording": "search.replay.recording",
     "record_from_study": "search.replay.recording",
+    "nearest_recorded": "search.replay.simulated_worker",
     "run_replay": "search.replay.simulate",
+    "run_simulated_worker": "search.replay.simulated_worker",
+    "simulated_settings": "search.replay.simulated_worker",
     "write_outputs": "search.replay.figure",
 }
 

@@ -1,6 +1,6 @@
 """A study: its launch settings (kept in the study's attributes, so a worker joins by name alone), its
-search space, creating and resuming it, retrying a trial whose worker died, and the learning curve
-each trial keeps."""
+search space, creating and resuming it, retrying a trial whose worker died, the learning curve
+each trial keeps, and whether the study is whole (nothing lost, duplicated or stuck)."""
 
 from search import lazy_exports
 
@@ -8,11 +8,13 @@ _EXPORTS = {
     "CURVE_COLUMNS": "search.study.curves",
     "DEFAULT_KNOBS": "search.study.space",
     "DEFAULT_TRIALS": "search.study.create",
+    "Integrity": "search.study.integrity",
     "Knob": "search.study.space",
     "SearchSpace": "search.study.space",
     "StudyRequest": "search.study.create",
     "StudySettings": "search.study.settings",
     "best_epochs": "search.study.curves",
+    "check_integrity": "search.study.integrity",
     "create_or_resume": "search.study.create",
     "curve_frame": "search.study.curves",
     "curve_row": "search.study.curves",

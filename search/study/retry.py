@@ -3,8 +3,10 @@
 One path for every way a trial is lost: the worker that stops (its own re-queue), the launcher that
 sees a local worker die (:func:`fail_and_retry`), and the heartbeat sweep that finds a trial gone
 silent on another machine (:class:`StaleTrialRetry`). All count retries in the same user attributes
-and look for an existing copy first, so no two of them queue the same trial twice; a copy carries
-the trial's parameters and pinned settings only, never what the lost attempt recorded.
+and queue a failed trial again only once: on PostgreSQL and SQLite the claim and the copy are one
+transaction (:meth:`storage.resilient.ResilientRDBStorage.enqueue_retry`), elsewhere they look for an
+existing copy first. A copy carries the trial's parameters and pinned settings only, never what the
+lost attempt recorded.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import logging
 
 import optuna
+from optuna.trial import TrialState
+
+from storage.resilient import rdb_backend
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +67,26 @@ def retry_trial(
             return False  # it finished in the meantime
     root = trial.user_attrs.get("retry_of", trial.number)
     retries = int(trial.user_attrs.get("retries", 0))
-    for other in study.get_trials(deepcopy=False):
-        if other.user_attrs.get("retry_of") == root and int(other.user_attrs.get("retries", 0)) > retries:
-            return False  # already queued again (by the launcher, or by the worker before it died)
+    backend = rdb_backend(study._storage)
+    if backend is None:
+        for other in study.get_trials(deepcopy=False):
+            if other.user_attrs.get("retry_of") == root and int(other.user_attrs.get("retries", 0)) > retries:
+                return False  # already queued again (by the launcher, or by the worker before it died)
     if retries >= max_retry:
         log.warning("trial %d failed %d times; not retrying", trial.number, retries + 1)
         return True
-    study.enqueue_trial(
-        trial.params,
-        user_attrs={
-            "overrides": trial.user_attrs.get("overrides", {}),
-            "enqueued": trial.user_attrs.get("enqueued"),
-            "retry_of": root,
-            "retries": retries + 1,
-        },
-        skip_if_exists=False,
-    )
+    attrs = {
+        "overrides": trial.user_attrs.get("overrides", {}),
+        "enqueued": trial.user_attrs.get("enqueued"),
+        "retry_of": root,
+        "retries": retries + 1,
+    }
+    if backend is None:
+        study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
+    else:  # the check and the insert in one transaction: two processes retrying the same trial queue it once
+        copy = optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": trial.params},
+                                         user_attrs=attrs)  # fmt: skip
+        if backend.enqueue_retry(trial._trial_id, copy) is None:
+            return False  # already queued again (by the launcher, the heartbeat sweep, or the worker itself)
     log.warning("trial %d %s failed; queued again with the same parameters", trial.number, why or "")
     return True

@@ -8,6 +8,7 @@ import optuna
 
 from search.study.space import SearchSpace
 from storage.errors import StorageError
+from storage.resilient import rdb_backend
 from trainer.config import TrainConfig, apply
 
 ATTR = "dfu_search"
@@ -65,5 +66,9 @@ def load_study(name: str, storage: optuna.storages.BaseStorage, **kwargs) -> opt
 
 
 def finished_trials(study: optuna.Study) -> int:
+    """Complete + pruned trials: what the shared budget counts (a ``count(*)`` on PostgreSQL and SQLite)."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    backend = rdb_backend(study._storage)
+    if backend is not None:
+        return backend.count_trials(study._study_id, states)
     return len(study.get_trials(deepcopy=False, states=states))

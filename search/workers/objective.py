@@ -74,14 +74,8 @@ class Objective:
         summary: dict | None = None
         error: str | None = None
         try:
-            summary = train(
-                self.data,
-                config,
-                self.cache_dir,
-                callbacks=RunCallbacks(on_epoch=reporter, on_fold=reporter.on_fold, stage_rules=reporter.stage_rules),
-                prepared=self._prepare(config),
-                reuse_pretraining=self.reuse_pretraining,
-            )
+            callbacks = RunCallbacks(on_epoch=reporter, on_fold=reporter.on_fold, stage_rules=reporter.stage_rules)
+            summary = self._train(trial, config, callbacks)
         except optuna.TrialPruned:
             raise
         except Exception as exc:
@@ -98,6 +92,19 @@ class Objective:
             if self.artifact_store is not None and not stopping:  # an interrupted trial runs again: no plots
                 self._upload(trial, config, reporter, summary, error)
         return float(summary["qwk"])
+
+    def _train(self, trial: optuna.Trial, config: TrainConfig, callbacks: RunCallbacks) -> dict:
+        """Train ``config``, calling ``callbacks`` after every epoch and fold; the run's summary (``qwk`` and
+        ``metadata_qwk`` at least). The load benchmark replaces this with recorded curves
+        (:mod:`search.replay.simulated_worker`)."""
+        return train(
+            self.data,
+            config,
+            self.cache_dir,
+            callbacks=callbacks,
+            prepared=self._prepare(config),
+            reuse_pretraining=self.reuse_pretraining,
+        )
 
     def _upload(self, trial, config: TrainConfig, reporter: _Reporter, summary: dict | None, error: str | None):
         """Learning curves, confusion matrix and result.json as the trial's artifacts (pruned and failed too)."""

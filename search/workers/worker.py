@@ -96,9 +96,7 @@ def run_worker(
     _check_same_data(study_name, settings, data)
     from trainer.cache import default_cache_dir
 
-    seed = worker_seed(settings.seed, index)
-    sampler = make_sampler(settings.sampler, seed, settings.trials)
-    study = load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, settings.config))
+    study, seed = join_study(study_name, storage, settings, index)
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
     objective = Objective(
         settings,
@@ -115,6 +113,15 @@ def run_worker(
     objective.stop = stop
     stop.install()
     return _trial_loop(study, objective, settings.trials, stop)
+
+
+def join_study(
+    study_name: str, storage: optuna.storages.BaseStorage, settings: StudySettings, index: int | None
+) -> tuple[optuna.Study, int]:
+    """The study as this worker sees it: the study's sampler with this worker's seed, and its pruner."""
+    seed = worker_seed(settings.seed, index)
+    sampler = make_sampler(settings.sampler, seed, settings.trials)
+    return load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, settings.config)), seed
 
 
 def _check_same_data(study_name: str, settings: StudySettings, data: Path) -> None:

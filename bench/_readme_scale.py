@@ -1,0 +1,163 @@
+"""The "Load held" section of ``bench/README.md``: scale sweep, faults, study size, worker memory, storage share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CALLS = ("ask", "report", "should_prune", "set_attr", "tell")
+#: Epoch times the storage share is given for (docs/storage.md says why these).
+QUICK_CPU_EPOCH_S = 1.4  # the quick preset's epoch per worker, 2 workers on this VM (results/pretrain-store.json)
+GPU_EPOCH_S = 1.0  # EfficientNetB3 at 256 px on an H200-class GPU, assumed: ~1,800 training rows at ~2,500 img/s
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else (f"{value:.0f}" if value >= 10 else f"{value:.1f}")
+
+
+def storage_share(run: dict, epoch_s: float) -> float:
+    """The share of a trial's wall time its workers spend waiting on blocking storage calls, at ``epoch_s``.
+
+    Per trial: the calls' measured mean latency × their count per trial (heartbeats run on their own thread and
+    block nothing), against the epochs a trial trained in this run × ``epoch_s``."""
+    trials = max(run["integrity"]["finished"], 1)
+    waited = sum(run["latency_ms"][c]["mean"] * run["latency_ms"][c]["n"] for c in (*CALLS, "budget")
+                 if c in run["latency_ms"]) / 1000 / trials  # fmt: skip
+    training = run["epochs_trained"] / trials * epoch_s
+    return waited / (waited + training)
+
+
+def _sweep(result: dict) -> str:
+    rows = []
+    for run in result["runs"]:
+        lat = run["latency_ms"]
+        integrity = run["integrity"]
+        cpu = run["cpu_s"]
+        rows.append([
+            run["via"], run["workers"], f"{run['trials_per_s']:.2f}", f"{run['reports_per_s']:.0f}",
+            *(_ms(lat.get(c, {}).get("p99")) for c in CALLS), run["peak_connections"], run["errors"],
+            run["retries_logged"], f"{integrity['lost']} / {integrity['duplicated']} / {integrity['running']}",
+            f"{integrity['overshoot']}", f"{cpu['postgres']:.0f} / {cpu['generators']:.0f}"
+            + (f" / {cpu['proxy']:.0f}" if cpu.get("proxy") is not None else "") + f" of {cpu['available']:.0f}",
+            f"{100 * storage_share(run, QUICK_CPU_EPOCH_S):.1f} / {100 * storage_share(run, GPU_EPOCH_S):.1f}",
+        ])  # fmt: skip
+    epoch = result["runs"][0]["epoch_seconds"]
+    return (
+        f"`python bench/scale.py sweep --epoch-seconds {epoch:g} --via direct|proxy` (`results/scale-sweep-*.json`): "
+        "simulated workers "
+        f"(the real worker around the recorded curves of data seed 0, one epoch every {epoch:g} s), a budget of one "
+        "finished trial per worker (at least 20), TPE and the default pruner, against one PostgreSQL server "
+        "(fsync off) on this 2-core VM, directly and through one `dfu-search proxy`.\n\n"
+        + _table(
+            [
+                "via",
+                "workers",
+                "trials/s",
+                "reports/s",
+                *(f"p99 {c} ms" for c in CALLS),
+                "peak conns",
+                "errors",
+                "retries",
+                "lost / dup / RUNNING",
+                "overshoot",
+                "CPU s: PG / load / proxy",
+                f"storage share % at {QUICK_CPU_EPOCH_S:g} s / {GPU_EPOCH_S:g} s epochs",
+            ],
+            rows,
+        )  # fmt: skip
+        + "\n"
+    )
+
+
+def _faults(result: dict) -> str:
+    rows = []
+    for run in result["runs"]:
+        fault, integrity = run["fault"], run["integrity"]
+        what = {"restart": "`pg_ctl restart -m fast`", "kill": f"SIGKILL 1 process = {run['workers'] // run['processes']} workers",
+                "terminate": f"`pg_terminate_backend` × {fault.get('backends_terminated', '?')} over {fault.get('times', '?')} s"}[fault["kind"]]  # fmt: skip
+        recovered = fault.get("requeued_after_s") if fault["kind"] == "kill" else fault.get("recovered_after_s")
+        rows.append([what, f"{fault['fault_at_s']:.0f}", integrity["lost"], integrity["duplicated"], integrity["running"],
+                     integrity["overshoot"], run["errors"], run["retries_logged"], "—" if recovered is None else recovered,
+                     "yes" if run["whole"] else "**no**"])  # fmt: skip
+    return (
+        f"Faults at {result['runs'][0]['workers']} workers (`python bench/scale.py faults`, `results/scale-faults.json`; "
+        f"epochs of {result['runs'][0]['epoch_seconds']:g} s, heartbeat every 2 s, grace 30 s, outage limit 20 s):\n\n"
+        + _table(
+            [
+                "fault",
+                "at s",
+                "lost",
+                "duplicated",
+                "RUNNING",
+                "overshoot",
+                "worker errors",
+                "retries",
+                "whole again after s",
+                "study whole",
+            ],
+            rows,
+        )  # fmt: skip
+        + '\n\n"Whole again": for the kill, until the heartbeat sweep had failed and re-queued every trial of the '
+        "killed workers; otherwise until reports flowed at half their rate before the fault.\n"
+    )
+
+
+def _size(result: dict) -> str:
+    names = [n for n in result["rows"][0] if n != "trials"]
+    rows = [[row["trials"], *(f"{row[n]['median_ms']:.0f} ({row[n]['max_ms']:.0f})" for n in names)]
+            for row in result["rows"]]  # fmt: skip
+    return (
+        "Cost as the study grows (`python bench/scale.py study-size`, `results/scale-study-size.json`): ms, median "
+        f"(max) of {result['repeats']}; cold = a worker's first trial (its first read fills Optuna's trial cache), "
+        "warm = its next.\n\n" + _table(["finished trials", *names], rows) + "\n"
+    )
+
+
+def _memory(result: dict) -> str:
+    rows = [[r["arm"], r["image_size"], r["workers"], f"{r['rss_mb_per_worker']:.0f}", f"{r['pss_mb_per_worker']:.0f}",
+             f"{r['private_dirty_mb_per_worker']:.0f}", f"{r['pss_mb_all_workers']:.0f}"] for r in result["rows"]]  # fmt: skip
+    return (
+        "Memory of workers on one machine (`python bench/worker_memory.py --before REV`, "
+        "`results/worker-memory.json`): real `dfu-search train` processes started together, quick preset, the "
+        f"890 visits with {result['shots']} shots (~2,670 image rows a modality), peaks over the first "
+        f"{result['seconds']:.0f} s; before = the image cache loaded into each process, after = memory-mapped.\n\n"
+        + _table(
+            [
+                "arm",
+                "px",
+                "workers",
+                "RSS MB / worker",
+                "PSS MB / worker",
+                "private dirty MB / worker",
+                "PSS MB, all workers",
+            ],
+            rows,
+        )  # fmt: skip
+        + "\n"
+    )
+
+
+def _sweeps() -> dict | None:
+    """The direct and the proxy sweep (two runs of ``bench/scale.py sweep``) as one table."""
+    found = [r for r in (_load("scale-sweep-direct.json"), _load("scale-sweep-proxy.json")) if r]
+    return {"runs": [run for r in found for run in r["runs"]]} if found else None
+
+
+def scale() -> str:
+    parts = [(_sweeps(), _sweep), (_load("scale-faults.json"), _faults), (_load("scale-study-size.json"), _size),
+             (_load("worker-memory.json"), _memory)]  # fmt: skip
+    found = [(render, result) for result, render in parts]
+    if not any(result for _, result in found):
+        return ""
+    return "## Load held: many workers on one PostgreSQL\n\n" + "\n".join(r(d) for r, d in found if d)

@@ -1,0 +1,171 @@
+"""``bench/scale.py study-size``: what a worker's reads cost as the study grows to 100, 1,000 and 5,000 trials.
+
+The study is filled with finished trials as a real study holds them (sampled knobs, the nearest recorded
+trial's curve as intermediate values and ``curve`` attribute, its folds and config; a third pruned after fold
+0), then at each size a worker's calls are timed, cold (a worker that has just joined: Optuna's trial
+cache empty) and warm (the same worker at its next trial):
+
+- ``ask``: the study's TPE sampler (multivariate, constant liar) asks and the worker samples its knobs;
+- ``budget``: the trial loop's count of finished trials;
+- ``completed``: the default pruner's snapshot of the completed trials, which it takes once per fold of a trial;
+- ``should_prune``: a running trial's ``should_prune`` at a fusion epoch of fold 1 (its comparison with each
+  completed trial at that step).
+
+Beside them, Optuna's own reads of the same (``optuna_*``): they read every running trial again each time, so
+the study also holds ``--running`` RUNNING trials (default 100, one fold into their curves): the trials of
+as many busy workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState, create_trial
+
+from search.pruners.names import DEFAULT_PRUNER
+from search.pruners.strategies import make_pruner
+from search.replay.recording import load_recording
+from search.replay.simulated_worker import nearest_recorded, simulated_settings
+from search.samplers import make_sampler
+from search.study.settings import finished_trials
+from storage import open_storage
+
+log = logging.getLogger("scale")
+REPEATS = 5
+
+
+def study_size(args) -> dict:
+    from _common import machine
+    from scale import CURVES, _server
+
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    recording = load_recording(CURVES)
+    server = _server(100)
+    try:
+        url = server.create_database()
+        storage = open_storage(url, None)
+        study = optuna.create_study(study_name="size", storage=storage, direction="maximize")
+        settings = simulated_settings(recording, 10**6, DEFAULT_PRUNER)
+        settings.save(study)
+        rng = np.random.default_rng(0)
+        _running(study, settings, recording, args.running)
+        rows, have = [], 0
+        for size in sizes:
+            started = time.perf_counter()
+            _fill(study, settings, recording, size - have, rng)
+            have = size
+            log.info("study holds %d finished trials (filled in %.0f s)", size, time.perf_counter() - started)
+            rows.append({"trials": size, **_measure(url, settings)})
+            log.info("%s", rows[-1])
+    finally:
+        server.stop()
+    return {
+        "bench": "scale-study-size",
+        "machine": machine(),
+        "repeats": REPEATS,
+        "running": args.running,
+        "rows": rows,
+    }
+
+
+def _fill(study: optuna.Study, settings, recording, count: int, rng: np.random.Generator) -> None:
+    """Add ``count`` finished trials shaped as a study's: sampled knobs, a recorded curve, its attributes."""
+    sampler_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(int(rng.integers(1 << 30))))
+    space, base = settings.search_space, settings.config
+    batch = []
+    for _ in range(count):
+        asked = sampler_study.ask()
+        params = space.sample(asked, skip=set())
+        recorded = nearest_recorded(recording, params)
+        pruned = rng.random() < 1 / 3
+        curve = [row for row in recorded.curve if row[1] == 0] if pruned else recorded.curve
+        batch.append(create_trial(
+            state=TrialState.PRUNED if pruned else TrialState.COMPLETE,
+            value=None if pruned else recorded.value,
+            params=asked.params, distributions=asked.distributions,
+            intermediate_values={row[0]: row[4] for row in curve if row[4] is not None},
+            user_attrs={"curve": curve, "folds": [{"qwk": q} for q in recorded.fold_qwks[: 1 if pruned else None]],
+                        "config": base.as_dict(), "epochs_trained": len(curve),
+                        "worker": {"host": "sim", "pid": 0, "gpu": "cpu"}},
+        ))  # fmt: skip
+        sampler_study.tell(asked, 0.0)
+        if len(batch) == 200:
+            study.add_trials(batch)
+            batch = []
+    if batch:
+        study.add_trials(batch)
+
+
+def _timed(function, *args) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - started, result
+
+
+def _measure(url: str, settings) -> dict:
+    """Cold and warm timings (ms, median and max of REPEATS) of a worker's reads at this study size: Optuna's
+    reads (``optuna_*``: the budget counted by reading trials, the completed trials read through Optuna's cache)
+    beside the ones the worker makes now (a ``count(*)``, the completed trials read incrementally)."""
+    from search.pruners.same_step import CompletedTrials
+    from search.replay.simulated_worker import SimulatedObjective
+
+    samples: dict[str, list[float]] = {}
+    step = settings.config.layout.step(1, "stage1", 2)  # a fusion epoch of fold 1: the default pruner judges it
+    finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
+
+    def timed(name: str, function, *args):
+        elapsed, result = _timed(function, *args)
+        samples.setdefault(name, []).append(elapsed)
+        return result
+
+    for repeat in range(REPEATS):
+        storage = open_storage(url, None)
+        plain = optuna.load_study(study_name="size", storage=storage)  # a fresh worker, Optuna's reads
+        for phase in ("cold", "warm"):
+            timed(f"optuna_budget_{phase}", _read, plain, finished_states)
+        timed("optuna_completed_warm", _read, plain, (TrialState.COMPLETE,))
+        sampler = make_sampler("tpe", repeat, settings.trials)
+        study = optuna.load_study(study_name="size", storage=storage, sampler=sampler,
+                                  pruner=make_pruner(DEFAULT_PRUNER, settings.config))  # fmt: skip
+        objective = SimulatedObjective.__new__(SimulatedObjective)  # only its config_for: the worker's sampling
+        objective.space, objective.base = settings.search_space, settings.config
+        completed = CompletedTrials()
+        for phase in ("cold", "warm"):
+            timed(f"budget_{phase}", finished_trials, study)
+            timed(f"completed_{phase}", completed.get, study, (repeat, phase))
+            trial = timed(f"ask_{phase}", _ask, study, objective)
+            for s in range(step + 1):
+                trial.report(0.3, s)
+            timed(f"should_prune_{phase}", trial.should_prune)
+            study.tell(trial, state=TrialState.FAIL)
+        storage.engine.dispose()
+    return {name: {"median_ms": round(statistics.median(v) * 1000, 1), "max_ms": round(max(v) * 1000, 1)}
+            for name, v in samples.items()}  # fmt: skip
+
+
+def _running(study: optuna.Study, settings, recording, count: int) -> None:
+    """``count`` RUNNING trials, each a fold into its curve: what ``count`` busy workers keep in the study."""
+    rng = np.random.default_rng(1)
+    _fill(study, settings, recording, 0, rng)
+    for recorded in rng.choice(recording.trials, count):
+        curve = [row for row in recorded.curve if row[1] == 0]
+        trial = study.ask()
+        for row in curve:
+            if row[4] is not None:
+                trial.report(row[4], row[0])
+        trial.set_user_attr("worker", {"host": "sim", "pid": 0, "gpu": "cpu"})
+        trial.set_user_attr("folds", [{"qwk": recorded.fold_qwks[0]}])
+
+
+def _read(study: optuna.Study, states: tuple) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _ask(study: optuna.Study, objective) -> optuna.Trial:
+    trial = study.ask()
+    objective.config_for(trial)  # multivariate TPE samples the knobs here, as in a worker
+    return trial
