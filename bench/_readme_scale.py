@@ -31,11 +31,18 @@ def storage_share(run: dict, epoch_s: float) -> float:
 
     Per trial: the calls' measured mean latency × their count per trial (heartbeats run on their own thread and
     block nothing), against the epochs a trial trained in this run × ``epoch_s``."""
+    if not run["latency_ms"]:
+        return float("nan")
     trials = max(run["integrity"]["finished"], 1)
     waited = sum(run["latency_ms"][c]["mean"] * run["latency_ms"][c]["n"] for c in (*CALLS, "budget")
                  if c in run["latency_ms"]) / 1000 / trials  # fmt: skip
     training = run["epochs_trained"] / trials * epoch_s
     return waited / (waited + training)
+
+
+def _share(run: dict) -> str:
+    quick, gpu = storage_share(run, QUICK_CPU_EPOCH_S), storage_share(run, GPU_EPOCH_S)
+    return "—" if quick != quick else f"{100 * quick:.1f} / {100 * gpu:.1f}"
 
 
 def _sweep(result: dict) -> str:
@@ -46,13 +53,16 @@ def _sweep(result: dict) -> str:
         cpu = run["cpu_s"]
         rows.append([
             run["via"], run["workers"], f"{run['trials_per_s']:.2f}", f"{run['reports_per_s']:.0f}",
-            *(_ms(lat.get(c, {}).get("p99")) for c in CALLS), run["peak_connections"], run["errors"],
+            *(_ms(lat.get(c, {}).get("p99")) for c in CALLS), run["peak_connections"], run["peak_lock_waits"], run["errors"],
             run["retries_logged"], f"{integrity['lost']} / {integrity['duplicated']} / {integrity['running']}",
             f"{integrity['overshoot']}", f"{cpu['postgres']:.0f} / {cpu['generators']:.0f}"
             + (f" / {cpu['proxy']:.0f}" if cpu.get("proxy") is not None else "") + f" of {cpu['available']:.0f}",
-            f"{100 * storage_share(run, QUICK_CPU_EPOCH_S):.1f} / {100 * storage_share(run, GPU_EPOCH_S):.1f}",
+            _share(run),
         ])  # fmt: skip
     epoch = result["runs"][0]["epoch_seconds"]
+    notes = "".join(
+        f"\n\n{run['via']}, {run['workers']} workers: {run['note']}." for run in result["runs"] if run.get("note")
+    )
     return (
         f"`python bench/scale.py sweep --epoch-seconds {epoch:g} --via direct|proxy` (`results/scale-sweep-*.json`): "
         "simulated workers "
@@ -67,6 +77,7 @@ def _sweep(result: dict) -> str:
                 "reports/s",
                 *(f"p99 {c} ms" for c in CALLS),
                 "peak conns",
+                "peak lock waits",
                 "errors",
                 "retries",
                 "lost / dup / RUNNING",
@@ -76,6 +87,7 @@ def _sweep(result: dict) -> str:
             ],
             rows,
         )  # fmt: skip
+        + notes
         + "\n"
     )
 

@@ -326,6 +326,8 @@ def faults(args) -> dict:
                            args.budget or 5 * args.fault_workers, per_process, fault=plan, heartbeat=2)  # fmt: skip
             log.info("%s", json.dumps({k: run[k] for k in ("wall_s", "integrity", "whole", "fault")}))
             runs.append(run)
+            emit({"bench": "scale-faults", "machine": machine(), "runs": runs, "partial": True},
+                 WORK / "scale-faults-partial.json")  # fmt: skip
     finally:
         server.stop()
     return {"bench": "scale-faults", "machine": machine(), "runs": runs}
