@@ -314,8 +314,9 @@ def sweep(args) -> dict:
 def faults(args) -> dict:
     server = _server(3 * args.fault_workers + 50)
     runs = []
-    plans = [{"kind": "restart", "at_s": 20.0}, {"kind": "kill", "at_s": 20.0},
-             {"kind": "terminate", "at_s": 20.0, "times": 20, "per_round": 5, "every_s": 1.0}]  # fmt: skip
+    at = args.fault_at
+    plans = [{"kind": "restart", "at_s": at}, {"kind": "kill", "at_s": at},
+             {"kind": "terminate", "at_s": at, "times": 20, "per_round": 5, "every_s": 1.0}]  # fmt: skip
     try:
         for plan in plans:
             if args.only and plan["kind"] not in args.only.split(","):
@@ -350,6 +351,7 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=50, help="simulated workers per load-generator process")
     parser.add_argument("--fault-workers", type=int, default=100)
     parser.add_argument("--only", default="", help="faults: only these kinds (restart,kill,terminate)")
+    parser.add_argument("--fault-at", type=float, default=60.0, help="faults: seconds into the run")
     parser.add_argument("--sizes", default="100,1000,5000", help="study-size: finished trials in the study")
     parser.add_argument("--running", type=int, default=100, help="study-size: RUNNING trials in the study")
     parser.add_argument("--out", type=Path, default=None)
