@@ -100,11 +100,13 @@ def _faults(result: dict) -> str:
                 "terminate": f"`pg_terminate_backend` × {fault.get('backends_terminated', '?')} over {fault.get('times', '?')} s"}[fault["kind"]]  # fmt: skip
         recovered = fault.get("requeued_after_s") if fault["kind"] == "kill" else fault.get("recovered_after_s")
         rows.append([what, f"{fault['fault_at_s']:.0f}", integrity["lost"], integrity["duplicated"], integrity["running"],
-                     integrity["overshoot"], run["errors"], run["retries_logged"], "—" if recovered is None else recovered,
+                     integrity["overshoot"], run["errors"], run["retries_logged"],
+                     run["log_counts"].get("search.workers.worker:ERROR", 0), "—" if recovered is None else recovered,
                      "yes" if run["whole"] else "**no**"])  # fmt: skip
+    notes = "".join(f"\n\n{run['fault']['kind']}: {run['note']}." for run in result["runs"] if run.get("note"))
     return (
         f"Faults at {result['runs'][0]['workers']} workers (`python bench/scale.py faults`, `results/scale-faults.json`; "
-        f"epochs of {result['runs'][0]['epoch_seconds']:g} s, heartbeat every 2 s, grace 30 s, outage limit 20 s):\n\n"
+        f"epochs of {result['runs'][0]['epoch_seconds']:g} s, heartbeat every 2 s, grace 26 s, outage limit 20 s):\n\n"
         + _table(
             [
                 "fault",
@@ -115,13 +117,17 @@ def _faults(result: dict) -> str:
                 "overshoot",
                 "worker errors",
                 "retries",
+                "live trials taken for stale",
                 "whole again after s",
                 "study whole",
             ],
             rows,
         )  # fmt: skip
         + '\n\n"Whole again": for the kill, until the heartbeat sweep had failed and re-queued every trial of the '
-        "killed workers; otherwise until reports flowed at half their rate before the fault.\n"
+        'killed workers; otherwise until reports flowed at half their rate before the fault. "Live trials taken for '
+        'stale": trials of running workers whose heartbeats, starved on the saturated VM, came later than the 26-s '
+        "grace: the sweep failed and re-queued them (nothing lost; their workers were told `Cannot tell a FAIL "
+        "trial`, a trial's worth of work wasted each)." + notes + "\n"
     )
 
 
