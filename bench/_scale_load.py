@@ -32,7 +32,7 @@ import _common  # noqa: F401  (puts the repository on sys.path)
 import optuna
 
 from search.replay.recording import load_recording
-from search.replay.simulated_worker import PretrainStoreSet, first_folds, run_simulated_worker
+from search.replay.simulated_worker import first_folds, run_simulated_worker
 from search.study.retry import StaleTrialRetry
 from search.workers import worker as worker_module
 from storage.open import HeartbeatSettings
@@ -116,7 +116,7 @@ def main() -> None:
     heartbeat = None
     if args.heartbeat:
         heartbeat = HeartbeatSettings(interval=args.heartbeat, grace_period=args.grace, on_stale=StaleTrialRetry())
-    store, errors, ran = PretrainStoreSet(), [], []
+    store, errors, ran = set(), [], []
 
     def worker(index: int) -> None:
         try:

@@ -111,7 +111,6 @@ def _measure(url: str, settings) -> dict:
     reads (``optuna_*``: the budget counted by reading trials, the completed trials read through Optuna's cache)
     beside the ones the worker makes now (a ``count(*)``, the completed trials read incrementally)."""
     from search.pruners.same_step import CompletedTrials
-    from search.replay.simulated_worker import SimulatedObjective
 
     samples: dict[str, list[float]] = {}
     step = settings.config.layout.step(1, "stage1", 2)  # a fusion epoch of fold 1: the default pruner judges it
@@ -131,13 +130,11 @@ def _measure(url: str, settings) -> dict:
         sampler = make_sampler("tpe", repeat, settings.trials)
         study = optuna.load_study(study_name="size", storage=storage, sampler=sampler,
                                   pruner=make_pruner(DEFAULT_PRUNER, settings.config))  # fmt: skip
-        objective = SimulatedObjective.__new__(SimulatedObjective)  # only its config_for: the worker's sampling
-        objective.space, objective.base = settings.search_space, settings.config
         completed = CompletedTrials()
         for phase in ("cold", "warm"):
             timed(f"budget_{phase}", finished_trials, study)
             timed(f"completed_{phase}", completed.get, study, (repeat, phase))
-            trial = timed(f"ask_{phase}", _ask, study, objective)
+            trial = timed(f"ask_{phase}", _ask, study, settings.search_space)
             for s in range(step + 1):
                 trial.report(0.3, s)
             timed(f"should_prune_{phase}", trial.should_prune)
@@ -165,7 +162,7 @@ def _read(study: optuna.Study, states: tuple) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _ask(study: optuna.Study, objective) -> optuna.Trial:
+def _ask(study: optuna.Study, space) -> optuna.Trial:
     trial = study.ask()
-    objective.config_for(trial)  # multivariate TPE samples the knobs here, as in a worker
+    space.sample(trial, skip=set())  # multivariate TPE samples the knobs here, as in a worker's config_for
     return trial

@@ -49,9 +49,9 @@ def _percentile(values: list[float], q: float) -> float | None:
 class _Sampler(threading.Thread):
     """Every half second: client connections to the study's database (peak), and those waiting on a lock."""
 
-    def __init__(self, server: PostgresServer, database: str, extra=None) -> None:
+    def __init__(self, server: PostgresServer, database: str) -> None:
         super().__init__(daemon=True)
-        self.server, self.database, self.extra = server, database, extra
+        self.server, self.database = server, database
         self.peak = self.lock_waits_peak = 0
         self.halt = threading.Event()
 
@@ -65,8 +65,6 @@ class _Sampler(threading.Thread):
                 continue
             self.peak = max(self.peak, connections - 1)  # not this query's own connection
             self.lock_waits_peak = max(self.lock_waits_peak, waiting)
-            if self.extra:
-                self.extra()
 
 
 def _start_proxy(url: str, port: int, log_file: Path) -> subprocess.Popen:
@@ -133,7 +131,9 @@ def load_run(
                                             stderr=subprocess.STDOUT), out))  # fmt: skip
     sampler_thread = _Sampler(server, database)
     sampler_thread.start()
-    fault_log = _inject(fault, server, generators, database, t0) if fault else None
+    fault_log = _Fault(fault, server, generators, database, t0) if fault else None
+    if fault_log is not None:
+        fault_log.start()
     try:
         for process, _ in generators:
             process.wait(timeout=max(1.0, timeout - (time.time() - t0)))
@@ -268,12 +268,6 @@ class _Fault(threading.Thread):
 
     def _query(self, sql: str) -> int:
         return int(self.server.query(sql, self.database)[0][0])
-
-
-def _inject(fault, server, generators, database, t0) -> _Fault:
-    thread = _Fault(fault, server, generators, database, t0)
-    thread.start()
-    return thread
 
 
 def _recovery(reports: list, fault: dict) -> dict:

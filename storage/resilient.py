@@ -38,7 +38,6 @@ from datetime import datetime
 from typing import TypeVar
 
 import optuna
-import sqlalchemy
 from optuna.storages._rdb import models  # the ORM models: needed to write a trial in one transaction
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
@@ -79,63 +78,64 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     # -- creating a trial: at most once -------------------------------------------------------------
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
-        token = uuid.uuid4().hex
-        template = _tagged(template_trial, token)
+        return self._insert_once(study_id, template_trial)
 
-        def landed() -> FrozenTrial | object:  # after a lost connection (or a deadlock): did the insert land?
-            trial = self._trial_with_token(token)
-            if trial is None:
-                return _AGAIN
-            log.warning("trial %d was created before the connection broke; not creating it again", trial.number)
-            return trial
-
-        return _through_outage(self, lambda: self._insert_trial(study_id, template), after_loss=landed)
-
-    def enqueue_retry(self, failed_trial_id: int, template: FrozenTrial) -> FrozenTrial | None:
+    def enqueue_retry(self, study_id: int, failed_trial_id: int, template: FrozenTrial) -> FrozenTrial | None:
         """Queue ``template`` as *the* retry of a failed trial, or return None if one was queued already.
 
         Claiming the retry (a system attribute on the failed trial, its row locked) and inserting the copy
         are one transaction, so two processes that both saw the trial go stale — or one that lost the
         acknowledgement of its own FAIL during an outage and cannot tell it from another's — queue it once."""
+        return self._insert_once(study_id, template, retry_of=failed_trial_id)
+
+    def _insert_once(
+        self, study_id: int, template: FrozenTrial | None, retry_of: int | None = None
+    ) -> FrozenTrial | None:
+        """Insert a trial at most once through lost connections: the row is tagged with a random token, and
+        after a lost acknowledgement the token says whether the insert landed."""
         token = uuid.uuid4().hex
         tagged = _tagged(template, token)
 
-        def claim_and_insert() -> FrozenTrial | None:
-            with _create_scoped_session(self.scoped_session) as session:
-                failed = models.TrialModel.find_or_raise_by_id(failed_trial_id, session)
-                models.StudyModel.find_or_raise_by_id(failed.study_id, session, for_update=True)  # as _insert_trial
-                models.TrialModel.find_or_raise_by_id(failed_trial_id, session, for_update=True)
-                claimed = (
-                    session.query(models.TrialSystemAttributeModel)
-                    .filter(models.TrialSystemAttributeModel.trial_id == failed_trial_id)
-                    .filter(models.TrialSystemAttributeModel.key == RETRY_CLAIM_ATTR)
-                    .one_or_none()
-                )
-                if claimed is not None:
-                    return None
-                session.add(models.TrialSystemAttributeModel(
-                    trial_id=failed_trial_id, key=RETRY_CLAIM_ATTR, value_json=f'"{token}"'))  # fmt: skip
-                row = self._get_prepared_new_trial(failed.study_id, tagged, session)
-                frozen = copy.deepcopy(tagged)
-                frozen.number, frozen._trial_id = row.number, row.trial_id
-            return frozen
-
-        def landed() -> FrozenTrial | object:
+        def landed() -> FrozenTrial | object:  # after a lost connection (or a deadlock): did the insert land?
             trial = self._trial_with_token(token)
-            return _AGAIN if trial is None else trial  # not landed: try again (another may have claimed it since)
+            if trial is None:
+                return _AGAIN  # not landed: try again (a retry's claim may have been taken since)
+            log.warning("trial %d was created before the connection broke; not creating it again", trial.number)
+            return trial
 
-        return _through_outage(self, claim_and_insert, after_loss=landed)
+        return _through_outage(self, lambda: self._insert_trial(study_id, tagged, retry_of), after_loss=landed)
 
-    def _insert_trial(self, study_id: int, template: FrozenTrial) -> FrozenTrial:
-        """Optuna's trial insert, without its own retry loop (which could insert twice)."""
+    def _insert_trial(self, study_id: int, template: FrozenTrial, retry_of: int | None = None) -> FrozenTrial | None:
+        """Optuna's trial insert, without its own retry loop (which could insert twice). ``retry_of``: first claim
+        the retry of that failed trial, in the same transaction; None if it was claimed already."""
         with _create_scoped_session(self.scoped_session) as session:
             models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)  # numbers trials in turn
+            if retry_of is not None and not self._claim_retry(retry_of, template, session):
+                return None
             row = self._get_prepared_new_trial(study_id, template, session)
-            if template.state == TrialState.RUNNING:
-                self._first_heartbeat(row.trial_id, session)
+            if template.state == TrialState.RUNNING and self.heartbeat_interval is not None:
+                # its first heartbeat with it: Optuna's sweep only takes a trial *with* a heartbeat for stale, and
+                # a worker killed before its heartbeat thread beat once left the trial RUNNING for ever
+                session.add(models.TrialHeartbeatModel(trial_id=row.trial_id))
             frozen = copy.deepcopy(template)
             frozen.number, frozen._trial_id, frozen.datetime_start = row.number, row.trial_id, row.datetime_start
         return frozen
+
+    @staticmethod
+    def _claim_retry(failed_trial_id: int, template: FrozenTrial, session) -> bool:
+        models.TrialModel.find_or_raise_by_id(failed_trial_id, session, for_update=True)
+        claimed = (
+            session.query(models.TrialSystemAttributeModel)
+            .filter(models.TrialSystemAttributeModel.trial_id == failed_trial_id)
+            .filter(models.TrialSystemAttributeModel.key == RETRY_CLAIM_ATTR)
+            .one_or_none()
+        )
+        if claimed is not None:
+            return False
+        token = template.system_attrs[WRITE_TOKEN_ATTR]
+        session.add(models.TrialSystemAttributeModel(trial_id=failed_trial_id, key=RETRY_CLAIM_ATTR,
+                                                     value_json=f'"{token}"'))  # fmt: skip
+        return True
 
     def _trial_with_token(self, token: str) -> FrozenTrial | None:
         with _create_scoped_session(self.scoped_session) as session:
@@ -177,7 +177,8 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 if trial.state != TrialState.WAITING:
                     return False
                 trial.state, trial.datetime_start = TrialState.RUNNING, stamp
-                self._first_heartbeat(trial_id, session)
+                if self.heartbeat_interval is not None:  # its first heartbeat with it, as in _insert_trial
+                    session.add(models.TrialHeartbeatModel(trial_id=trial_id))
             return True
 
         def landed() -> bool | object:
@@ -187,20 +188,6 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             return _AGAIN if state == TrialState.WAITING else False
 
         return _through_outage(self, claim, after_loss=landed)
-
-    def _first_heartbeat(self, trial_id: int, session) -> None:
-        """A trial's first heartbeat, in the transaction that makes it RUNNING.
-
-        Optuna's sweep takes only a trial *with* a heartbeat for stale, and its first beat comes from the
-        heartbeat thread after ``ask`` returns: a worker killed in between left its trial RUNNING for ever
-        (``tests/test_scale.py`` kills workers as they start trials)."""
-        if self.heartbeat_interval is None:
-            return
-        beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, for_update=True)
-        if beat is None:
-            session.add(models.TrialHeartbeatModel(trial_id=trial_id))
-        else:
-            beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar()
 
     def _state_and_start(self, trial_id: int) -> tuple[TrialState, datetime | None]:
         with _create_scoped_session(self.scoped_session) as session:

@@ -53,13 +53,12 @@ class PostgresServer:
         os.chmod(folder, 0o755)
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres", "postgres")
-        server = cls(binary, folder / "db", _free_port())
+        server = cls(binary, folder / "db", _free_port(), max_connections)
         pwfile = folder / "pw"
         pwfile.write_text(PASSWORD + "\n")
         os.chmod(pwfile, 0o644)
         server._run(str(binary / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=scram-sha-256",
                     f"--pwfile={pwfile}", "-E", "UTF8")  # fmt: skip
-        server.max_connections = max_connections
         server.start_server()
         return server
 

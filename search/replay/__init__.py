@@ -4,7 +4,6 @@ simulated workers, the real worker around recorded curves, for the load benchmar
 from search import lazy_exports
 
 _EXPORTS = {
-    "PretrainStoreSet": "search.replay.simulated_worker",
     "RecordedTrial": "search.replay.recording",
     "Recording": "search.replay.recording",
     "anytime_figure": "search.replay.figure",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,23 +34,6 @@ from trainer.config import TrainConfig
 from trainer.reports import StopStage
 
 log = logging.getLogger(__name__)
-
-
-class PretrainStoreSet:
-    """Which (fold, pre-training) pairs some worker of this process already trained: stands in for the
-    pre-training store, so a stored pre-training costs no time and is reported as ``cached``."""
-
-    def __init__(self) -> None:
-        self._done: set[tuple[int, str]] = set()
-        self._lock = threading.Lock()
-
-    def __contains__(self, key: tuple[int, str]) -> bool:
-        with self._lock:
-            return key in self._done
-
-    def add(self, key: tuple[int, str]) -> None:
-        with self._lock:
-            self._done.add(key)
 
 
 @dataclass(frozen=True)
@@ -79,13 +63,13 @@ class SimulatedObjective(Objective):
         settings: StudySettings,
         recording: Recording,
         epoch_seconds: float,
-        store: PretrainStoreSet | None = None,
-        halt: threading.Event | None = None,
+        store: set[tuple[int, str]] | None = None,
     ) -> None:
         super().__init__(settings, Path("."), Path("."), artifact_store=None)
         self.recording, self.epoch_seconds = recording, epoch_seconds
-        self.store = store if store is not None else PretrainStoreSet()
-        self.halt = halt or threading.Event()  # set: every epoch returns at once (the benchmark is ending)
+        # (fold, pre-training) pairs some worker of this process trained: stands in for the pre-training store,
+        # so a stored pre-training costs no time and is reported as cached (set.add is atomic across threads)
+        self.store = store if store is not None else set()
         self.worker = {**self.worker, "thread": threading.current_thread().name}
 
     def _train(self, trial: optuna.Trial, config: TrainConfig, callbacks) -> dict:
@@ -98,7 +82,7 @@ class SimulatedObjective(Objective):
             if (report.fold, report.stage) != skipped:
                 cached = report.stage == "pretrain" and (report.fold, identity) in self.store
                 if not cached:
-                    self.halt.wait(self.epoch_seconds)
+                    time.sleep(self.epoch_seconds)
                 try:
                     callbacks.on_epoch(replace(report, cached=cached))
                 except StopStage:
@@ -140,15 +124,14 @@ def run_simulated_worker(
     epoch_seconds: float,
     index: int,
     heartbeat: HeartbeatSettings | None,
-    store: PretrainStoreSet | None = None,
-    halt: threading.Event | None = None,
+    store: set[tuple[int, str]] | None = None,
 ) -> int:
     """One simulated worker, as :func:`~search.workers.worker.run_worker` runs a real one: its own storage
     (its own connection pool, as a process has), until the budget is met. Returns the trials it ran."""
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))
     study, _ = join_study(study_name, storage, settings, index)
-    objective = SimulatedObjective(settings, recording, epoch_seconds, store, halt)
+    objective = SimulatedObjective(settings, recording, epoch_seconds, store)
     # never installed (signals reach the main thread only): the trial loop checks it, nothing requests it
     stop = StopRequest(force=lambda: _requeue_running(study, objective))
     objective.stop = stop

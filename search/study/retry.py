@@ -68,10 +68,8 @@ def retry_trial(
     root = trial.user_attrs.get("retry_of", trial.number)
     retries = int(trial.user_attrs.get("retries", 0))
     backend = rdb_backend(study._storage)
-    if backend is None:
-        for other in study.get_trials(deepcopy=False):
-            if other.user_attrs.get("retry_of") == root and int(other.user_attrs.get("retries", 0)) > retries:
-                return False  # already queued again (by the launcher, or by the worker before it died)
+    if backend is None and _queued_again(study, root, retries):
+        return False  # already queued again (by the launcher, or by the worker before it died)
     if retries >= max_retry:
         log.warning("trial %d failed %d times; not retrying", trial.number, retries + 1)
         return True
@@ -86,7 +84,15 @@ def retry_trial(
     else:  # the check and the insert in one transaction: two processes retrying the same trial queue it once
         copy = optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": trial.params},
                                          user_attrs=attrs)  # fmt: skip
-        if backend.enqueue_retry(trial._trial_id, copy) is None:
+        if backend.enqueue_retry(study._study_id, trial._trial_id, copy) is None:
             return False  # already queued again (by the launcher, the heartbeat sweep, or the worker itself)
     log.warning("trial %d %s failed; queued again with the same parameters", trial.number, why or "")
     return True
+
+
+def _queued_again(study: optuna.Study, root: int, retries: int) -> bool:
+    """Whether a copy of the trial with more retries exists (storages without :meth:`enqueue_retry`)."""
+    return any(
+        t.user_attrs.get("retry_of") == root and int(t.user_attrs.get("retries", 0)) > retries
+        for t in study.get_trials(deepcopy=False)
+    )
