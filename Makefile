@@ -11,7 +11,7 @@ DEMO ?= demo
 help:
 	@echo "make demo      install, generate demo data, run a 2-worker study on it, print the best trial"
 	@echo "make test      install with dev extras and the Debian packages the tests need, run pytest"
-	@echo "make test-all  also the slow tests (EfficientNet)"
+	@echo "make test-all  also the slow tests (EfficientNet, the GPU dry run)"
 	@echo "make clean     remove .venv, demo output and caches"
 	@echo "make gpu-wheels   download the wheels bench/gpu.sh carries to a GPU machine (.gpu-wheels)"
 	@echo "make gpu-dry-run  bench/gpu.sh --cpu: the GPU measurement's steps at tiny sizes on this CPU"

@@ -428,7 +428,8 @@ def gpu() -> str:
 
 `bench/gpu.sh --wheels .gpu-wheels` (after `make gpu-wheels`) measures the GPU path in one command
 within a time budget: `bench/trainer.py` per backbone and precision on the JAX backend, and a live
-study of two workers sharing the GPU. Latest: `results/{runs[-1].name}` — {env.get("gpu", "?")}, driver
+study of two workers sharing the GPU. Run `make gpu-dry-run` (the same steps at tiny sizes on the CPU, ~3 min; also
+in `make test-all`) before a device run: a script that breaks there wastes the loan. Latest: `results/{runs[-1].name}` — {env.get("gpu", "?")}, driver
 {env.get("driver", "?")}, CUDA {env.get("cuda", "?")}, jax {env.get("versions", {}).get("jax", "?")}, keras
 {env.get("versions", {}).get("keras", "?")}, `XLA_FLAGS={(latest.get("settings") or {}).get("XLA_FLAGS")}`.
 """

@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # ~3 min of JAX compiles on 2 cores: `make test-all`, and before every device run (bench/README.md)
 def test_gpu_dry_run_measures_every_step(tmp_path: Path) -> None:
     pytest.importorskip("jax", reason="the dry run needs JAX (make dev installs it)")
     out = tmp_path / "gpu.json"

@@ -60,6 +60,11 @@ def test_twenty_workers_lose_nothing_through_killed_workers_and_terminated_backe
     orphans = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     assert len(orphans) == 8
     time.sleep(GRACE + 0.5)  # their heartbeats are now stale: the next worker to start a trial re-queues them
+    # Two recorded trials whose fold 0 the degeneracy rules end (kappa_nonpositive, replayed alone), queued so that
+    # a prune happens whatever TPE samples: in a study this short the race has few complete trials to race against.
+    doomed_by_rules = [recording.trials[15], recording.trials[61]]
+    for recorded in doomed_by_rules:
+        study.enqueue_trial(recorded.params, skip_if_exists=False)
 
     # 2. Twelve workers (two processes) finish the study while backends are terminated under their writes.
     survivors = [_generator(url, 8 + 6 * k, 6, tmp_path / f"survivors{k}.json", epoch_seconds=0.0) for k in (0, 1)]
@@ -93,7 +98,10 @@ def test_twenty_workers_lose_nothing_through_killed_workers_and_terminated_backe
     assert terminated > 0 and retried > 0, (terminated, results)
     # the pruner ran on the replayed curves: early stops recorded with their rule, as in a real study
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned and all(t.user_attrs["prune_reason"]["rule"] for t in pruned)
+    assert all(t.user_attrs["prune_reason"]["rule"] for t in pruned)
+    by_rules = [t for t in trials if t.params in [r.params for r in doomed_by_rules]]
+    assert [t.state for t in by_rules] == [TrialState.PRUNED] * 2, [t.user_attrs for t in by_rules]
+    assert {t.user_attrs["prune_reason"]["rule"] for t in by_rules} == {"kappa_nonpositive"}
 
 
 def test_a_failed_trial_retried_by_many_processes_at_once_is_queued_once(postgres) -> None:

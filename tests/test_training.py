@@ -127,12 +127,14 @@ def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_pat
     )
     pretrains = [fold["stages"]["pretrain"] for fold in summary["folds"]]
     # the oversized image branch predicts one class (≥ 95 % of the visits) in most of its epochs in every fold,
-    # and what early stopping restores is no better than chance in most folds. (The restored epoch is one
-    # draw of a noisy stage on ~95 validation visits: an unlucky fold reaches QWK ~0.2 for one epoch.)
+    # and what early stopping restores is no better than chance, mostly one class, in most folds. (The restored
+    # epoch is the best of a noisy stage on ~95 validation visits: one fold's may reach QWK ~0.2, or spread its
+    # guesses over two classes at QWK ~0.05, as fold 1 of this data does under TF 2.21 / Keras 3.15.)
     for pretrain in pretrains:
         assert pretrain["collapsed_epochs"] >= pretrain["epochs_run"] / 2, pretrain
-        assert max(pretrain["pred_histogram"]) >= 0.8 * sum(pretrain["pred_histogram"]), pretrain
     assert sorted(abs(p["best_qwk"]) for p in pretrains)[len(pretrains) // 2] <= 0.1, pretrains
+    one_class = [max(p["pred_histogram"]) / sum(p["pred_histogram"]) for p in pretrains]
+    assert sorted(one_class)[len(pretrains) // 2] >= 0.8, pretrains
     assert all(fold["fusion_weight"] == pytest.approx(0.7) for fold in summary["folds"])  # fixed 0.70 / 0.30 fusion
     # the fusion stages at LR 1e-6 hardly move, and the fusion adds nothing over the metadata alone
     assert summary["qwk"] <= summary["metadata_qwk"] + 0.05
