@@ -94,8 +94,17 @@ def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
     return json.loads((out / "result.json").read_text())
 
 
-def test_default_recipe_learns_in_every_stage_and_beats_metadata(training_folder: Path, tmp_path: Path) -> None:
-    summary = _train_cli(training_folder, tmp_path / "run", tmp_path / "cache", "--preset", "quick", "--folds", "2")
+def test_default_recipe_learns_in_every_stage_and_beats_metadata(preset_study) -> None:
+    """The quick preset's default recipe, 2 folds, as the preset study's worker trained it (its ``result.json``
+    artifact is what ``train --preset quick --folds 2`` writes: test_query reproduces a trial with ``train``)."""
+    import optuna
+
+    from search.visualization.artifacts import default_artifact_dir
+
+    study = optuna.load_study(study_name=preset_study.name, storage=preset_study.url)
+    default = next(t for t in study.trials if t.user_attrs.get("enqueued") == "default")
+    artifacts = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(default, storage=study._storage)}
+    summary = json.loads((default_artifact_dir(preset_study.url) / artifacts["result.json"].artifact_id).read_text())
     assert summary["config"]["modalities"] == ["metadata", "depth_rgb", "thermal_map"]
     for fold in summary["folds"]:
         stages = fold["stages"]
