@@ -149,7 +149,11 @@ def _memory(result: dict) -> str:
         "Memory of workers on one machine (`python bench/worker_memory.py --before REV`, "
         "`results/worker-memory.json`): real `dfu-search train` processes started together, quick preset, the "
         f"890 visits with {result['shots']} shots (~2,670 image rows a modality), peaks over the first "
-        f"{result['seconds']:.0f} s; before = the image cache loaded into each process, after = memory-mapped.\n\n"
+        f"{result['seconds']:.0f} s; before = the image cache loaded into each process, after = memory-mapped. One run "
+        "a row; 4 workers share 2 cores, so each gets less far in the window and its peak comes from an earlier "
+        "phase. The cache's pages are shared after the change (private dirty falls by about the cache's size), but "
+        "most of a worker's image memory stays private: each fold copies its rows and Keras copies the training "
+        "split.\n\n"
         + _table(
             [
                 "arm",
