@@ -132,13 +132,16 @@ def _faults(result: dict) -> str:
 
 
 def _size(result: dict) -> str:
-    names = [n for n in result["rows"][0] if n != "trials"]
-    rows = [[row["trials"], *(f"{row[n]['median_ms']:.0f} ({row[n]['max_ms']:.0f})" for n in names)]
+    names = [n for n in result["rows"][0] if n not in ("trials", "run")]
+    rows = [[row.get("run", 1), row["trials"], *(f"{row[n]['median_ms']:.0f} ({row[n]['max_ms']:.0f})" for n in names)]
             for row in result["rows"]]  # fmt: skip
+    runs = "".join(
+        f"\n- run {k}: `{v.split(' (')[0]}` ({v.split(' (', 1)[1]}" for k, v in result.get("runs", {}).items()
+    )
     return (
         "Cost as the study grows (`python bench/scale.py study-size`, `results/scale-study-size.json`): ms, median "
         f"(max) of {result['repeats']}; cold = a worker's first trial (its first read fills Optuna's trial cache), "
-        "warm = its next.\n\n" + _table(["finished trials", *names], rows) + "\n"
+        "warm = its next." + runs + "\n\n" + _table(["run", "finished trials", *names], rows) + "\n"
     )
 
 
