@@ -99,3 +99,11 @@ def wait_for(predicate, timeout: float, what: str):
             return value
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def artifact_file(study, trial, filename: str, store: Path) -> Path:
+    """Where ``filename``, uploaded for ``trial``, lies in the file-system artifact store ``store``."""
+    import optuna
+
+    metas = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)}
+    return store / metas[filename].artifact_id

@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from _cli import load, run_cli
+from _cli import artifact_file, load, run_cli
 from PIL import Image
 
 from search import open_study
@@ -49,10 +49,9 @@ def test_every_finished_trial_has_its_diagnostics_as_artifacts(preset_study) -> 
     for trial in study.trials:
         names = artifact_names(study, trial)
         assert {"learning-curve.png", "result.json"} <= set(names), (trial.number, names)
-        metas = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)}
-        curve_png = Image.open(store / metas["learning-curve.png"].artifact_id)
+        curve_png = Image.open(artifact_file(study, trial, "learning-curve.png", store))
         assert curve_png.size[0] > 600 and curve_png.size[1] > 400
-        result = json.loads((store / metas["result.json"].artifact_id).read_text())
+        result = json.loads(artifact_file(study, trial, "result.json", store).read_text())
         assert result["epochs_trained"] == trial.user_attrs["epochs_trained"]
         # epochs reported again from the pre-training store are in the curve but were not trained
         curve = trial.user_attrs["curve"]

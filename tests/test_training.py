@@ -97,14 +97,15 @@ def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
 def test_default_recipe_learns_in_every_stage_and_beats_metadata(preset_study) -> None:
     """The quick preset's default recipe, 2 folds, as the preset study's worker trained it (its ``result.json``
     artifact is what ``train --preset quick --folds 2`` writes: test_query reproduces a trial with ``train``)."""
-    import optuna
+    from _cli import artifact_file, load
 
     from search.visualization.artifacts import default_artifact_dir
 
-    study = optuna.load_study(study_name=preset_study.name, storage=preset_study.url)
+    study = load(preset_study.url, preset_study.name)
     default = next(t for t in study.trials if t.user_attrs.get("enqueued") == "default")
-    artifacts = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(default, storage=study._storage)}
-    summary = json.loads((default_artifact_dir(preset_study.url) / artifacts["result.json"].artifact_id).read_text())
+    summary = json.loads(
+        artifact_file(study, default, "result.json", default_artifact_dir(preset_study.url)).read_text()
+    )
     assert summary["config"]["modalities"] == ["metadata", "depth_rgb", "thermal_map"]
     for fold in summary["folds"]:
         stages = fold["stages"]
@@ -138,7 +139,7 @@ def test_degenerate_preset_reproduces_the_failure(training_folder: Path, tmp_pat
     # the oversized image branch predicts one class (≥ 95 % of the visits) in most of its epochs in every fold,
     # and what early stopping restores is no better than chance, mostly one class, in most folds. (The restored
     # epoch is the best of a noisy stage on ~95 validation visits: one fold's may reach QWK ~0.2, or spread its
-    # guesses over two classes at QWK ~0.05, as fold 1 of this data does under TF 2.21 / Keras 3.15.)
+    # guesses over two classes at QWK ~0.05, as fold 1 of this data does on the CI machine since 2026-12-01.)
     for pretrain in pretrains:
         assert pretrain["collapsed_epochs"] >= pretrain["epochs_run"] / 2, pretrain
     assert sorted(abs(p["best_qwk"]) for p in pretrains)[len(pretrains) // 2] <= 0.1, pretrains
