@@ -97,7 +97,8 @@ def _faults(result: dict) -> str:
     for run in result["runs"]:
         fault, integrity = run["fault"], run["integrity"]
         what = {"restart": "`pg_ctl restart -m fast`", "kill": f"SIGKILL 1 process = {run['workers'] // run['processes']} workers",
-                "terminate": f"`pg_terminate_backend` × {fault.get('backends_terminated', '?')} over {fault.get('times', '?')} s"}[fault["kind"]]  # fmt: skip
+                "terminate": f"`pg_terminate_backend` × {fault.get('backends_terminated', '?')} over "
+                             f"{fault.get('seconds', fault.get('times', '?'))} s"}[fault["kind"]]  # fmt: skip
         recovered = fault.get("requeued_after_s") if fault["kind"] == "kill" else fault.get("recovered_after_s")
         rows.append([what, f"{fault['fault_at_s']:.0f}", integrity["lost"], integrity["duplicated"], integrity["running"],
                      integrity["overshoot"], run["errors"], run["retries_logged"],
@@ -132,8 +133,9 @@ def _faults(result: dict) -> str:
 
 
 def _size(result: dict) -> str:
-    names = [n for n in result["rows"][0] if n not in ("trials", "run")]
-    rows = [[row.get("run", 1), row["trials"], *(f"{row[n]['median_ms']:.0f} ({row[n]['max_ms']:.0f})" for n in names)]
+    names = list(dict.fromkeys(n for row in result["rows"] for n in row if n not in ("trials", "run")))
+    rows = [[row.get("run", 1), row["trials"],
+             *(f"{row[n]['median_ms']:.0f} ({row[n]['max_ms']:.0f})" if n in row else "—" for n in names)]
             for row in result["rows"]]  # fmt: skip
     runs = "".join(
         f"\n- run {k}: `{v.split(' (')[0]}` ({v.split(' (', 1)[1]}" for k, v in result.get("runs", {}).items()

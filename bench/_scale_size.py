@@ -13,11 +13,14 @@ cache empty) and warm (the same worker at its next trial):
 
 Beside them, Optuna's own reads of the same (``optuna_*``): they read every running trial again each time, so
 the study also holds ``--running`` RUNNING trials (default 100, one fold into their curves): the trials of
-as many busy workers.
+as many busy workers. And the before of the bulk read (``orm_*``): ``ask`` and Optuna's cold read of the finished
+trials with the storage's ``_get_trials`` put back to Optuna's ORM read (what every read of many trials cost before
+``storage/trial_reads.py``), timed in the same run, after the other arm at each repeat.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import statistics
 import time
@@ -185,8 +188,21 @@ def _measure(url: str, settings) -> dict:
             timed(f"should_prune_{phase}", trial.should_prune)
             study.tell(trial, state=TrialState.FAIL)
         storage.engine.dispose()
+        _measure_orm(url, settings, repeat, timed)
     return {name: {"median_ms": round(statistics.median(v) * 1000, 1), "max_ms": round(max(v) * 1000, 1)}
             for name, v in samples.items()}  # fmt: skip
+
+
+def _measure_orm(url: str, settings, repeat: int, timed) -> None:
+    """The same worker's ``ask`` and Optuna's cold read, with Optuna's ORM read of many trials: the before."""
+    storage = open_storage(url, None)
+    storage._get_trials = functools.partial(optuna.storages.RDBStorage._get_trials, storage)
+    plain = optuna.load_study(study_name="size", storage=storage)
+    timed("orm_optuna_budget_cold", _read, plain, (TrialState.COMPLETE, TrialState.PRUNED))
+    study = optuna.load_study(study_name="size", storage=storage, sampler=make_sampler("tpe", repeat, settings.trials))
+    for phase in ("cold", "warm"):
+        study.tell(timed(f"orm_ask_{phase}", _ask, study, settings.search_space), state=TrialState.FAIL)
+    storage.engine.dispose()
 
 
 def _running(study: optuna.Study, settings, recording, count: int) -> None:

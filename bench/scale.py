@@ -250,17 +250,25 @@ class _Fault(threading.Thread):
                 time.sleep(0.5)
                 stuck = self._query(stuck_sql)
             self.result["requeued_after_s"] = round(time.time() - self.t0 - started, 1) if not stuck else None
-        elif kind == "terminate":
-            terminated = 0
-            for _ in range(int(self.fault.get("times", 20))):
-                rows = self.server.query(
-                    "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity "
-                    f"where datname = '{self.database}' and application_name like 'dfu-search:%' "
-                    f"and state = 'active' order by random() limit {int(self.fault.get('per_round', 5))}) t")  # fmt: skip
-                terminated += rows[0][0]
-                time.sleep(self.fault.get("every_s", 1.0))
+        elif kind == "terminate":  # backends with work in flight: inside a statement or a transaction
+            import psycopg
+
+            by_state: dict[str, int] = {}
+            end = time.time() + float(self.fault.get("seconds", 20))
+            with psycopg.connect(
+                self.server.url(), autocommit=True
+            ) as connection:  # one, held: polled ten times a second
+                while time.time() < end:
+                    rows = connection.execute(
+                        "select state, pg_terminate_backend(pid) from (select pid, state from pg_stat_activity "
+                        f"where datname = '{self.database}' and application_name like 'dfu-search:%' "
+                        "and state in ('active', 'idle in transaction') "
+                        f"order by random() limit {int(self.fault.get('per_round', 2))}) t").fetchall()  # fmt: skip
+                    for state, done in rows:
+                        by_state[state] = by_state.get(state, 0) + bool(done)
+                    time.sleep(self.fault.get("every_s", 0.1))
             self.result = {"fault_at_s": round(started, 2), "fault_done_s": round(time.time() - self.t0, 2),
-                           "backends_terminated": terminated}  # fmt: skip
+                           "backends_terminated": sum(by_state.values()), "terminated_by_state": by_state}  # fmt: skip
 
     def _stuck_sql(self, pid: int) -> str:
         return ("select count(*) from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
@@ -310,7 +318,7 @@ def faults(args) -> dict:
     runs = []
     at = args.fault_at
     plans = [{"kind": "restart", "at_s": at}, {"kind": "kill", "at_s": at},
-             {"kind": "terminate", "at_s": at, "times": 20, "per_round": 5, "every_s": 1.0}]  # fmt: skip
+             {"kind": "terminate", "at_s": at, "seconds": 20, "per_round": 2, "every_s": 0.1}]  # fmt: skip
     try:
         for plan in plans:
             if args.only and plan["kind"] not in args.only.split(","):

@@ -20,7 +20,9 @@ A trial becomes RUNNING together with its first heartbeat (one transaction), so 
 heartbeat thread has beaten once still leaves a trial that the heartbeat sweep can take for stale.
 
 Two reads that every worker makes every trial are light here (:meth:`ResilientRDBStorage.count_trials`,
-:meth:`~ResilientRDBStorage.trials_in_state`): Optuna's own read every running trial again each time.
+:meth:`~ResilientRDBStorage.trials_in_state`): Optuna's own read every running trial again each time. And
+reading many trials (Optuna's cache, TPE's history) builds them from plain rows, not ORM objects
+(:mod:`storage.trial_reads`).
 
 Heartbeats never raise: a missed heartbeat is logged, and the thread beats again next interval
 (Optuna's heartbeat thread dies at its first exception, and its trial would be failed as stale).
@@ -44,6 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from storage.errors import StorageError
+from storage.trial_reads import read_trials
 from storage.urls import redact
 
 log = logging.getLogger(__name__)
@@ -232,11 +235,18 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 models.TrialModel.study_id == study_id, models.TrialModel.state == state
             )
             ids = {trial_id for (trial_id,) in rows}
-        new = ids - known.keys()
-        if new:
-            for trial in optuna.storages.RDBStorage._get_trials(self, study_id, (state,), new, max(new)):
-                known[trial._trial_id] = trial
+            new = ids - known.keys()
+            if new:
+                for trial in read_trials(session, study_id, (state,), new, max(new)):
+                    known[trial._trial_id] = trial
         return sorted((known[i] for i in ids), key=lambda t: t.number)
+
+    def _get_trials(
+        self, study_id: int, states, included_trial_ids: set[int], trial_id_greater_than: int
+    ) -> list[FrozenTrial]:
+        """Optuna's bulk read (its trial cache's every refresh), from plain rows: :mod:`storage.trial_reads`."""
+        with _create_scoped_session(self.scoped_session) as session:
+            return read_trials(session, study_id, states, included_trial_ids, trial_id_greater_than)
 
     # -- heartbeats: never fatal ---------------------------------------------------------------------
 
@@ -354,6 +364,7 @@ def _same_instant(stored: datetime | None, stamp: datetime) -> bool:
 for _name in (
     "_state_and_start",  # ours: reads
     "_trial_with_token",
+    "_get_trials",
     "count_trials",
     "trials_in_state",
 ):
@@ -361,7 +372,6 @@ for _name in (
 for _name in (
     "_get_best_trial_id",
     "_set_trial_param",  # ignores the duplicate row of an attempt that landed
-    "_get_trials",
     "_get_stale_trial_ids",
     "check_trial_is_updatable",
     "delete_study",

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from storage.resilient import rdb_backend
+from storage.trial_reads import cached_trials
 from trainer.config import STAGES, StepLayout, TrainConfig
 
 
@@ -30,7 +31,8 @@ class CompletedTrials:
 
     On PostgreSQL and SQLite a refresh reads only the trials completed since the last one (a completed
     trial never changes); Optuna's own read takes every running trial again too, which with W workers makes
-    each refresh cost O(W) and the study's reads O(W²) (bench/scale.py)."""
+    each refresh cost O(W) and the study's reads O(W²) (bench/scale.py). The first refresh starts from the
+    completed trials Optuna's trial cache already holds (the sampler read them at ``ask``)."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
@@ -41,6 +43,8 @@ class CompletedTrials:
         if key != self._key:
             backend = rdb_backend(study._storage)
             if backend is not None:
+                if not self._read:  # a worker's first snapshot: start from what its sampler's ask already read
+                    self._read.update(cached_trials(study._storage, study._study_id, TrialState.COMPLETE))
                 self._trials = backend.trials_in_state(study._study_id, TrialState.COMPLETE, self._read)
             else:
                 self._trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
