@@ -68,8 +68,7 @@ def read_trials(
         rows = [r for r in rows if r.trial_id in included or r.trial_id > trial_id_greater_than]
     if not rows:
         return []
-    ids = select(_TRIALS.c.trial_id).where(chosen)
-    children = _Children(session, ids)
+    children = _Children(session, study_id, [row.trial_id for row in rows])
     return [
         FrozenTrial(
             number=row.number,
@@ -90,14 +89,22 @@ def read_trials(
 
 
 class _Children:
-    """The child rows of the trials ``ids`` selects, one query a table, grouped by trial id.
+    """The child rows of the trials ``ids``, one query a table, grouped by trial id.
 
-    A trial that appeared between the trials' query and these (the same race Optuna's ``selectinload`` has) only
-    leaves rows that nobody looks up."""
+    The trials are named by id, not by the filter that chose them again: a trial whose state changed since it was
+    read still gets its rows (Optuna's ``selectinload`` names them by id too). Past :data:`_MOST_BOUND_IDS` ids,
+    the rows of every trial of the study in their id range are read and the others are never looked up."""
 
-    def __init__(self, session: Session, ids) -> None:
+    def __init__(self, session: Session, study_id: int, ids: list[int]) -> None:
+        if len(ids) <= _MOST_BOUND_IDS:
+            wanted = ids
+        else:
+            wanted = select(_TRIALS.c.trial_id).where(
+                _TRIALS.c.study_id == study_id, _TRIALS.c.trial_id.between(min(ids), max(ids))
+            )
+
         def rows(table, *columns, order):
-            query = select(table.c.trial_id, *columns).where(table.c.trial_id.in_(ids)).order_by(order)
+            query = select(table.c.trial_id, *columns).where(table.c.trial_id.in_(wanted)).order_by(order)
             return session.execute(query).all()
 
         self.params: dict[int, dict] = defaultdict(dict)

@@ -136,3 +136,27 @@ def test_the_pruners_first_snapshot_reuses_the_completed_trials_the_sampler_read
     assert read == [{newer._trial_id}]  # only the trial completed since
     cold = optuna.load_study(study_name="reads", storage=open_storage(url, None))  # nothing cached: all read
     assert len(CompletedTrials().get(cold, (0, 0))) == 3 and len(read[-1]) == 3
+
+
+@pytest.mark.parametrize("most_bound_ids", [900, 0], ids=["ids-bound", "id-range"])
+def test_a_trial_that_finishes_while_it_is_read_keeps_its_rows(
+    tmp_path: Path, monkeypatch, most_bound_ids: int
+) -> None:
+    monkeypatch.setattr(trial_reads, "_MOST_BOUND_IDS", most_bound_ids)
+    url = f"sqlite:///{tmp_path / 'reads.db'}"
+    study = _every_kind_of_trial(open_storage(url, None))
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))[0]
+    other = optuna.load_study(study_name="reads", storage=open_storage(url, None))  # another worker
+
+    class FinishedMeanwhile(trial_reads._Children):  # between the trials' query and their rows' queries
+        def __init__(self, *args) -> None:
+            other.tell(running.number, 0.3)
+            super().__init__(*args)
+
+    monkeypatch.setattr(trial_reads, "_Children", FinishedMeanwhile)
+    backend = study._storage._backend
+    with _create_scoped_session(backend.scoped_session) as session:
+        (read,) = read_trials(session, study._study_id, (TrialState.RUNNING,), set(), -1)
+    assert read.state == TrialState.RUNNING  # as it was when read, with all of its rows
+    assert read.params == running.params and read.intermediate_values == {0: 0.3}
+    assert read.user_attrs["worker"]["host"] == "h"
