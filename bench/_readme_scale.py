@@ -52,7 +52,7 @@ def _sweep(result: dict) -> str:
         integrity = run["integrity"]
         cpu = run["cpu_s"]
         rows.append([
-            run["via"], run["workers"], f"{run['trials_per_s']:.2f}", f"{run['reports_per_s']:.0f}",
+            run.get("label", run["via"]), run["workers"], f"{run['trials_per_s']:.2f}", f"{run['reports_per_s']:.0f}",
             *(_ms(lat.get(c, {}).get("p99")) for c in CALLS), run["peak_connections"], run["peak_lock_waits"], run["errors"],
             run["retries_logged"], f"{integrity['lost']} / {integrity['duplicated']} / {integrity['running']}",
             f"{integrity['overshoot']}", f"{cpu['postgres']:.0f} / {cpu['generators']:.0f}"
@@ -61,7 +61,9 @@ def _sweep(result: dict) -> str:
         ])  # fmt: skip
     epoch = result["runs"][0]["epoch_seconds"]
     notes = "".join(
-        f"\n\n{run['via']}, {run['workers']} workers: {run['note']}." for run in result["runs"] if run.get("note")
+        f"\n\n{run.get('label', run['via'])}, {run['workers']} workers: {run['note']}."
+        for run in result["runs"]
+        if run.get("note")
     )
     return (
         f"`python bench/scale.py sweep --epoch-seconds {epoch:g} --via direct|proxy` (`results/scale-sweep-*.json`): "
@@ -176,8 +178,9 @@ def _memory(result: dict) -> str:
 
 
 def _sweeps() -> dict | None:
-    """The direct and the proxy sweep (two runs of ``bench/scale.py sweep``) as one table."""
-    found = [r for r in (_load("scale-sweep-direct.json"), _load("scale-sweep-proxy.json")) if r]
+    """The sweeps as one table: direct and through the proxy, and direct again after the row read (storage/trial_reads.py)."""
+    names = ("scale-sweep-direct.json", "scale-sweep-proxy.json", "scale-sweep-direct-row-reads.json")
+    found = [r for r in map(_load, names) if r]
     return {"runs": [run for r in found for run in r["runs"]]} if found else None
 
 
