@@ -255,9 +255,8 @@ class _Fault(threading.Thread):
 
             by_state: dict[str, int] = {}
             end = time.time() + float(self.fault.get("seconds", 20))
-            with psycopg.connect(
-                self.server.url(), autocommit=True
-            ) as connection:  # one, held: polled ten times a second
+            # one connection, held: the backends are polled ten times a second
+            with psycopg.connect(self.server.url(), autocommit=True) as connection:
                 while time.time() < end:
                     rows = connection.execute(
                         "select state, pg_terminate_backend(pid) from (select pid, state from pg_stat_activity "

@@ -35,7 +35,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 from typing import TypeVar
 
@@ -242,7 +242,11 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
         return sorted((known[i] for i in ids), key=lambda t: t.number)
 
     def _get_trials(
-        self, study_id: int, states, included_trial_ids: set[int], trial_id_greater_than: int
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
     ) -> list[FrozenTrial]:
         """Optuna's bulk read (its trial cache's every refresh), from plain rows: :mod:`storage.trial_reads`."""
         with _create_scoped_session(self.scoped_session) as session:

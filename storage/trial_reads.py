@@ -53,8 +53,9 @@ def read_trials(
     if states is not None:
         assert isinstance(states, Iterable)
         where.append(_TRIALS.c.state.in_(list(states)))
+    in_python = trial_id_greater_than > -1 and len(included) > _MOST_BOUND_IDS
     if trial_id_greater_than > -1:
-        if len(included) > _MOST_BOUND_IDS:
+        if in_python:
             where.append(_TRIALS.c.trial_id >= min(included))  # the rest of the filter below, in Python
         elif included:
             where.append(or_(_TRIALS.c.trial_id.in_(included), _TRIALS.c.trial_id > trial_id_greater_than))
@@ -64,7 +65,7 @@ def read_trials(
     columns = (_TRIALS.c.trial_id, _TRIALS.c.number, _TRIALS.c.state,
                _TRIALS.c.datetime_start, _TRIALS.c.datetime_complete)  # fmt: skip
     rows = session.execute(select(*columns).where(chosen).order_by(_TRIALS.c.trial_id)).all()
-    if len(included) > _MOST_BOUND_IDS:
+    if in_python:
         rows = [r for r in rows if r.trial_id in included or r.trial_id > trial_id_greater_than]
     if not rows:
         return []

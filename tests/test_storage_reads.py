@@ -11,6 +11,7 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
 from storage import open_storage, trial_reads
+from storage.resilient import rdb_backend
 from storage.trial_reads import read_trials
 
 
@@ -63,7 +64,7 @@ def _plain(trial: optuna.trial.FrozenTrial) -> tuple:
 
 
 def _compare_filters(storage) -> None:
-    backend = storage._backend if hasattr(storage, "_backend") else storage
+    backend = rdb_backend(storage)
     study = _every_kind_of_trial(storage)
     trials = {t.state: t._trial_id for t in study.get_trials(deepcopy=False)}
     unfinished = {trials[TrialState.RUNNING], trials[TrialState.WAITING]}
@@ -154,7 +155,7 @@ def test_a_trial_that_finishes_while_it_is_read_keeps_its_rows(
             super().__init__(*args)
 
     monkeypatch.setattr(trial_reads, "_Children", FinishedMeanwhile)
-    backend = study._storage._backend
+    backend = rdb_backend(study._storage)
     with _create_scoped_session(backend.scoped_session) as session:
         (read,) = read_trials(session, study._study_id, (TrialState.RUNNING,), set(), -1)
     assert read.state == TrialState.RUNNING  # as it was when read, with all of its rows
