@@ -115,8 +115,14 @@ def _v2_rows(document: dict) -> list[list]:
     return rows
 
 
+def _variant_cell(row: dict | None) -> str:
+    if row is None:  # bench/pruning_variants.py does not replay a variant already unsafe on another table
+        return "— (not replayed: < 95 % kept on another table)"
+    return f"{row['epochs_mean']:.0f} epochs, {_pct(row['p_best_within_001'])} kept, {row['epochs_to_within_001']:.0f} to 0.01"
+
+
 def pruning_v2() -> str:
-    seeds = [seed for seed in (0, 1, 2) if (RESULTS / f"pruning-v2-replay-seed{seed}.json").is_file()]
+    seeds = [seed for seed in (0, 1, 2, 3) if (RESULTS / f"pruning-v2-replay-seed{seed}.json").is_file()]
     if not seeds:
         return ""
     parts = [
@@ -128,12 +134,14 @@ the default space's `lr_pretrain` on its three values: `python bench/pruning.py 
 finished costs nothing, its epochs still reported); "plain Optuna" is stock median without the store.
 Data seeds 0 and 1 chose the default (`python bench/pruning_variants.py`, the rule in its docstring,
 stated before seed 2 was recorded); data seed 2 is **held out**: the chosen default replayed without
-re-tuning.
+re-tuning. Then, the default having missed the goal against plain Optuna on seeds 0 and 2, variants
+with a percentile per fold were added and the same rule applied to seeds 0–2, stated before data seed 3
+was recorded: seed 3 is **held out** from that choice.
 """
     ]
     for seed in seeds:
         document = _load(f"pruning-v2-replay-seed{seed}.json")
-        held = " — held out" if seed == 2 else ""
+        held = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)"}.get(seed, "")
         parts.append(
             f"Data seed {seed}{held}: {document['trials']} trials, best {document['best_recorded']:.3f}, median "
             f"{document['median_recorded']:.3f}, {document['epochs_all']:.0f} epochs unpruned without the store:\n\n"
@@ -144,17 +152,15 @@ re-tuning.
     if (RESULTS / "pruning-v2-variants.json").is_file():
         variants = _load("pruning-v2-variants.json")
         names = list(variants[f"seed{variants['seeds'][0]}"]["variants"])
-        rows = [[name, *(f"{variants[f'seed{s}']['variants'][name]['epochs_mean']:.0f} epochs, "
-                         f"{_pct(variants[f'seed{s}']['variants'][name]['p_best_within_001'])} kept, "
-                         f"{variants[f'seed{s}']['variants'][name]['epochs_to_within_001']:.0f} to 0.01"
-                         for s in variants["seeds"])] for name in names]  # fmt: skip
+        rows = [[name, *(_variant_cell(variants[f"seed{s}"]["variants"].get(name)) for s in variants["seeds"])]
+                for name in names]  # fmt: skip
         parts.append(
             f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
             f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); `running-mean` is this "
             "variant.\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip
-    signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in (0, 1, 2)
+    signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in (0, 1, 2, 3)
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:
         rows = []

@@ -180,6 +180,24 @@ def test_per_trial_a_strong_fold_carries_a_weak_start_in_the_next() -> None:
         assert bool(trial.should_prune()) == expected, (per, first_fold)
 
 
+def test_a_percentile_per_fold_judges_each_fold_by_its_own() -> None:
+    """``percentile`` as one value per fold: a trial at the others' 40th percentile survives fold 0 judged at
+    the 33rd, and is stopped in fold 1 when that fold is judged at the median (a flat 33rd keeps it)."""
+    layout = StepLayout(LAYOUT)
+    fold0, fold1 = [4, 5, 6, 7, 8, 9], [14, 15, 16, 17, 18, 19]
+    for percentile, expected in ((33.0, (False, False)), ((33.0, 50.0), (False, True))):
+        pruner = SameStepPruner(layout, min_epochs=1, per="trial", percentile=percentile)
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for value in (0.40, 0.42, 0.44, 0.46, 0.48, 0.50):
+            _trial_with(study, {s: value for s in fold0 + fold1})
+        trial = study.ask()
+        for s in fold0:
+            trial.report(0.44, s)
+        in_fold0 = bool(trial.should_prune())
+        trial.report(0.44, fold1[0])
+        assert (in_fold0, bool(trial.should_prune())) == expected, percentile
+
+
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:
     from search.study.create import StudyRequest, create_or_resume
     from search.workers.objective import Objective

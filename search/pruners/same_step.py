@@ -54,7 +54,8 @@ class CompletedTrials:
 
 class SameStepPruner(optuna.pruners.BasePruner):
     """Prune when the trial's best value so far is below the ``percentile`` of the completed trials' best
-    values up to the same step.
+    values up to the same step. ``percentile`` may be one value per fold (the last one holds for the folds
+    after it): a running mean over more folds says more about the final, so later folds can be judged harder.
 
     Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
@@ -69,7 +70,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
     def __init__(
         self,
         layout: TrainConfig | StepLayout,
-        percentile: float = 50.0,
+        percentile: float | tuple[float, ...] = 50.0,
         n_startup_trials: int = 5,
         min_epochs: int = 2,
         stages: tuple[str, ...] = ("stage1", "stage2"),
@@ -97,7 +98,12 @@ class SameStepPruner(optuna.pruners.BasePruner):
         theirs = [v for v in (self._value(t.intermediate_values, step) for t in others) if v is not None]
         if mine is None or len(theirs) < self.n_startup_trials:
             return False
-        return bool(mine < float(np.percentile(theirs, self.percentile)))
+        return bool(mine < float(np.percentile(theirs, self._percentile(fold))))
+
+    def _percentile(self, fold: int) -> float:
+        if isinstance(self.percentile, int | float):
+            return float(self.percentile)
+        return float(self.percentile[min(fold, len(self.percentile) - 1)])
 
     def _value(self, values: dict[int, float], step: int) -> float | None:
         """What is compared at ``step``, for any trial: its best so far in this stage (``per="stage"``) or
