@@ -144,7 +144,8 @@ was recorded: seed 3 is **held out** from that choice.
         held = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)"}.get(seed, "")
         parts.append(
             f"Data seed {seed}{held}: {document['trials']} trials, best {document['best_recorded']:.3f}, median "
-            f"{document['median_recorded']:.3f}, {document['epochs_all']:.0f} epochs unpruned without the store:\n\n"
+            f"{document['median_recorded']:.3f}, {document['epochs_all']:.0f} epochs unpruned without the store "
+            f"(best QWK so far against epochs: [anytime.png](results/pruning-v2-seed{seed}/anytime.png)):\n\n"
             + _table(["strategy", "epochs, mean (p05–p95)", "best within 0.01", "epochs to within 0.01",
                       "sooner than plain Optuna", "fewer epochs than plain Optuna", "false prunes"], _v2_rows(document))
             + "\n"
