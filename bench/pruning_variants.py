@@ -27,6 +27,7 @@ within 0.01, ≥ 1.5× fewer epochs), so variants whose percentile rises with th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -82,7 +83,9 @@ KEPT = ("epochs_mean", "epochs_p05", "epochs_p95", "speedup_vs_median", "p_best_
         "false_prune_rate_by_rule")  # fmt: skip
 
 
+@functools.lru_cache
 def curves(table: str, seed: int):
+    """A table's recording, read once per process (a pool process replays many variants of it)."""
     return load_recording(result_path("curves", seed, ".json.gz", table))
 
 
@@ -92,8 +95,8 @@ def replay_variants(
     """Every variant (and the stock rows beside them) on each table, ``jobs`` replays at a time.
 
     ``reuse``: rows of an earlier run of this script with the same orderings (replays are deterministic for
-    their seed): only variants missing there are replayed, and a variant that already kept the best in < 95 %
-    of orderings on one of its tables is not replayed on the others — the rule could never choose it."""
+    their seed): only variants missing there are replayed, and a variant that kept the best in < 95 % of
+    orderings on one of the reused tables is not replayed on the others — the rule could never choose it."""
     rows: dict[int, dict] = {}
     for seed in seeds:
         found = reuse.get(f"seed{seed}") if reuse is not None and reuse.get("orderings") == orderings else None

@@ -115,6 +115,11 @@ def _v2_rows(document: dict) -> list[list]:
     return rows
 
 
+#: The v2 tables (data seeds), and what each held-out one was held out from.
+_V2_SEEDS = (0, 1, 2, 3)
+_V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)"}
+
+
 def _variant_cell(row: dict | None) -> str:
     if row is None:  # bench/pruning_variants.py does not replay a variant already unsafe on another table
         return "— (not replayed: < 95 % kept on another table)"
@@ -122,7 +127,7 @@ def _variant_cell(row: dict | None) -> str:
 
 
 def pruning_v2() -> str:
-    seeds = [seed for seed in (0, 1, 2, 3) if (RESULTS / f"pruning-v2-replay-seed{seed}.json").is_file()]
+    seeds = [seed for seed in _V2_SEEDS if (RESULTS / f"pruning-v2-replay-seed{seed}.json").is_file()]
     if not seeds:
         return ""
     parts = [
@@ -141,7 +146,7 @@ was recorded: seed 3 is **held out** from that choice.
     ]
     for seed in seeds:
         document = _load(f"pruning-v2-replay-seed{seed}.json")
-        held = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)"}.get(seed, "")
+        held = _V2_HELD_OUT.get(seed, "")
         parts.append(
             f"Data seed {seed}{held}: {document['trials']} trials, best {document['best_recorded']:.3f}, median "
             f"{document['median_recorded']:.3f}, {document['epochs_all']:.0f} epochs unpruned without the store "
@@ -161,7 +166,7 @@ was recorded: seed 3 is **held out** from that choice.
             "variant.\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip
-    signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in (0, 1, 2, 3)
+    signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:
         rows = []

@@ -79,7 +79,11 @@ class SameStepPruner(optuna.pruners.BasePruner):
         if per not in _PER:
             raise ValueError(f"per must be one of {', '.join(_PER)}, got {per!r}")
         self.layout = layout if isinstance(layout, StepLayout) else layout.layout
-        self.percentile, self.n_startup_trials, self.min_epochs = percentile, n_startup_trials, min_epochs
+        # one percentile per fold, the last one for the folds after it
+        self.percentiles = (
+            (float(percentile),) if isinstance(percentile, int | float) else tuple(map(float, percentile))
+        )
+        self.n_startup_trials, self.min_epochs = n_startup_trials, min_epochs
         self.stages, self.per = stages, per
         self.completed = CompletedTrials()
 
@@ -98,12 +102,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
         theirs = [v for v in (self._value(t.intermediate_values, step) for t in others) if v is not None]
         if mine is None or len(theirs) < self.n_startup_trials:
             return False
-        return bool(mine < float(np.percentile(theirs, self._percentile(fold))))
-
-    def _percentile(self, fold: int) -> float:
-        if isinstance(self.percentile, int | float):
-            return float(self.percentile)
-        return float(self.percentile[min(fold, len(self.percentile) - 1)])
+        percentile = self.percentiles[min(fold, len(self.percentiles) - 1)]
+        return bool(mine < float(np.percentile(theirs, percentile)))
 
     def _value(self, values: dict[int, float], step: int) -> float | None:
         """What is compared at ``step``, for any trial: its best so far in this stage (``per="stage"``) or
