@@ -10,7 +10,7 @@ DEMO ?= demo
 
 help:
 	@echo "make demo      install, generate demo data, run a 2-worker study on it, print the best trial"
-	@echo "make test      install with dev extras and the Debian packages the tests need, run pytest"
+	@echo "make test      install with dev extras and the Debian packages the tests need, run pytest (2 processes)"
 	@echo "make test-all  also the slow tests (EfficientNet, the GPU dry run)"
 	@echo "make clean     remove .venv, demo output and caches"
 	@echo "make gpu-wheels   download the wheels bench/gpu.sh carries to a GPU machine (.gpu-wheels)"
@@ -44,13 +44,17 @@ demo: $(VENV)/.installed
 		--enqueue degenerate --enqueue default --cache-dir cache
 	@echo "results: $(DEMO)/dfu-search.db; browse them: $(DFU) dashboard --storage sqlite:///$(abspath $(DEMO))/dfu-search.db"
 
+# Two test processes (pytest-xdist): one alone uses ~1 of the 2 cores, as most tests wait on subprocesses,
+# servers and the network. worksteal: an idle process takes queued tests from the busy one's tail.
+TEST_PROCESSES ?= 2
+
 test: $(VENV)/.dev-installed
 	./scripts/system-deps.sh
-	$(PY) -m pytest -q --durations=12  # the slowest tests named: the suite must stay under 15 min on 2 cores
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist worksteal --durations=12  # the suite must stay under 15 min on 2 cores
 
 test-all: $(VENV)/.dev-installed
 	./scripts/system-deps.sh
-	$(PY) -m pytest -q --runslow
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist worksteal --runslow
 
 gpu-wheels:
 	./scripts/gpu-wheels.sh .gpu-wheels

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +21,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The tests that read the finished preset study (~2.5 min to train) run first: under pytest-xdist one
+    # process trains it while the other starts on the rest, instead of waiting for it halfway through.
+    items.sort(key=lambda item: "preset_study" not in getattr(item, "fixturenames", ()))
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A session folder that the pytest-xdist workers of one run share (``make test`` runs two): the first to
+    ask builds it under a file lock, the others wait for it and reuse it. Without xdist, a plain session folder.
+
+    (``--dist loadgroup`` would keep a fixture's users in one process instead, but it stopped grouping with
+    pytest 9.2: pytest-xdist issue #1386.)"""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's folder; each worker's basetemp is inside it
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build raises
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +97,10 @@ def training_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo folder big enough for the networks to learn something in a few epochs (~280 visits)."""
     from trainer.synthetic import write_demo_data
 
-    folder = tmp_path_factory.mktemp("training") / "data"
-    write_demo_data(folder, patients=80, seed=1, shots_per_visit=2)
-    return folder
+    def build(root: Path) -> None:
+        write_demo_data(root / "data", patients=80, seed=1, shots_per_visit=2)
+
+    return _built_once(tmp_path_factory, "training", build) / "data"
 
 
 @dataclass(frozen=True)
@@ -92,16 +118,17 @@ def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory
     (quick preset, 32 px, 2 folds). Shared by the study, query and dashboard tests; treat as read-only."""
     from _cli import run_cli
 
-    folder = tmp_path_factory.mktemp("preset-study")
-    url = f"sqlite:///{folder / 'dfu-search.db'}"
-    # The quick preset as a user runs it. (At 24 px the default recipe's images learn nothing on this small
-    # folder either, and a rule rightly ends it: the contrast between the presets needs 32 px.)
-    result = run_cli("launch", "--study", "presets", "--storage", url, "--data", training_folder, "--workers", "1",
-                     "--trials", "2", "--folds", "2", "--preset", "quick", "--enqueue", "default",
-                     "--enqueue", "degenerate", "--cache-dir", folder / "cache", "--log-dir", folder / "logs",
-                     cwd=folder)  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return FinishedStudy("presets", url, training_folder, folder, folder / "cache")
+    def build(folder: Path) -> None:
+        # The quick preset as a user runs it. (At 24 px the default recipe's images learn nothing on this small
+        # folder either, and a rule rightly ends it: the contrast between the presets needs 32 px.)
+        result = run_cli("launch", "--study", "presets", "--storage", f"sqlite:///{folder / 'dfu-search.db'}",
+                         "--data", training_folder, "--workers", "1", "--trials", "2", "--folds", "2",
+                         "--preset", "quick", "--enqueue", "default", "--enqueue", "degenerate",
+                         "--cache-dir", folder / "cache", "--log-dir", folder / "logs", cwd=folder)  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    folder = _built_once(tmp_path_factory, "preset-study", build)
+    return FinishedStudy("presets", f"sqlite:///{folder / 'dfu-search.db'}", training_folder, folder, folder / "cache")
 
 
 @pytest.fixture(scope="session")
