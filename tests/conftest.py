@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from collections.abc import Callable
@@ -34,22 +33,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """A session folder that the pytest-xdist workers of one run share (``make test`` runs two): the first to
-    ask builds it under a file lock, the others wait for it and reuse it. Without xdist, a plain session folder.
+    ask builds it, the others wait for it and reuse it — the preprocessing cache's own atomic, locked build
+    (:func:`trainer.cache.atomic_directory`). Without xdist, a plain session folder.
 
     (``--dist loadgroup`` would keep a fixture's users in one process instead, but it stopped grouping with
     pytest 9.2: pytest-xdist issue #1386.)"""
+    from trainer.cache import atomic_directory
+
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # this run's folder; each worker's basetemp is inside it
-    folder = root / name
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build raises
-        if not (folder / ".built").exists():
-            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
-            folder.mkdir()
-            build(folder)
-            (folder / ".built").touch()
-    return folder
+    with atomic_directory(root / name, build) as folder:
+        return folder
 
 
 @pytest.fixture(scope="session")
