@@ -27,35 +27,49 @@ from trainer.config import STAGES, StepLayout, TrainConfig
 
 
 class CompletedTrials:
-    """A snapshot of the study's completed trials, refreshed when the key (trial, fold) changes.
+    """A snapshot of the study's completed trials, refreshed when the key (trial, fold) changes; with
+    ``pruned``, of its pruned trials too (:attr:`pruned`, read in the same refresh).
 
-    On PostgreSQL and SQLite a refresh reads only the trials completed since the last one (a completed
+    On PostgreSQL and SQLite a refresh reads only the trials finished since the last one (a finished
     trial never changes); Optuna's own read takes every running trial again too, which with W workers makes
     each refresh cost O(W) and the study's reads O(W²) (bench/scale.py). The first refresh starts from the
     completed trials Optuna's trial cache already holds (the sampler read them at ``ask``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pruned: bool = False) -> None:
         self._key: tuple | None = None
+        self._with_pruned = pruned
         self._trials: list[FrozenTrial] = []
-        self._read: dict[int, FrozenTrial] = {}  # trial id → completed trial, kept across refreshes
+        self.pruned: list[FrozenTrial] = []  # as of the last refresh; empty unless asked for
+        self._read: dict[int, FrozenTrial] = {}  # trial id → finished trial, kept across refreshes
 
     def get(self, study: optuna.Study, key: tuple) -> list[FrozenTrial]:
         if key != self._key:
-            backend = rdb_backend(study._storage)
-            if backend is not None:
-                if not self._read:  # a worker's first snapshot: start from what its sampler's ask already read
-                    self._read.update(cached_trials(study._storage, study._study_id, TrialState.COMPLETE))
-                self._trials = backend.trials_in_state(study._study_id, TrialState.COMPLETE, self._read)
-            else:
-                self._trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._trials = self._in_state(study, TrialState.COMPLETE)
+            if self._with_pruned:
+                self.pruned = self._in_state(study, TrialState.PRUNED)
             self._key = key
         return self._trials
+
+    def _in_state(self, study: optuna.Study, state: TrialState) -> list[FrozenTrial]:
+        backend = rdb_backend(study._storage)
+        if backend is None:
+            return study.get_trials(deepcopy=False, states=(state,))
+        if not self._read:  # a worker's first snapshot: start from what its sampler's ask already read
+            self._read.update(cached_trials(study._storage, study._study_id, TrialState.COMPLETE))
+        return backend.trials_in_state(study._study_id, state, self._read)
 
 
 class SameStepPruner(optuna.pruners.BasePruner):
     """Prune when the trial's best value so far is below the ``percentile`` of the completed trials' best
     values up to the same step. ``percentile`` may be one value per fold (the last one holds for the folds
     after it): a running mean over more folds says more about the final, so later folds can be judged harder.
+
+    ``reference="reached"`` takes the percentile over every trial that reached the step, pruned ones too (their
+    values up to where they stopped), and ``n_startup_trials`` counts those. Over completed trials alone (Optuna's
+    way, ``"complete"``) the reference ratchets: every prune removes a weak trial from the trials that will
+    complete, so the percentile climbs with the pruning itself, and in the end stops trials as good as the best
+    (docs/pruning.md). ``best_margin``: also prune a trial more than this below the best completed trial's value
+    at the same step — judged from the first completed trial on, so the first trials need not all run whole.
 
     Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
@@ -75,9 +89,13 @@ class SameStepPruner(optuna.pruners.BasePruner):
         min_epochs: int = 2,
         stages: tuple[str, ...] = ("stage1", "stage2"),
         per: str = "stage",
+        reference: str = "complete",
+        best_margin: float | None = None,
     ) -> None:
         if per not in _PER:
             raise ValueError(f"per must be one of {', '.join(_PER)}, got {per!r}")
+        if reference not in _REFERENCE:
+            raise ValueError(f"reference must be one of {', '.join(_REFERENCE)}, got {reference!r}")
         self.layout = layout if isinstance(layout, StepLayout) else layout.layout
         # one percentile per fold, the last one for the folds after it
         self.percentiles = (
@@ -85,7 +103,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
         )
         self.n_startup_trials, self.min_epochs = n_startup_trials, min_epochs
         self.stages, self.per = stages, per
-        self.completed = CompletedTrials()
+        self.reference, self.best_margin = reference, best_margin
+        self.completed = CompletedTrials(pruned=reference == "reached")
 
     def judges(self, step: int) -> bool:
         """Whether :meth:`prune` would look at this step at all: the caller can skip reading the trial back."""
@@ -98,12 +117,23 @@ class SameStepPruner(optuna.pruners.BasePruner):
             return False
         fold = self.layout.locate(step)[0]
         mine = self._value(trial.intermediate_values, step)
-        others = self.completed.get(study, (trial.number, fold))
-        theirs = [v for v in (self._value(t.intermediate_values, step) for t in others) if v is not None]
-        if mine is None or len(theirs) < self.n_startup_trials:
+        if mine is None:
+            return False
+        completed = self._values_at(self.completed.get(study, (trial.number, fold)), step)
+        if self.best_margin is not None and completed and mine < max(completed) - self.best_margin:
+            return True
+        theirs = completed
+        if self.reference == "reached":  # a pruned trial only up to where it stopped
+            reached = [t for t in self.completed.pruned if t.last_step is not None and t.last_step >= step]
+            theirs = completed + self._values_at(reached, step)
+        if len(theirs) < self.n_startup_trials:
             return False
         percentile = self.percentiles[min(fold, len(self.percentiles) - 1)]
         return bool(mine < float(np.percentile(theirs, percentile)))
+
+    def _values_at(self, trials: list[FrozenTrial], step: int) -> list[float]:
+        """The compared value at ``step`` of each trial that reached it."""
+        return [v for v in (self._value(t.intermediate_values, step) for t in trials) if v is not None]
 
     def _value(self, values: dict[int, float], step: int) -> float | None:
         """What is compared at ``step``, for any trial: its best so far in this stage (``per="stage"``) or
@@ -124,6 +154,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
 
 
 _PER = ("stage", "fold", "trial")
+_REFERENCE = ("complete", "reached")
 
 
 def _best_between(values: dict[int, float], first: int, last: int) -> float | None:
