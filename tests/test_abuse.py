@@ -109,7 +109,7 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         "resume with a bad value": ([*resume, "--set", "lr_stage1=abc"], "lr_stage1 = 'abc' is not a valid float"),
         "resume with another lr": ([*resume, "--set", "lr_stage1=0.001"], "lr_stage1 0.0003 → 0.001"),
         "resume with other folds": ([*resume, "--folds", "3"], "folds 2 → 3"),
-        "resume with another pruner": ([*resume, "--pruner", "median"], "--pruner running-mean → median"),
+        "resume with another pruner": ([*resume, "--pruner", "median"], "--pruner near-best → median"),
         "resume without rules": ([*resume, "--no-rules"], "degeneracy rules on → off"),
         "resume with another seed": ([*resume, "--seed", "5"], "seed 0 → 5"),
         "resume with another preset": ([*resume, "--preset", "default"], "image_size 16 → 64"),

@@ -53,7 +53,7 @@ def recording() -> Recording:
 
 
 def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: Recording, tmp_path: Path) -> None:
-    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours", "running-mean"]
+    strategies = ["none", "rules", "median", "hyperband", "wilcoxon", "forgiving", "ours", "running-mean", "near-best"]
     document = run_replay(recording, strategies, orderings=12, seed=1)
     rows = document["strategies"]
     total = sum(t.epochs for t in recording.trials)
@@ -67,7 +67,7 @@ def test_replay_measures_every_strategy_against_none_and_the_oracle(recording: R
         assert oracle["epochs_mean"] <= row["epochs_mean"] <= total
         assert row["speedup_vs_none"] == pytest.approx(total / row["epochs_mean"])
         assert 0 <= row["p_best_within_001"] <= 1 and row["epochs_p05"] <= row["epochs_mean"] <= row["epochs_p95"]
-    for name in ("ours", "running-mean"):  # racing and the same-step test add savings to the rules'
+    for name in ("ours", "running-mean", "near-best"):  # racing and the same-step test add savings to the rules'
         assert rows[name]["epochs_mean"] < rows["rules"]["epochs_mean"]
     assert rows["median"]["speedup_vs_median"] == pytest.approx(1)
     # the oracle that must first reach fold 0's first fusion epoch pays at least that much for every trial
@@ -196,6 +196,55 @@ def test_a_percentile_per_fold_judges_each_fold_by_its_own() -> None:
         in_fold0 = bool(trial.should_prune())
         trial.report(0.44, fold1[0])
         assert (in_fold0, bool(trial.should_prune())) == expected, percentile
+
+
+def _pruned_with(study: optuna.Study, values: dict[int, float]) -> None:
+    trial = study.ask()
+    for step, value in values.items():
+        trial.report(value, step)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+
+
+def test_the_percentile_over_trials_reached_does_not_ratchet_with_the_pruning() -> None:
+    """Pruning leaves only the strong trials to complete: over completed trials alone the 33rd percentile is
+    a strong trial's value, and a trial as good as most of the study is stopped. ``reference="reached"`` counts
+    the pruned trials too — but only up to the step where each stopped."""
+    layout = StepLayout(LAYOUT)
+    fold0 = [4, 5, 6, 7, 8, 9]
+    for reference, expected in (("complete", True), ("reached", False)):
+        pruner = SameStepPruner(layout, min_epochs=1, per="trial", percentile=33.0, reference=reference)
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for value in (0.44, 0.45, 0.46, 0.47, 0.48):  # the survivors
+            _trial_with(study, {s: value for s in fold0})
+        for value in (0.30, 0.32, 0.34, 0.36):  # stopped at stage 1's first epoch (step 4)
+            _pruned_with(study, {4: value})
+        trial = study.ask()
+        trial.report(0.42, 4)
+        assert bool(trial.should_prune()) == expected, reference
+    # past step 4 the pruned trials reached nothing: the reference is the survivors again
+    trial.report(0.42, 5)
+    assert trial.should_prune()
+
+
+def test_a_trial_far_below_the_best_stops_before_the_startup_trials_are_done() -> None:
+    """``best_margin`` judges from the first completed trial on, at the same step, against completed trials
+    only: a trial more than the margin below the best stops, one within it goes on, and a pruned trial that was
+    high at that step (it fell later) sets no bar."""
+    layout = StepLayout(LAYOUT)
+    fold0 = [4, 5, 6, 7, 8, 9]
+    pruner = SameStepPruner(layout, min_epochs=1, per="trial", n_startup_trials=5, best_margin=0.03)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    _pruned_with(study, {4: 0.60})
+    trial = study.ask()
+    trial.report(0.40, 4)
+    assert not trial.should_prune()  # no completed trial yet
+    _trial_with(study, {s: 0.45 for s in fold0})
+    for value, expected in ((0.43, False), (0.41, True)):
+        trial = study.ask()
+        trial.report(value, 4)
+        assert bool(trial.should_prune()) == expected, value
+    with pytest.raises(ValueError, match="reference"):
+        SameStepPruner(layout, reference="all")
 
 
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:

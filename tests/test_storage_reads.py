@@ -139,6 +139,37 @@ def test_the_pruners_first_snapshot_reuses_the_completed_trials_the_sampler_read
     assert len(CompletedTrials().get(cold, (0, 0))) == 3 and len(read[-1]) == 3
 
 
+def test_the_snapshot_of_pruned_trials_reads_each_pruned_trial_once(tmp_path: Path, monkeypatch) -> None:
+    """``reference="reached"`` judges against pruned trials too: the snapshot keeps them, with the values they
+    reported, and a refresh reads only the trials pruned since (a pruned trial never changes)."""
+    from search.pruners.same_step import CompletedTrials
+    from storage import resilient
+
+    url = f"sqlite:///{tmp_path / 'reads.db'}"
+    study = _every_kind_of_trial(open_storage(url, None))
+    read: list[set[int]] = []
+    real = resilient.read_trials
+
+    def counted(session, study_id, states, included, greater):
+        if states == (TrialState.PRUNED,):
+            read.append(set(included))
+        return real(session, study_id, states, included, greater)
+
+    monkeypatch.setattr(resilient, "read_trials", counted)
+    snapshot = CompletedTrials(pruned=True)
+    assert len(snapshot.get(study, (0, 0))) == 2
+    assert [t.intermediate_values for t in snapshot.pruned] == [{0: 0.0}] and len(read) == 1
+    later = study.ask()
+    later.report(0.25, 3)
+    study.tell(later, state=TrialState.PRUNED)
+    snapshot.get(study, (0, 0))
+    assert len(read) == 1  # the same key: no refresh
+    snapshot.get(study, (0, 1))
+    assert [t.intermediate_values for t in snapshot.pruned] == [{0: 0.0}, {3: 0.25}]
+    assert read[-1] == {later._trial_id}
+    assert CompletedTrials().pruned == []  # not asked for: never read
+
+
 @pytest.mark.parametrize("most_bound_ids", [900, 0], ids=["ids-bound", "id-range"])
 def test_a_trial_that_finishes_while_it_is_read_keeps_its_rows(
     tmp_path: Path, monkeypatch, most_bound_ids: int

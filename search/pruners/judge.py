@@ -12,6 +12,7 @@ wilcoxon      each finished fold's QWK at step = fold                Optuna ``Wi
 forgiving     val QWK per epoch                                      after each fold, :func:`forgiving_race`
 ours          val QWK per epoch                                      :class:`SameStepPruner` per stage + race
 running-mean  val QWK per epoch                                      :class:`SameStepPruner` per trial, no race
+near-best     val QWK per epoch                                      the same, near the best and over trials reached
 ============  =====================================================  ==========================================
 
 The degeneracy rules (:class:`~search.pruning.DegeneracyRules`) come first in every strategy unless
@@ -28,7 +29,7 @@ from search.pruners.same_step import CompletedTrials
 from search.pruners.strategies import RACE_MARGINS
 from trainer.reports import EpochReport, StopStage
 
-_EPOCH_PRUNERS = ("running-mean", "ours", "median", "hyperband")
+_EPOCH_PRUNERS = ("near-best", "running-mean", "ours", "median", "hyperband")
 FOLD_RACERS = tuple(RACE_MARGINS)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 #: ``--pruner`` values and what each does (the degeneracy rules are separate: ``--no-rules``).
 PRUNER_HELP = {
+    "near-best": "rules + the trial's mean fold QWK so far: stopped 0.02 below the best completed trial's at the same "
+    "epoch, or below the 33rd percentile of every trial that reached it",
     "running-mean": "rules + the trial's mean fold QWK so far against the completed trials' at the same epoch",
     "ours": "v1 default: rules + same-step comparison per stage + fold racing",
     "median": "stock Optuna MedianPruner",
@@ -17,9 +19,9 @@ PRUNER_HELP = {
 }
 PRUNERS = tuple(PRUNER_HELP)
 #: What ``launch`` uses when no ``--pruner`` is given.
-DEFAULT_PRUNER = "running-mean"
+DEFAULT_PRUNER = "near-best"
 #: The strategies that bring the degeneracy rules with them when a ``--no-rules`` recording is replayed
 #: (stock pruners are replayed as a user of plain Optuna runs them: without).
-WITH_RULES = ("running-mean", "ours", "rules")
+WITH_RULES = ("near-best", "running-mean", "ours", "rules")
 #: What ``replay`` can replay: every strategy, and the degeneracy rules alone.
 REPLAYABLE = (*PRUNERS, "rules")
