@@ -213,6 +213,12 @@ def test_images_that_add_nothing_end_the_trial_at_stage_1s_second_epoch() -> Non
     for pretrain in (nothing, ends_collapsed):
         ended = verdicts(pretrain, still)
         assert ended[:4] == [None] * 4 and ended[4].rule == "images_add_nothing" and not ended[4].stage_only
+    # the degenerate trial of a live run on data seed 0 (bench/pruning.py live) that escaped kappa ≤ 0: a pre-training that
+    # ends at 99 % and 100 % one class with kappa 0.0096 and 0, a stage 1 that moves 2 of 298 visits, 0.011 above the RF
+    live_pretrain = epochs([[0, 283, 15], [0, 0, 298], [0, 289, 9], [0, 295, 3], [0, 298, 0]],
+                           qwks=[0.075, 0.0, 0.050, 0.008, 0.0], kappas=[0.046, 0.0, -0.009, 0.0096, 0.0])  # fmt: skip
+    live_stage1 = epochs([[129, 117, 52], [127, 119, 52]], qwks=[0.358, 0.362], stage="stage1", baseline=0.351)
+    assert verdicts(live_pretrain, live_stage1)[-1].rule == "images_add_nothing"
     assert verdicts(learned, still) == [None] * 5  # the images learned something: stage 1 may yet use it
     assert verdicts(nothing, moving) == [None] * 5  # stage 1 is learning, from the RF's level
     assert verdicts(nothing, above) == [None] * 5  # fusion already beats the RF alone

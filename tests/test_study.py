@@ -59,13 +59,15 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     assert (config["lr_stage1"], config["cnn_blocks"], config["fusion"]) == (1e-6, 4, "fixed")  # the preset, pinned
     # its oversized image branch predicts one class; the rules end that pre-training, and in the first fold whose
     # fused stage 1 (whose LR of 1e-6 moves nothing) is no better than the RandomForest alone, a degeneracy rule
-    # ends the trial, a few epochs into that fold, with one completed trial and no race to lean on. (A fold in
+    # ends the trial, a few epochs into that fold, with one completed trial and no race to lean on — unless the
+    # default pruner's test against that completed trial (near-best: 0.02 below it) sees it first. (A fold in
     # which the fixed 0.70 RF weight carries the fusion above the RF alone is not the signature: it runs on.)
     curve = degenerate.user_attrs["curve"]
     assert (curve[0][1], curve[0][2], curve[0][3]) == (0, "pretrain", 1) and max(curve[0][7]) == sum(curve[0][7])
     assert degenerate.state == States.PRUNED
     reason = degenerate.user_attrs["prune_reason"]
-    assert reason["stage"] == "stage1" and reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive"}
+    assert reason["stage"] == "stage1"
+    assert reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive", "near-best"}
     in_that_fold = [row for row in curve if row[1] == reason["fold"] and not (len(row) > 13 and row[13])]
     assert len(in_that_fold) <= 8, curve
     assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]
