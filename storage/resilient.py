@@ -225,19 +225,21 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
                 .count()
             )
 
-    def trials_in_state(self, study_id: int, state: TrialState, known: dict[int, FrozenTrial]) -> list[FrozenTrial]:
-        """The study's trials in a final ``state``, reading only those not in ``known`` (trial id → trial).
+    def trials_in_state(
+        self, study_id: int, states: tuple[TrialState, ...], known: dict[int, FrozenTrial]
+    ) -> list[FrozenTrial]:
+        """The study's trials in final ``states``, reading only those not in ``known`` (trial id → trial).
 
         A finished trial never changes, so a caller that keeps what it read needs the new ones only: one
         query for the ids, one for the new trials (instead of every trial and every running one again)."""
         with _create_scoped_session(self.scoped_session) as session:
             rows = session.query(models.TrialModel.trial_id).filter(
-                models.TrialModel.study_id == study_id, models.TrialModel.state == state
+                models.TrialModel.study_id == study_id, models.TrialModel.state.in_(states)
             )
             ids = {trial_id for (trial_id,) in rows}
             new = ids - known.keys()
             if new:
-                for trial in read_trials(session, study_id, (state,), new, max(new)):
+                for trial in read_trials(session, study_id, states, new, max(new)):
                     known[trial._trial_id] = trial
         return sorted((known[i] for i in ids), key=lambda t: t.number)
 

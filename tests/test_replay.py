@@ -121,11 +121,14 @@ def test_curves_file_round_trip_and_the_cli(recording: Recording, tmp_path: Path
     assert "Traceback" not in bad.stderr and not (tmp_path / "r2").exists()
 
 
-def _trial_with(study: optuna.Study, values: dict[int, float]) -> None:
+def _trial_with(study: optuna.Study, values: dict[int, float], pruned: bool = False) -> None:
     trial = study.ask()
     for step, value in values.items():
         trial.report(value, step)
-    study.tell(trial, float(np.mean(list(values.values()))))
+    if pruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, float(np.mean(list(values.values()))))
 
 
 def test_an_early_peak_does_not_shield_a_trial_in_later_folds() -> None:
@@ -198,13 +201,6 @@ def test_a_percentile_per_fold_judges_each_fold_by_its_own() -> None:
         assert (in_fold0, bool(trial.should_prune())) == expected, percentile
 
 
-def _pruned_with(study: optuna.Study, values: dict[int, float]) -> None:
-    trial = study.ask()
-    for step, value in values.items():
-        trial.report(value, step)
-    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-
-
 def test_the_percentile_over_trials_reached_does_not_ratchet_with_the_pruning() -> None:
     """Pruning leaves only the strong trials to complete: over completed trials alone the 33rd percentile is
     a strong trial's value, and a trial as good as most of the study is stopped. ``reference="reached"`` counts
@@ -217,7 +213,7 @@ def test_the_percentile_over_trials_reached_does_not_ratchet_with_the_pruning() 
         for value in (0.44, 0.45, 0.46, 0.47, 0.48):  # the survivors
             _trial_with(study, {s: value for s in fold0})
         for value in (0.30, 0.32, 0.34, 0.36):  # stopped at stage 1's first epoch (step 4)
-            _pruned_with(study, {4: value})
+            _trial_with(study, {4: value}, pruned=True)
         trial = study.ask()
         trial.report(0.42, 4)
         assert bool(trial.should_prune()) == expected, reference
@@ -234,7 +230,7 @@ def test_a_trial_far_below_the_best_stops_before_the_startup_trials_are_done() -
     fold0 = [4, 5, 6, 7, 8, 9]
     pruner = SameStepPruner(layout, min_epochs=1, per="trial", n_startup_trials=5, best_margin=0.03)
     study = optuna.create_study(direction="maximize", pruner=pruner)
-    _pruned_with(study, {4: 0.60})
+    _trial_with(study, {4: 0.60}, pruned=True)
     trial = study.ask()
     trial.report(0.40, 4)
     assert not trial.should_prune()  # no completed trial yet

@@ -150,8 +150,8 @@ def test_the_snapshot_of_pruned_trials_reads_each_pruned_trial_once(tmp_path: Pa
     read: list[set[int]] = []
     real = resilient.read_trials
 
-    def counted(session, study_id, states, included, greater):
-        if states == (TrialState.PRUNED,):
+    def counted(session, study_id, states, included, greater):  # the snapshot's reads (caches read all states)
+        if states == (TrialState.COMPLETE, TrialState.PRUNED):
             read.append(set(included))
         return real(session, study_id, states, included, greater)
 

@@ -108,9 +108,9 @@ class DegeneracyRules:
 
     def _images_add_nothing(self, history: list[EpochReport], pretrain: list[EpochReport]) -> str | None:
         """The research's failure, whole: nothing learns. The pre-training ended predicting one class at a
-        chance-level kappa (≤ ``one_class_kappa``; in its last ``collapse_epochs`` epochs, or in all of them), and the fused stage 1 neither
-        changes its predictions over its first ``nothing_epochs`` epochs nor rises above the fold's
-        metadata-only QWK (within ``nothing_margin``). The images then add nothing and the trial can at best
+        chance-level kappa (≤ ``one_class_kappa``; in its last ``collapse_epochs`` epochs, or in all of them),
+        and the fused stage 1 neither changes its predictions over its first ``nothing_epochs`` epochs nor rises
+        above the fold's metadata-only QWK (within ``nothing_margin``). The images then add nothing and the trial can at best
         match the RandomForest alone, which the study already knows. A healthy trial that merely starts flat
         has a pre-training that ended learning something, or a stage 1 whose predictions move (it is
         learning), or one already above the RF alone."""

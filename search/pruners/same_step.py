@@ -44,19 +44,20 @@ class CompletedTrials:
 
     def get(self, study: optuna.Study, key: tuple) -> list[FrozenTrial]:
         if key != self._key:
-            self._trials = self._in_state(study, TrialState.COMPLETE)
-            if self._with_pruned:
-                self.pruned = self._in_state(study, TrialState.PRUNED)
+            states = (TrialState.COMPLETE, TrialState.PRUNED) if self._with_pruned else (TrialState.COMPLETE,)
+            finished = self._finished(study, states)  # one read for both states
+            self._trials = [t for t in finished if t.state == TrialState.COMPLETE]
+            self.pruned = [t for t in finished if t.state == TrialState.PRUNED]
             self._key = key
         return self._trials
 
-    def _in_state(self, study: optuna.Study, state: TrialState) -> list[FrozenTrial]:
+    def _finished(self, study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
         backend = rdb_backend(study._storage)
         if backend is None:
-            return study.get_trials(deepcopy=False, states=(state,))
+            return study.get_trials(deepcopy=False, states=states)
         if not self._read:  # a worker's first snapshot: start from what its sampler's ask already read
             self._read.update(cached_trials(study._storage, study._study_id, TrialState.COMPLETE))
-        return backend.trials_in_state(study._study_id, state, self._read)
+        return backend.trials_in_state(study._study_id, states, self._read)
 
 
 class SameStepPruner(optuna.pruners.BasePruner):
