@@ -217,9 +217,11 @@ def test_the_percentile_over_trials_reached_does_not_ratchet_with_the_pruning() 
         trial = study.ask()
         trial.report(0.42, 4)
         assert bool(trial.should_prune()) == expected, reference
+    assert pruner.last_decision is None  # kept: nothing to explain
     # past step 4 the pruned trials reached nothing: the reference is the survivors again
     trial.report(0.42, 5)
     assert trial.should_prune()
+    assert pruner.last_decision["test"] == "percentile" and pruner.last_decision["against_trials"] == 5
 
 
 def test_a_trial_far_below_the_best_stops_before_the_startup_trials_are_done() -> None:
@@ -239,6 +241,8 @@ def test_a_trial_far_below_the_best_stops_before_the_startup_trials_are_done() -
         trial = study.ask()
         trial.report(value, 4)
         assert bool(trial.should_prune()) == expected, value
+    # the prune says which test fired and the bar (the trial's prune_reason shows it)
+    assert pruner.last_decision == {"test": "best", "estimate": 0.41, "bar": pytest.approx(0.42), "against_trials": 1}
     with pytest.raises(ValueError, match="reference"):
         SameStepPruner(layout, reference="all")
 

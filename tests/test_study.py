@@ -68,6 +68,8 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     reason = degenerate.user_attrs["prune_reason"]
     assert reason["stage"] == "stage1"
     assert reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive", "near-best"}
+    if reason["rule"] == "near-best":  # which of its two tests, against what bar
+        assert reason["test"] in {"best", "percentile"} and reason["estimate"] < reason["bar"]
     in_that_fold = [row for row in curve if row[1] == reason["fold"] and not (len(row) > 13 and row[13])]
     assert len(in_that_fold) <= 8, curve
     assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]

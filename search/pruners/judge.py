@@ -65,7 +65,7 @@ class Judge:
         if verdict is not None:
             return verdict
         if self.strategy in _EPOCH_PRUNERS and self._judges(report.step) and self.trial.should_prune():
-            return Verdict(self.strategy)
+            return Verdict(self.strategy, detail=getattr(self.trial.study.pruner, "last_decision", None))
         return None
 
     def on_fold(self, fold: int, qwk: float) -> Verdict | None:

@@ -37,6 +37,7 @@ from trainer.reports import EpochReport
 class Verdict:
     rule: str
     stage_only: bool = False  # end this stage (as early stopping would; stage 2: keep stage 1), not the trial
+    detail: dict | None = None  # what the pruner compared, where it says (SameStepPruner.last_decision)
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,9 @@ class RuleWatch:
         return self.rules.check(history, self._history.get((report.fold, "pretrain")))
 
 
-def prune_reason(rule: str, report: EpochReport) -> dict:
-    """What a pruned trial stores as its ``prune_reason`` user attribute."""
+def prune_reason(rule: str, report: EpochReport, detail: dict | None = None) -> dict:
+    """What a pruned trial stores as its ``prune_reason`` user attribute (``detail``: the pruner's own account,
+    e.g. which of ``near-best``'s two tests fired and the bar)."""
     return {
         "rule": rule,
         "fold": report.fold,
@@ -181,6 +183,7 @@ def prune_reason(rule: str, report: EpochReport) -> dict:
         "step": report.step,
         "histogram": list(report.pred_histogram),
         "val_qwk": report.val_qwk,
+        **(detail or {}),
     }
 
 

@@ -106,6 +106,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
         self.stages, self.per = stages, per
         self.reference, self.best_margin = reference, best_margin
         self.completed = CompletedTrials(pruned=reference == "reached")
+        #: Which test stopped the last trial pruned by this process, and against what bar (its ``prune_reason``).
+        self.last_decision: dict | None = None
 
     def judges(self, step: int) -> bool:
         """Whether :meth:`prune` would look at this step at all: the caller can skip reading the trial back."""
@@ -120,9 +122,10 @@ class SameStepPruner(optuna.pruners.BasePruner):
         mine = self._value(trial.intermediate_values, step)
         if mine is None:
             return False
+        self.last_decision = None
         completed = self._values_at(self.completed.get(study, (trial.number, fold)), step)
         if self.best_margin is not None and completed and mine < max(completed) - self.best_margin:
-            return True
+            return self._decided("best", mine, max(completed) - self.best_margin, len(completed))
         theirs = completed
         if self.reference == "reached":  # a pruned trial only up to where it stopped
             reached = [t for t in self.completed.pruned if t.last_step is not None and t.last_step >= step]
@@ -130,7 +133,14 @@ class SameStepPruner(optuna.pruners.BasePruner):
         if len(theirs) < self.n_startup_trials:
             return False
         percentile = self.percentiles[min(fold, len(self.percentiles) - 1)]
-        return bool(mine < float(np.percentile(theirs, percentile)))
+        bar = float(np.percentile(theirs, percentile))
+        return mine < bar and self._decided("percentile", mine, bar, len(theirs))
+
+    def _decided(self, test: str, estimate: float, bar: float, trials: int) -> bool:
+        """Record why a trial is pruned: ``test`` "best" (below the best completed trial less ``best_margin``) or
+        "percentile"; the compared ``estimate``, the ``bar`` it fell below, and how many ``trials`` set the bar."""
+        self.last_decision = {"test": test, "estimate": estimate, "bar": bar, "against_trials": trials}
+        return True
 
     def _values_at(self, trials: list[FrozenTrial], step: int) -> list[float]:
         """The compared value at ``step`` of each trial that reached it."""

@@ -104,6 +104,7 @@ def max_epochs(trial: optuna.trial.FrozenTrial) -> int:
 
 _DIAGNOSTIC_COLUMNS = (
     "prune_rule",
+    "prune_test",
     "prune_fold",
     "prune_stage",
     "prune_epoch",
@@ -127,6 +128,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial, params: list[str]) -> dict:
         "value": trial.value,
         **{name: trial.params.get(name, (attrs.get("overrides") or {}).get(name)) for name in params},
         "prune_rule": reason.get("rule"),
+        "prune_test": reason.get("test"),
         "prune_fold": reason.get("fold"),
         "prune_stage": reason.get("stage"),
         "prune_epoch": reason.get("epoch"),

@@ -50,6 +50,7 @@ def run_replay(
     races: tuple[str, ...] = FOLD_RACERS,
     store: bool = True,
     race_margin: float | None = None,
+    median_no_store: bool = True,
 ) -> dict:
     """Replay every strategy over the same ``orderings`` random orderings; returns the replay.json document.
 
@@ -57,7 +58,8 @@ def run_replay(
     settings) costs nothing, as with the live pre-training store; its epochs are still reported. Stock
     median without the store is replayed too (``reference``): what a user of plain Optuna gets.
     ``pruner_for`` (strategy, layout) → pruner and ``races`` (the strategies that race folds) let a
-    benchmark replay variants of a strategy through the same code.
+    benchmark replay variants of a strategy through the same code; ``median_no_store=False`` skips that
+    reference (a benchmark replaying many variants of one table needs it once, not once per variant).
     """
     unknown = [s for s in strategies if s not in REPLAYABLE]
     if unknown:
@@ -78,7 +80,7 @@ def run_replay(
         ]
         if progress:
             progress(name)
-    if store:
+    if store and median_no_store:
         runs["median_no_store"] = [
             _replay_order(recording, [trials[i] for i in order], "median", k, pruner_for, fold_race=False, store=False)
             for k, order in enumerate(orders)

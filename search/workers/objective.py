@@ -158,7 +158,7 @@ class _Reporter:
         verdict = self.judge.on_epoch(report)
         if verdict is None:
             return
-        reason = prune_reason(verdict.rule, report)
+        reason = prune_reason(verdict.rule, report, verdict.detail)
         if verdict.stage_only:  # the trainer ends the stage and keeps the previous one
             self.stage_stops.append(reason)
             self.trial.set_user_attr("stage_stops", self.stage_stops)
