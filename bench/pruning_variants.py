@@ -38,6 +38,14 @@ variants were added that judge against every trial that reached the epoch, prune
 "reached"``), and stop a trial more than a margin below the best completed trial's value at the same epoch from
 the first completed trial on (``best_margin``). The same rule is applied to the five tables seen (``--seeds
 0,1,2,3,4``), and seed 5 checks what it chooses without re-tuning.
+
+**A seventh table** (stated 2026-12-01, before data seed 6 was recorded): the default (``near-best``) met the
+goal against plain Optuna on seeds 0, 1, 3 and 4 but was 1.93× and 1.97× sooner on seeds 2 and 5 (goal 2×).
+Before the eighth reached trial only the margin below the best prunes, and on tables whose best arrives around
+the seventh trial those first trials are most of the epochs to it; so variants were added that start the
+percentile after six reached trials, take the 40th percentile, or a 0.015 margin. The same rule is applied to
+the six tables seen (``--seeds 0,1,2,3,4,5``); seed 6 then checks what it chooses — and ``near-best``, fixed
+before seed 6 — without re-tuning.
 """
 
 from __future__ import annotations
@@ -120,6 +128,15 @@ VARIANTS = {
         {**RUNNING_MEAN, "reference": "reached", "n_startup_trials": 8, "best_margin": 0.03}, None),
     "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.04 below the best, no race": (
         {**RUNNING_MEAN, "reference": "reached", "n_startup_trials": 8, "best_margin": 0.04}, None),
+    # the percentile sooner or higher, or a narrower margin (added after seed 5)
+    "trial mean from fusion epoch 1, 33rd percentile of 6 trials reached, 0.02 below the best, no race": (
+        {**RUNNING_MEAN, "reference": "reached", "n_startup_trials": 6, "best_margin": 0.02}, None),
+    "trial mean from fusion epoch 1, 40th percentile of 8 trials reached, 0.02 below the best, no race": (
+        {**RUNNING_MEAN, "percentile": 40.0, "reference": "reached", "n_startup_trials": 8, "best_margin": 0.02}, None),
+    "trial mean from fusion epoch 1, 40th percentile of 6 trials reached, 0.02 below the best, no race": (
+        {**RUNNING_MEAN, "percentile": 40.0, "reference": "reached", "n_startup_trials": 6, "best_margin": 0.02}, None),
+    "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.015 below the best, no race": (
+        {**RUNNING_MEAN, "reference": "reached", "n_startup_trials": 8, "best_margin": 0.015}, None),
 }  # fmt: skip
 KEPT = ("epochs_mean", "epochs_p05", "epochs_p95", "speedup_vs_median", "p_best_within_001", "epochs_to_within_001",
         "sooner_vs_median_no_store", "fewer_epochs_vs_median_no_store", "false_prune_rate", "prunes_by_rule",
@@ -152,7 +169,7 @@ def replay_variants(
         for (_, seed, _, name), found in zip(tasks, pool.map(_replay_one, tasks), strict=True):
             rows[seed].update(found)
             if name is not None:
-                row = found[name]
+                row = _against_stock(rows[seed], found[name])
                 print(f"{table} seed {seed} {name[:58]:58s} {row['epochs_mean']:5.0f} epochs, best kept "
                       f"{row['p_best_within_001']:.1%}, to within 0.01 in {row['epochs_to_within_001']:.0f} "
                       f"({row['sooner_vs_median_no_store']:.2f}× sooner, {row['fewer_epochs_vs_median_no_store']:.2f}× "
@@ -162,9 +179,7 @@ def replay_variants(
         recording = curves(table, seed)
         for name in VARIANTS:
             if name in rows[seed]:
-                rows[seed][name]["speedup_vs_median"] = (
-                    rows[seed][_FRAME[0]]["epochs_mean"] / rows[seed][name]["epochs_mean"]
-                )
+                _against_stock(rows[seed], rows[seed][name])
         result[f"seed{seed}"] = {"trials": len(recording.trials),
                                  "best_recorded": max(t.value for t in recording.trials), "variants": rows[seed]}  # fmt: skip
     return result
@@ -181,9 +196,20 @@ def _replay_one(task: tuple[str, int, int, str | None]) -> dict:
     def pruner_for(strategy, layout):
         return SameStepPruner(layout, **settings) if strategy == "ours" else make_pruner(strategy, layout)
 
+    # plain Optuna's row is replayed once per table (_stock_rows); the ratios against it are taken in replay_variants
     document = run_replay(recording, ["ours"], orderings=orderings, seed=0, pruner_for=pruner_for,
-                          races=("ours",) if margin is not None else (), race_margin=margin or 0.0)  # fmt: skip
+                          races=("ours",) if margin is not None else (), race_margin=margin or 0.0,
+                          median_no_store=False)  # fmt: skip
     return {name: {k: document["strategies"]["ours"].get(k) for k in KEPT}}
+
+
+def _against_stock(table_rows: dict, row: dict) -> dict:
+    """``row`` with its ratios to stock median with the store and to plain Optuna (median, no store) filled in."""
+    median, plain = table_rows[_FRAME[0]], table_rows[_FRAME[1]]
+    row["speedup_vs_median"] = median["epochs_mean"] / row["epochs_mean"]
+    row["sooner_vs_median_no_store"] = plain["epochs_to_within_001"] / row["epochs_to_within_001"]
+    row["fewer_epochs_vs_median_no_store"] = plain["epochs_mean"] / row["epochs_mean"]
+    return row
 
 
 #: The rows every variant is read against.
