@@ -228,7 +228,10 @@ def _study_summary(name: str, db: Path) -> dict:
         if t.state.name == "PRUNED":
             rule = (t.user_attrs.get("prune_reason") or {}).get("rule", "?")
             rules[rule] = rules.get(rule, 0) + 1
+    settings = study.user_attrs.get("dfu_search", {})
     return {
+        "pruner": settings.get("pruner"),
+        "rules": bool((settings.get("rules") or {}).get("enabled")),
         "trials": len(finished),
         "pruned": sum(t.state.name == "PRUNED" for t in finished),
         "prunes_by_rule": rules,

@@ -122,6 +122,10 @@ _V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice
                 5: " — held out (recorded after the choice on seeds 0–4)"}  # fmt: skip
 
 
+#: The variant bench/pruning_variants.py replays with near-best's settings.
+_NEAR_BEST_VARIANT = "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.02 below the best, no race"
+
+
 def _variant_cell(row: dict | None) -> str:
     if row is None:  # bench/pruning_variants.py does not replay a variant already unsafe on another table
         return "— (not replayed: < 95 % kept on another table)"
@@ -148,8 +152,10 @@ complete trials before the first prune, not 5) were added and the rule applied t
 before data seed 4 was recorded: seed 4 is **held out** from that choice. Then variants judged against
 every trial that reached the epoch (pruned ones too) and against the best completed trial less a margin
 were added and the rule applied to seeds 0–4, stated before data seed 5 was read: seed 5 is **held out**
-from that choice, which made `near-best` the default (`running-mean` is the default before it). Every
-table below is replayed with the code of the last choice.
+from that choice, which made `near-best` the default (`running-mean` is the default before it). Then
+variants that start the percentile sooner, take a higher one, or a narrower margin were added and the rule
+applied to seeds 0–5, stated before data seed 6 is recorded; what it chose waits for that table. Every
+table below is replayed with the default.
 """
     ]
     for seed in seeds:
@@ -170,8 +176,11 @@ table below is replayed with the code of the last choice.
                 for name in names]  # fmt: skip
         parts.append(
             f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
-            f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); `near-best` is this "
-            "variant.\n\n"
+            f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); "
+            + ("`near-best` is this variant." if variants["chosen"] == _NEAR_BEST_VARIANT else
+               f"`near-best` (the default) is *{_NEAR_BEST_VARIANT}*; the chosen one becomes the default only if "
+               "a table recorded after the choice (data seed 6) confirms it.")
+            + "\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip
     signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
@@ -191,7 +200,8 @@ table below is replayed with the code of the last choice.
         )  # fmt: skip
     if (RESULTS / "pruning-v2-live-seed0.json").is_file():
         live = _load("pruning-v2-live-seed0.json")["live"]
-        rows = [[arm, f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
+        rows = [[f"{arm} (`{r['pruner']}`)" if r.get("pruner") and r["pruner"] not in arm else arm,
+                 f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
                  f"{r['best_qwk']:.3f}", (r.get("degenerate") or {}).get("epochs_trained", "—"),
                  ((r.get("degenerate") or {}).get("prune_reason") or {}).get("rule", "completed")]
                 for arm, r in live.items()]  # fmt: skip
@@ -200,6 +210,8 @@ table below is replayed with the code of the last choice.
             "TPE seeded the same, `degenerate` enqueued, each arm from a cold store:\n\n"
             + _table(["arm", "trials (pruned)", "epochs", "CPU s", "wall s", "best QWK", "degenerate: epochs",
                       "degenerate: ended by"], rows) + "\n"
+            + (f"\n({_load('pruning-v2-live-seed0.json')['machine_note']}.)\n"
+               if "machine_note" in _load("pruning-v2-live-seed0.json") else "")
         )  # fmt: skip
     return "\n".join(parts)
 
