@@ -116,14 +116,40 @@ def _v2_rows(document: dict) -> list[list]:
 
 
 #: The v2 tables (data seeds), and what each held-out one was held out from.
-_V2_SEEDS = (0, 1, 2, 3, 4, 5)
+_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6)
 _V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)",
                 4: " — held out (recorded after the choice on seeds 0–3)",
-                5: " — held out (recorded after the choice on seeds 0–4)"}  # fmt: skip
+                5: " — held out (recorded after the choice on seeds 0–4)",
+                6: " — held out (recorded after the choices on seeds 0–4 and 0–5)"}  # fmt: skip
 
 
 #: The variant bench/pruning_variants.py replays with near-best's settings.
 _NEAR_BEST_VARIANT = "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.02 below the best, no race"
+
+
+def _held_out_check(chosen: str) -> str:
+    """The chosen variant and ``near-best`` on the table recorded after the choice (data seed 6), judged by the
+    conditions stated in bench/pruning_variants.py before it was read."""
+    if not (RESULTS / "pruning-v2-variants-seed6.json").is_file():
+        return ""
+    rows6 = _load("pruning-v2-variants-seed6.json")["seed6"]["variants"]
+    median = rows6["median (stock, with the store)"]
+    rows = []
+    for label, name in (("chosen on seeds 0–5", chosen), ("`near-best`", _NEAR_BEST_VARIANT)):
+        row = rows6[name]
+        passes = row["p_best_within_001"] >= 0.95 and row["epochs_mean"] <= median["epochs_mean"]
+        rows.append([label, f"{row['epochs_mean']:.0f}", _pct(row["p_best_within_001"]),
+                     f"{row['epochs_to_within_001']:.0f}", f"{row['sooner_vs_median_no_store']:.2f}×",
+                     "yes" if passes else "no"])  # fmt: skip
+    rows.append(["stock median with the store", f"{median['epochs_mean']:.0f}", _pct(median["p_best_within_001"]),
+                 f"{median['epochs_to_within_001']:.0f}", f"{median['sooner_vs_median_no_store']:.2f}×", "—"])  # fmt: skip
+    return (
+        "The check on data seed 6 (`python bench/pruning_variants.py --seeds 6 --only \"of 8 trials reached, 0.02 "
+        "below\"`): the choice replaces `near-best` only if it keeps the best in ≥ 95 % of orderings there and "
+        "needs no more epochs than stock median with the store.\n\n"
+        + _table(["variant", "epochs", "best kept", "epochs to within 0.01", "sooner than plain Optuna",
+                  "≥ 95 % kept, ≤ median's epochs"], rows) + "\n"
+    )  # fmt: skip
 
 
 def _variant_cell(row: dict | None) -> str:
@@ -183,6 +209,7 @@ table below is replayed with the default.
             + "\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip
+        parts.append(_held_out_check(variants["chosen"]))
     signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:

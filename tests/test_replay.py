@@ -245,6 +245,24 @@ def test_a_trial_far_below_the_best_stops_before_the_startup_trials_are_done() -
     assert pruner.last_decision == {"test": "best", "estimate": 0.41, "bar": pytest.approx(0.42), "against_trials": 1}
     with pytest.raises(ValueError, match="reference"):
         SameStepPruner(layout, reference="all")
+    with pytest.raises(ValueError, match="best"):
+        SameStepPruner(layout, best="top")
+
+
+def test_the_margin_from_the_incumbent_is_not_set_by_a_lucky_start() -> None:
+    """``best="incumbent"`` measures the margin from the trial with the best final value at the same step: a
+    completed trial with a lucky first epoch (0.50) and a weaker final does not set the bar, as its highest
+    value at that step does with ``best="max"``."""
+    layout = StepLayout(LAYOUT)
+    fold0 = [4, 5, 6, 7, 8, 9]
+    for best, expected in (("max", True), ("incumbent", False)):
+        pruner = SameStepPruner(layout, min_epochs=1, per="trial", n_startup_trials=50, best_margin=0.02, best=best)
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        _trial_with(study, {s: 0.50 if s == 4 else 0.42 for s in fold0})  # lucky start, final 0.42
+        _trial_with(study, {s: 0.46 for s in fold0})  # the incumbent: 0.46 throughout
+        trial = study.ask()
+        trial.report(0.45, 4)
+        assert bool(trial.should_prune()) == expected, best
 
 
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:

@@ -70,7 +70,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
     way, ``"complete"``) the reference ratchets: every prune removes a weak trial from the trials that will
     complete, so the percentile climbs with the pruning itself, and in the end stops trials as good as the best
     (docs/pruning.md). ``best_margin``: also prune a trial more than this below the best completed trial's value
-    at the same step — judged from the first completed trial on, so the first trials need not all run whole.
+    at the same step — judged from the first completed trial on, so the first trials need not all run whole;
+    ``best="incumbent"`` measures it from the incumbent's value at that step, not the highest of all.
 
     Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
@@ -92,11 +93,14 @@ class SameStepPruner(optuna.pruners.BasePruner):
         per: str = "stage",
         reference: str = "complete",
         best_margin: float | None = None,
+        best: str = "max",
     ) -> None:
         if per not in _PER:
             raise ValueError(f"per must be one of {', '.join(_PER)}, got {per!r}")
         if reference not in _REFERENCE:
             raise ValueError(f"reference must be one of {', '.join(_REFERENCE)}, got {reference!r}")
+        if best not in _BEST:
+            raise ValueError(f"best must be one of {', '.join(_BEST)}, got {best!r}")
         self.layout = layout if isinstance(layout, StepLayout) else layout.layout
         # one percentile per fold, the last one for the folds after it
         self.percentiles = (
@@ -104,7 +108,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         )
         self.n_startup_trials, self.min_epochs = n_startup_trials, min_epochs
         self.stages, self.per = stages, per
-        self.reference, self.best_margin = reference, best_margin
+        self.reference, self.best_margin, self.best = reference, best_margin, best
         self.completed = CompletedTrials(pruned=reference == "reached")
         #: Which test stopped the last trial pruned by this process, and against what bar (its ``prune_reason``).
         self.last_decision: dict | None = None
@@ -123,9 +127,11 @@ class SameStepPruner(optuna.pruners.BasePruner):
         if mine is None:
             return False
         self.last_decision = None
-        completed = self._values_at(self.completed.get(study, (trial.number, fold)), step)
-        if self.best_margin is not None and completed and mine < max(completed) - self.best_margin:
-            return self._decided("best", mine, max(completed) - self.best_margin, len(completed))
+        completed_trials = self.completed.get(study, (trial.number, fold))
+        completed = self._values_at(completed_trials, step)
+        best = self._best_at(completed_trials, completed, step) if self.best_margin is not None else None
+        if best is not None and mine < best - self.best_margin:
+            return self._decided("best", mine, best - self.best_margin, len(completed))
         theirs = completed
         if self.reference == "reached":  # a pruned trial only up to where it stopped
             reached = [t for t in self.completed.pruned if t.last_step is not None and t.last_step >= step]
@@ -135,6 +141,18 @@ class SameStepPruner(optuna.pruners.BasePruner):
         percentile = self.percentiles[min(fold, len(self.percentiles) - 1)]
         bar = float(np.percentile(theirs, percentile))
         return mine < bar and self._decided("percentile", mine, bar, len(theirs))
+
+    def _best_at(self, trials: list[FrozenTrial], values: list[float], step: int) -> float | None:
+        """The value ``best_margin`` is measured from: the highest of the completed trials' values at ``step``
+        (``best="max"``), or the incumbent's — the completed trial with the best final value — at ``step``
+        (``best="incumbent"``). The highest of many noisy values runs above any one trial's: a trial with a lucky
+        first fold sets it, and it climbs with every trial that completes."""
+        if self.best == "max":
+            return max(values) if values else None
+        finished = [t for t in trials if t.value is not None]
+        if not finished:
+            return None
+        return self._value(max(finished, key=lambda t: t.value).intermediate_values, step)
 
     def _decided(self, test: str, estimate: float, bar: float, trials: int) -> bool:
         """Record why a trial is pruned: ``test`` "best" (below the best completed trial less ``best_margin``) or
@@ -166,6 +184,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
 
 _PER = ("stage", "fold", "trial")
 _REFERENCE = ("complete", "reached")
+_BEST = ("max", "incumbent")
 
 
 def _best_between(values: dict[int, float], first: int, last: int) -> float | None:
