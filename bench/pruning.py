@@ -203,15 +203,13 @@ def live(seed: int, trials: int) -> dict:
         started = time.perf_counter()
         cpu = _run(command, WORK / f"{name}.log")
         arms[arm] = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(cpu, 1),
-                     "command": _shown(command), **_study_summary(name, db), **_degenerate(name, db)}  # fmt: skip
+                     "command": _shown(command), **_study_summary(name, db)}  # fmt: skip
     return {"live": arms}
 
 
-def _degenerate(name: str, db: Path) -> dict:
-    import optuna
-
-    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    trial = next((t for t in study.trials if t.user_attrs.get("enqueued") == "degenerate"), None)
+def _degenerate(trials: list) -> dict:
+    """The enqueued ``degenerate`` trial's outcome, if the study has one."""
+    trial = next((t for t in trials if t.user_attrs.get("enqueued") == "degenerate"), None)
     if trial is None:
         return {}
     return {"degenerate": {"state": trial.state.name, "epochs_trained": trial.user_attrs.get("epochs_trained"),
@@ -222,7 +220,8 @@ def _study_summary(name: str, db: Path) -> dict:
     import optuna
 
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    trials = study.trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     rules: dict[str, int] = {}
     for t in finished:
         if t.state.name == "PRUNED":
@@ -237,6 +236,7 @@ def _study_summary(name: str, db: Path) -> dict:
         "prunes_by_rule": rules,
         "epochs": sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished),
         "best_qwk": max((t.value for t in finished if t.value is not None), default=None),
+        **_degenerate(trials),
     }
 
 

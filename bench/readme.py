@@ -123,17 +123,13 @@ _V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice
                 6: " — held out (recorded after the choices on seeds 0–4 and 0–5)"}  # fmt: skip
 
 
-#: The variant bench/pruning_variants.py replays with near-best's settings.
-_NEAR_BEST_VARIANT = "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.02 below the best, no race"
-
-
 #: What the rule chose on seeds 0-5 (the seventh round), checked on seed 6.
 _SEVENTH_ROUND_CHOICE = (
     "trial mean from fusion epoch 1, 40th percentile of 8 trials reached, 0.02 below the best, no race"
 )
 
 
-def _held_out_check() -> str:
+def _held_out_check(default_variant: str) -> str:
     """The seventh round's choice and ``near-best`` on the table recorded after it (data seed 6), judged by the
     conditions stated in bench/pruning_variants.py before that table was read."""
     if not (RESULTS / "pruning-v2-variants-seed6.json").is_file():
@@ -141,7 +137,7 @@ def _held_out_check() -> str:
     rows6 = _load("pruning-v2-variants-seed6.json")["seed6"]["variants"]
     median = rows6["median (stock, with the store)"]
     rows = []
-    for label, name in (("chosen on seeds 0–5", _SEVENTH_ROUND_CHOICE), ("`near-best`", _NEAR_BEST_VARIANT)):
+    for label, name in (("chosen on seeds 0–5", _SEVENTH_ROUND_CHOICE), ("`near-best`", default_variant)):
         row = rows6[name]
         passes = row["p_best_within_001"] >= 0.95 and row["epochs_mean"] <= median["epochs_mean"]
         rows.append([label, f"{row['epochs_mean']:.0f}", _pct(row["p_best_within_001"]),
@@ -213,13 +209,13 @@ with the default, `near-best`.
         parts.append(
             f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
             f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); "
-            + ("`near-best` is this variant." if variants["chosen"] == _NEAR_BEST_VARIANT else
-               f"`near-best` (the default) is *{_NEAR_BEST_VARIANT}*; the chosen one becomes the default only if "
+            + ("`near-best` is this variant." if variants["chosen"] == variants["default_variant"] else
+               f"`near-best` (the default) is *{variants['default_variant']}*; the chosen one becomes the default only if "
                f"a table recorded after the choice (data seed {max(variants['seeds']) + 1}) confirms it.")
             + "\n\n"
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip
-        parts.append(_held_out_check())
+        parts.append(_held_out_check(variants["default_variant"]))
     signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:
@@ -236,7 +232,8 @@ with the default, `near-best`.
                       "`lr_pretrain`", "`alpha_cap`"], rows) + "\n"
         )  # fmt: skip
     if (RESULTS / "pruning-v2-live-seed0.json").is_file():
-        live = _load("pruning-v2-live-seed0.json")["live"]
+        document = _load("pruning-v2-live-seed0.json")
+        live = document["live"]
         rows = [[f"{arm} (`{r['pruner']}`)" if r.get("pruner") and r["pruner"] not in arm else arm,
                  f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
                  f"{r['best_qwk']:.3f}", (r.get("degenerate") or {}).get("epochs_trained", "—"),
@@ -247,8 +244,7 @@ with the default, `near-best`.
             "TPE seeded the same, `degenerate` enqueued, each arm from a cold store:\n\n"
             + _table(["arm", "trials (pruned)", "epochs", "CPU s", "wall s", "best QWK", "degenerate: epochs",
                       "degenerate: ended by"], rows) + "\n"
-            + (f"\n({_load('pruning-v2-live-seed0.json')['machine_note']}.)\n"
-               if "machine_note" in _load("pruning-v2-live-seed0.json") else "")
+            + (f"\n({document['machine_note']}.)\n" if "machine_note" in document else "")
         )  # fmt: skip
     return "\n".join(parts)
 

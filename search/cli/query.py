@@ -136,7 +136,7 @@ def _table(frame, params: list[str], title: str):
         pruned = ""
         if _present(row["prune_rule"]):
             stage = _STAGE_SHORT.get(row["prune_stage"], row["prune_stage"])
-            rule = row["prune_rule"] + (f"/{row['prune_test']}" if _present(row.get("prune_test")) else "")
+            rule = row["prune_rule"] + (f"/{row['prune_test']}" if _present(row["prune_test"]) else "")
             pruned = f"{rule} f{_int(row['prune_fold'])} {stage} e{_int(row['prune_epoch'])}"
         cells = [
             str(row["number"]),

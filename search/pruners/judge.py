@@ -51,7 +51,7 @@ class Judge:
         self.race_margin = RACE_MARGINS.get(strategy, 0.0) if race_margin is None else race_margin
         self.fold_qwks: list[float] = []
         self._rules = RuleWatch(rules)
-        pruner = trial.study.pruner
+        self._pruner = pruner = trial.study.pruner
         # share the pruner's snapshot of completed trials: one storage read per fold, not two
         self.completed: CompletedTrials = getattr(pruner, "completed", None) or CompletedTrials()
         # should_prune reads the trial back from the storage: skip it where the pruner would not look
@@ -65,7 +65,7 @@ class Judge:
         if verdict is not None:
             return verdict
         if self.strategy in _EPOCH_PRUNERS and self._judges(report.step) and self.trial.should_prune():
-            return Verdict(self.strategy, detail=getattr(self.trial.study.pruner, "last_decision", None))
+            return Verdict(self.strategy, detail=getattr(self._pruner, "last_decision", None))
         return None
 
     def on_fold(self, fold: int, qwk: float) -> Verdict | None:

@@ -119,6 +119,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         return stage in self.stages and epoch >= self.min_epochs
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        self.last_decision = None
         step = trial.last_step
         if step is None or not self.judges(step):
             return False
@@ -126,7 +127,6 @@ class SameStepPruner(optuna.pruners.BasePruner):
         mine = self._value(trial.intermediate_values, step)
         if mine is None:
             return False
-        self.last_decision = None
         completed_trials = self.completed.get(study, (trial.number, fold))
         completed = self._values_at(completed_trials, step)
         best = self._best_at(completed_trials, completed, step) if self.best_margin is not None else None
@@ -147,12 +147,11 @@ class SameStepPruner(optuna.pruners.BasePruner):
         (``best="max"``), or the incumbent's — the completed trial with the best final value — at ``step``
         (``best="incumbent"``). The highest of many noisy values runs above any one trial's: a trial with a lucky
         first fold sets it, and it climbs with every trial that completes."""
+        if not trials:
+            return None
         if self.best == "max":
             return max(values) if values else None
-        finished = [t for t in trials if t.value is not None]
-        if not finished:
-            return None
-        return self._value(max(finished, key=lambda t: t.value).intermediate_values, step)
+        return self._value(max(trials, key=lambda t: t.value).intermediate_values, step)
 
     def _decided(self, test: str, estimate: float, bar: float, trials: int) -> bool:
         """Record why a trial is pruned: ``test`` "best" (below the best completed trial less ``best_margin``) or
