@@ -13,13 +13,15 @@ from trainer.errors import ConfigError
 from trainer.reports import EpochReport
 
 
-def epochs(histograms, qwks=None, kappas=None, losses=None, stage="pretrain", batches=50, baseline=0.4, patience=0):
+def epochs(
+    histograms, qwks=None, kappas=None, losses=None, stage="pretrain", batches=50, baseline=0.4, patience=0, fold=0
+):
     n = len(histograms)
     qwks = qwks or [0.3] * n
     kappas = kappas or [0.2] * n
     losses = losses or [0.5] * n
     return [
-        EpochReport(0, stage, e + 1, e, qwks[e], kappas[e], losses[e], list(histograms[e]), batches,
+        EpochReport(fold, stage, e + 1, e, qwks[e], kappas[e], losses[e], list(histograms[e]), batches,
                     baseline_qwk=baseline, patience=patience)
         for e in range(n)
     ]  # fmt: skip
@@ -86,13 +88,18 @@ def test_stalled_means_flat_and_poor_or_flat_past_its_patience() -> None:
 
 
 def test_only_a_broken_fusion_stage_ends_the_trial() -> None:
-    def verdict(stage: str):
-        collapsed = epochs([[0, 0, 60]] * 4, qwks=[0.0] * 4, kappas=[0.0] * 4, stage=stage)
+    def verdict(stage: str, fold: int = 0):
+        collapsed = epochs([[0, 0, 60]] * 4, qwks=[0.0] * 4, kappas=[0.0] * 4, stage=stage, fold=fold)
         return next(v for v in (DegeneracyRules().check(collapsed[: i + 1]) for i in range(4)) if v)
 
     assert verdict("stage1").rule == "collapsed" and not verdict("stage1").stage_only
     # a collapsed image pre-training or stage 2 ends that stage; the fusion (or stage 1) carries on
     assert verdict("pretrain").stage_only and verdict("stage2").stage_only
+    # after a first fold, a broken stage 1 is that fold's mishap: fine-tuning may mend it (data seed 6, trial 27)
+    assert verdict("stage1", fold=1).rule == "collapsed" and verdict("stage1", fold=1).stage_only
+    assert not DegeneracyRules(trial_folds=2).check(
+        epochs([[0, 0, 60]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3, stage="stage1", fold=1)
+    ).stage_only
     flat = epochs([[20, 30, 10]] * 3, qwks=[0.3] * 3, stage="stage1", baseline=0.45)
     assert DegeneracyRules().check(flat).rule == "stalled" and DegeneracyRules().check(flat).stage_only
 
