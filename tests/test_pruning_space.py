@@ -97,9 +97,11 @@ def test_only_a_broken_fusion_stage_ends_the_trial() -> None:
     assert verdict("pretrain").stage_only and verdict("stage2").stage_only
     # after a first fold, a broken stage 1 is that fold's mishap: fine-tuning may mend it (data seed 6, trial 27)
     assert verdict("stage1", fold=1).rule == "collapsed" and verdict("stage1", fold=1).stage_only
-    assert not DegeneracyRules(trial_folds=2).check(
-        epochs([[0, 0, 60]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3, stage="stage1", fold=1)
-    ).stage_only
+    assert (
+        not DegeneracyRules(trial_folds=2)
+        .check(epochs([[0, 0, 60]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3, stage="stage1", fold=1))
+        .stage_only
+    )
     flat = epochs([[20, 30, 10]] * 3, qwks=[0.3] * 3, stage="stage1", baseline=0.45)
     assert DegeneracyRules().check(flat).rule == "stalled" and DegeneracyRules().check(flat).stage_only
 

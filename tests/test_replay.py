@@ -265,6 +265,25 @@ def test_the_margin_from_the_incumbent_is_not_set_by_a_lucky_start() -> None:
         assert bool(trial.should_prune()) == expected, best
 
 
+def test_a_margin_per_fold_is_wider_in_the_first_fold() -> None:
+    """``best_margin`` as one value per fold: 0.03 below the best survives fold 0 judged at 0.04 and is stopped
+    in fold 1 judged at 0.02; a flat 0.02 stops it in fold 0 already."""
+    layout = StepLayout(LAYOUT)
+    fold0, fold1 = [4, 5, 6, 7, 8, 9], [14, 15, 16, 17, 18, 19]
+    for margin, expected in ((0.02, (True, True)), ((0.04, 0.02), (False, True))):
+        pruner = SameStepPruner(layout, min_epochs=1, per="trial", n_startup_trials=50, best_margin=margin)
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        _trial_with(study, {s: 0.46 for s in fold0 + fold1})
+        trial = study.ask()
+        trial.report(0.43, fold0[0])
+        in_fold0 = bool(trial.should_prune())
+        for s in fold0:
+            trial.report(0.43, s)
+        trial.report(0.43, fold1[0])
+        assert (in_fold0, bool(trial.should_prune())) == expected, margin
+    assert pruner.last_decision["bar"] == pytest.approx(0.44)
+
+
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:
     from search.study.create import StudyRequest, create_or_resume
     from search.workers.objective import Objective

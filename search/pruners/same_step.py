@@ -71,7 +71,9 @@ class SameStepPruner(optuna.pruners.BasePruner):
     complete, so the percentile climbs with the pruning itself, and in the end stops trials as good as the best
     (docs/pruning.md). ``best_margin``: also prune a trial more than this below the best completed trial's value
     at the same step — judged from the first completed trial on, so the first trials need not all run whole;
-    ``best="incumbent"`` measures it from the incumbent's value at that step, not the highest of all.
+    ``best="incumbent"`` measures it from the incumbent's value at that step, not the highest of all. Like
+    ``percentile``, ``best_margin`` may be one value per fold: in fold 0 the estimate is one fold's early QWK,
+    noisier than a mean over finished folds, so a wider margin there stops fewer good trials that start slow.
 
     Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
@@ -92,7 +94,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         stages: tuple[str, ...] = ("stage1", "stage2"),
         per: str = "stage",
         reference: str = "complete",
-        best_margin: float | None = None,
+        best_margin: float | tuple[float, ...] | None = None,
         best: str = "max",
     ) -> None:
         if per not in _PER:
@@ -102,10 +104,9 @@ class SameStepPruner(optuna.pruners.BasePruner):
         if best not in _BEST:
             raise ValueError(f"best must be one of {', '.join(_BEST)}, got {best!r}")
         self.layout = layout if isinstance(layout, StepLayout) else layout.layout
-        # one percentile per fold, the last one for the folds after it
-        self.percentiles = (
-            (float(percentile),) if isinstance(percentile, int | float) else tuple(map(float, percentile))
-        )
+        # one percentile (and margin) per fold, the last one for the folds after it
+        self.percentiles = _per_fold(percentile)
+        self.best_margins = None if best_margin is None else _per_fold(best_margin)
         self.n_startup_trials, self.min_epochs = n_startup_trials, min_epochs
         self.stages, self.per = stages, per
         self.reference, self.best_margin, self.best = reference, best_margin, best
@@ -129,9 +130,11 @@ class SameStepPruner(optuna.pruners.BasePruner):
             return False
         completed_trials = self.completed.get(study, (trial.number, fold))
         completed = self._values_at(completed_trials, step)
-        best = self._best_at(completed_trials, completed, step) if self.best_margin is not None else None
-        if best is not None and mine < best - self.best_margin:
-            return self._decided("best", mine, best - self.best_margin, len(completed))
+        best = self._best_at(completed_trials, completed, step) if self.best_margins is not None else None
+        if best is not None:
+            margin = self.best_margins[min(fold, len(self.best_margins) - 1)]
+            if mine < best - margin:
+                return self._decided("best", mine, best - margin, len(completed))
         theirs = completed
         if self.reference == "reached":  # a pruned trial only up to where it stopped
             reached = [t for t in self.completed.pruned if t.last_step is not None and t.last_step >= step]
@@ -184,6 +187,10 @@ class SameStepPruner(optuna.pruners.BasePruner):
 _PER = ("stage", "fold", "trial")
 _REFERENCE = ("complete", "reached")
 _BEST = ("max", "incumbent")
+
+
+def _per_fold(value: float | tuple[float, ...]) -> tuple[float, ...]:
+    return (float(value),) if isinstance(value, int | float) else tuple(map(float, value))
 
 
 def _best_between(values: dict[int, float], first: int, last: int) -> float | None:
