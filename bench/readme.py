@@ -116,11 +116,12 @@ def _v2_rows(document: dict) -> list[list]:
 
 
 #: The v2 tables (data seeds), and what each held-out one was held out from.
-_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6)
+_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
 _V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)",
                 4: " — held out (recorded after the choice on seeds 0–3)",
                 5: " — held out (recorded after the choice on seeds 0–4)",
-                6: " — held out (recorded after the choices on seeds 0–4 and 0–5)"}  # fmt: skip
+                6: " — held out (recorded after the choices on seeds 0–4 and 0–5)",
+                7: " — held out (recorded after the choices on seeds 0–4, 0–5 and 0–6)"}  # fmt: skip
 
 
 #: What each round chose, and the table recorded after it that checks the choice by the condition stated in
@@ -180,6 +181,29 @@ def _held_out_check(seed: int, default_variant: str) -> str:
     )  # fmt: skip
 
 
+def _ninth_round() -> str:
+    """``near-best`` against the ninth round's variants on every table recorded so far, under today's rules."""
+    if not (RESULTS / "pruning-v2-variants-ninth.json").is_file():
+        return ""
+    ninth = _load("pruning-v2-variants-ninth.json")
+    seeds = ninth["seeds"]
+    names = list(ninth[f"seed{seeds[0]}"]["variants"])
+    limits = ("none (with the store)", "oracle", "oracle at fusion")  # in each table above
+    rows = [[(f"**{name}**" if name == ninth["chosen"] else name) + (" (`near-best`)" if name == ninth["default_variant"] else ""),
+             *(_variant_cell(ninth[f"seed{s}"]["variants"].get(name)) for s in seeds)]
+            for name in names if name not in limits]  # fmt: skip
+    default = ninth["default_variant"]
+    return (
+        f"The ninth round (`python bench/pruning_variants.py --ninth-round --seeds {','.join(map(str, seeds))} "
+        "--reuse bench/results/pruning-v2-variants.json bench/results/pruning-v2-variants-seed7.json --jobs 2 "
+        "--out bench/results/pruning-v2-variants-ninth.json`): `near-best` and variants with a wider margin below "
+        f"the best in fold 0, by the same rule; chosen: **{ninth['chosen']}** ({ninth['chosen_because']})"
+        + ("; `near-best` stays." if ninth["chosen"] == default else
+           f"; it becomes the default only if data seed {max(seeds) + 1} confirms it.")
+        + "\n\n" + _table(["variant", *(f"data seed {s}" for s in seeds)], rows) + "\n"
+    )  # fmt: skip
+
+
 def _variant_cell(row: dict | None) -> str:
     if row is None:  # bench/pruning_variants.py does not replay a variant already unsafe on another table
         return "— (not replayed: < 95 % kept on another table)"
@@ -211,8 +235,12 @@ variants that start the percentile sooner, take a higher one, or a narrower marg
 applied to seeds 0–5, stated before data seed 6 was recorded: seed 6 is **held out** from that choice and
 from `near-best`'s, and the choice did not pass there (below the variants). Then variants measuring the
 margin below the best from the incumbent's value at the step were added and the rule applied to seeds 0–6,
-stated before data seed 7 is recorded; what it chose waits for that table. Every table below is replayed
-with the default, `near-best`.
+stated before data seed 7 was recorded: seed 7 is **held out** from that choice, which did not pass there
+either. Then variants with a wider margin below the best in fold 0 were added and the rule applied to
+`near-best` and them alone on seeds 0–7 (the ninth round, below), stated before data seed 8 is recorded.
+Every table below is replayed with the default, `near-best`, and the degeneracy rules of 2026-12-02 (a
+broken fused stage 1 ends the trial in the first fold only); the variants of rounds one to eight were
+replayed before that change.
 """
     ]
     for seed in seeds:
@@ -241,6 +269,7 @@ with the default, `near-best`.
             + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
         )  # fmt: skip
         parts.extend(filter(None, (_held_out_check(seed, variants["default_variant"]) for seed in _HELD_OUT_CHECKS)))
+    parts.append(_ninth_round())
     signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:
