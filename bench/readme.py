@@ -239,7 +239,7 @@ stated before data seed 7 was recorded: seed 7 is **held out** from that choice,
 either. Then variants with a wider margin below the best in fold 0 were added and the rule applied to
 `near-best` and them alone on seeds 0–7 (the ninth round, below), stated before data seed 8 is recorded.
 Every table below is replayed with the default, `near-best`, and the degeneracy rules of 2026-12-02 (a
-broken fused stage 1 ends the trial in the first fold only); the variants of rounds one to eight were
+collapsed fused stage 1 ends the trial in the first fold only); the variants of rounds one to eight were
 replayed before that change.
 """
     ]

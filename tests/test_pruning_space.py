@@ -206,7 +206,9 @@ def test_images_that_add_nothing_end_the_trial_at_stage_1s_second_epoch() -> Non
     """The research's failure whole — a pre-training that ended predicting one class, then a fused stage 1 that
     does not move and is no better than the fold's metadata-only QWK — ends the trial at stage 1's second epoch;
     each half alone does not, nor a stage 1 at the RF's level that is learning."""
-    from search.pruners.rules import RuleWatch
+    from dataclasses import replace
+
+    from search.pruners.rules import RuleWatch, Verdict
 
     nothing = epochs([[0, 95, 0]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)
     ends_collapsed = epochs([[10, 75, 10], [0, 95, 0], [0, 95, 0]], qwks=[0.1, 0.0, 0.0], kappas=[0.05, 0.0, 0.0])
@@ -222,6 +224,9 @@ def test_images_that_add_nothing_end_the_trial_at_stage_1s_second_epoch() -> Non
     for pretrain in (nothing, ends_collapsed):
         ended = verdicts(pretrain, still)
         assert ended[:4] == [None] * 4 and ended[4].rule == "images_add_nothing" and not ended[4].stage_only
+    # in any fold: a fold where the fixed RF weight carries the fusion above the RF alone hides it, the next may not
+    later = [replace(r, fold=1) for r in (*nothing, *still)]
+    assert verdicts(later[:3], later[3:])[-1] == Verdict("images_add_nothing", stage_only=False)
     # the degenerate trial of a live run on data seed 0 (bench/pruning.py live) that escaped kappa ≤ 0: a pre-training that
     # ends at 99 % and 100 % one class with kappa 0.0096 and 0, a stage 1 that moves 2 of 298 visits, 0.011 above the RF
     live_pretrain = epochs([[0, 283, 15], [0, 0, 298], [0, 289, 9], [0, 295, 3], [0, 298, 0]],

@@ -17,14 +17,16 @@ The warm-up is ``warmup_epochs`` epochs and at least ``warmup_steps`` optimizer 
 healthy model still predicts the majority class for a few dozen steps), but never so long that
 early stopping (the stage's patience) would end a degenerate stage before a rule can see it.
 
-What a rule stops (:attr:`Verdict.stage_only`): in stage 1 — the fused model — of the first fold, ``collapsed``,
-``kappa_nonpositive``, ``images_add_nothing`` and ``nan_loss`` end the trial. Everywhere else a rule ends only the
-*stage*, as an early stop: a degenerate image pre-training is common in trials that the RandomForest carries to
-the best QWK (measured on the recorded curves, README "Pruning, replayed"), a failed stage 2 is simply not
-kept, and a later fold's stage 1 that breaks after the first fold trained a healthy fused model is that
-fold's mishap, which fine-tuning can mend (data seed 6: a trial whose fold 2 stage 1 predicted nearly one
-class at kappa ≤ 0, final 0.443 above the median 0.428). From the first fold on, the comparison with other
-trials judges the trial as a whole. ``stalled`` always ends just the stage.
+What a rule stops (:attr:`Verdict.stage_only`): in stage 1 — the fused model — ``images_add_nothing`` and
+``nan_loss`` end the trial, and ``collapsed`` and ``kappa_nonpositive`` do in the first fold. Everywhere else a
+rule ends only the *stage*, as an early stop: a degenerate image pre-training is common in trials that the
+RandomForest carries to the best QWK (measured on the recorded curves, README "Pruning, replayed"), a failed
+stage 2 is simply not kept, and a later fold's stage 1 that collapses after the first fold trained a healthy
+fused model is that fold's mishap, which fine-tuning can mend (data seed 6: a trial whose fold 2 stage 1
+predicted nearly one class at kappa ≤ 0, final 0.443 above the median 0.428); the comparison with other trials
+judges the trial from there. ``images_add_nothing`` is the whole failure — nothing learns, in pre-training or
+fusion — in whichever fold it shows (a fold where the fixed RF weight carries the fusion hides it, the next one
+may not). ``stalled`` always ends just the stage.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ class DegeneracyRules:
     # stage — a useless image pre-training is common in trials that the RF carries to the best QWK, and
     # the trainer keeps stage 1 when stage 2 fails — and `stalled` is an early stop everywhere.
     trial_stages: tuple[str, ...] = ("stage1",)
-    #: ... and only in the first ``trial_folds`` folds: once a fold has trained a healthy fused model the
-    #: configuration can learn, and a later fold's broken stage 1 ends that stage (fine-tuning may mend it).
+    #: ... but ``collapsed`` and ``kappa_nonpositive`` only in the first ``trial_folds`` folds: once a fold has trained
+    #: a healthy fused model the configuration can learn, and a later fold's collapse ends that stage (fine-tuning
+    #: may mend it). The rules in ``every_fold`` end the trial in any fold.
     trial_folds: int = 1
+    every_fold: tuple[str, ...] = ("images_add_nothing", "nan_loss")
     #: ``images_add_nothing``: judged at stage 1's epoch ``nothing_epochs``, after a pre-training that learned
     #: nothing: stage 1 has not changed its predictions (``still_share`` of the visits, ``still_qwk``) and is
     #: within ``nothing_margin`` of the fold's metadata-only QWK or below it.
@@ -91,7 +95,8 @@ class DegeneracyRules:
         if rule is None:
             return None
         latest = history[-1]
-        ends_trial = rule != "stalled" and latest.stage in self.trial_stages and latest.fold < self.trial_folds
+        in_fold = latest.fold < self.trial_folds or rule in self.every_fold
+        ends_trial = rule != "stalled" and latest.stage in self.trial_stages and in_fold
         return Verdict(rule, stage_only=not ends_trial)
 
     def _rule(self, history: list[EpochReport]) -> str | None:
@@ -156,12 +161,13 @@ class DegeneracyRules:
             **asdict(self),
             "stall_stages": list(self.stall_stages),
             "trial_stages": list(self.trial_stages),
+            "every_fold": list(self.every_fold),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> DegeneracyRules:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("stall_stages", "trial_stages"):
+        for key in ("stall_stages", "trial_stages", "every_fold"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)

@@ -109,7 +109,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         self.best_margins = None if best_margin is None else _per_fold(best_margin)
         self.n_startup_trials, self.min_epochs = n_startup_trials, min_epochs
         self.stages, self.per = stages, per
-        self.reference, self.best_margin, self.best = reference, best_margin, best
+        self.reference, self.best = reference, best
         self.completed = CompletedTrials(pruned=reference == "reached")
         #: Which test stopped the last trial pruned by this process, and against what bar (its ``prune_reason``).
         self.last_decision: dict | None = None
