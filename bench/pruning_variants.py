@@ -76,7 +76,8 @@ the first fold only; the earlier rounds' rows were replayed before that change),
 tables seen (``--seeds 0,1,2,3,4,5,6,7``); seed 8 then checks what it chooses without re-tuning: it replaces
 ``near-best`` only if on seed 8 it meets the condition of the tier that chose it (first tier: ≥ 95 % kept and no
 more epochs than stock median with the store; second: ≥ 95 % kept; third: it keeps the best at least as often
-as ``near-best`` on seed 8). (Later on 2026-12-02, after this round ran: ``images_add_nothing`` and ``nan_loss``
+as ``near-best`` on seed 8). (Erratum, later on 2026-12-02: seed 2's ρ at that epoch, +0.33, is lower than seed 7's;
+"less than on any table before" is wrong, the rest stands.) (Later on 2026-12-02, after this round ran: ``images_add_nothing`` and ``nan_loss``
 end the trial in any fold again, only ``collapsed`` and ``kappa_nonpositive`` in the first; no recorded trial of
 the eight tables meets either rule, so no row here changes.)
 """
