@@ -181,18 +181,24 @@ def _held_out_check(seed: int, default_variant: str) -> str:
     )  # fmt: skip
 
 
+def _variants_table(document: dict, label=lambda name: name, skip: tuple[str, ...] = ()) -> str:
+    """A bench/pruning_variants.py result as one table: a row per variant (``label`` names it), a column per table."""
+    seeds = document["seeds"]
+    rows = [[label(name), *(_variant_cell(document[f"seed{s}"]["variants"].get(name)) for s in seeds)]
+            for name in document[f"seed{seeds[0]}"]["variants"] if name not in skip]  # fmt: skip
+    return _table(["variant", *(f"data seed {s}" for s in seeds)], rows) + "\n"
+
+
 def _ninth_round() -> str:
     """``near-best`` against the ninth round's variants on every table recorded so far, under today's rules."""
     if not (RESULTS / "pruning-v2-variants-ninth.json").is_file():
         return ""
     ninth = _load("pruning-v2-variants-ninth.json")
-    seeds = ninth["seeds"]
-    names = list(ninth[f"seed{seeds[0]}"]["variants"])
-    limits = ("none (with the store)", "oracle", "oracle at fusion")  # in each table above
-    rows = [[(f"**{name}**" if name == ninth["chosen"] else name) + (" (`near-best`)" if name == ninth["default_variant"] else ""),
-             *(_variant_cell(ninth[f"seed{s}"]["variants"].get(name)) for s in seeds)]
-            for name in names if name not in limits]  # fmt: skip
-    default = ninth["default_variant"]
+    seeds, default = ninth["seeds"], ninth["default_variant"]
+
+    def label(name: str) -> str:
+        return (f"**{name}**" if name == ninth["chosen"] else name) + (" (`near-best`)" if name == default else "")
+
     return (
         f"The ninth round (`python bench/pruning_variants.py --ninth-round --seeds {','.join(map(str, seeds))} "
         "--reuse bench/results/pruning-v2-variants.json bench/results/pruning-v2-variants-seed7.json --jobs 2 "
@@ -200,7 +206,7 @@ def _ninth_round() -> str:
         f"the best in fold 0, by the same rule; chosen: **{ninth['chosen']}** ({ninth['chosen_because']})"
         + ("; `near-best` stays." if ninth["chosen"] == default else
            f"; it becomes the default only if data seed {max(seeds) + 1} confirms it.")
-        + "\n\n" + _table(["variant", *(f"data seed {s}" for s in seeds)], rows) + "\n"
+        + "\n\n" + _variants_table(ninth, label, skip=("none (with the store)", "oracle", "oracle at fusion"))
     )  # fmt: skip
 
 
@@ -256,17 +262,13 @@ replayed before that change.
         )  # fmt: skip
     if (RESULTS / "pruning-v2-variants.json").is_file():
         variants = _load("pruning-v2-variants.json")
-        names = list(variants[f"seed{variants['seeds'][0]}"]["variants"])
-        rows = [[name, *(_variant_cell(variants[f"seed{s}"]["variants"].get(name)) for s in variants["seeds"])]
-                for name in names]  # fmt: skip
         parts.append(
             f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
             f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); "
             + ("`near-best` is this variant." if variants["chosen"] == variants["default_variant"] else
                f"`near-best` (the default) is *{variants['default_variant']}*; the chosen one becomes the default only if "
                f"a table recorded after the choice (data seed {max(variants['seeds']) + 1}) confirms it.")
-            + "\n\n"
-            + _table(["variant", *(f"data seed {s}" for s in variants["seeds"])], rows) + "\n"
+            + "\n\n" + _variants_table(variants)
         )  # fmt: skip
         parts.extend(filter(None, (_held_out_check(seed, variants["default_variant"]) for seed in _HELD_OUT_CHECKS)))
     parts.append(_ninth_round())

@@ -157,20 +157,19 @@ class DegeneracyRules:
         return math.isfinite(baseline) and best <= baseline + MIN_IMPROVEMENT
 
     def as_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "stall_stages": list(self.stall_stages),
-            "trial_stages": list(self.trial_stages),
-            "every_fold": list(self.every_fold),
-        }
+        return {**asdict(self), **{key: list(getattr(self, key)) for key in _TUPLES}}
 
     @classmethod
     def from_dict(cls, data: dict) -> DegeneracyRules:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("stall_stages", "trial_stages", "every_fold"):
+        for key in _TUPLES:
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
+
+
+#: The fields of :class:`DegeneracyRules` that are tuples (lists in a study's JSON attributes).
+_TUPLES = ("stall_stages", "trial_stages", "every_fold")
 
 
 class RuleWatch:
