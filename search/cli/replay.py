@@ -84,7 +84,14 @@ def _summary_table(document: dict, study: str):
     from rich.table import Table
 
     table = Table(title=f"replay of {study}: {document['trials']} trials, {document['orderings']} orderings")
-    columns = ["strategy", "epochs (p05–p95)", "× vs median", "best within 0.01", "epochs to within 0.01"]
+    columns = [
+        "strategy",
+        "epochs (p05–p95)",
+        "× vs median",
+        "best within 0.01",
+        "best found below the best: p50 / p95",
+        "epochs to within 0.01",
+    ]
     if document["store"]:
         columns += ["sooner vs plain median", "fewer epochs vs plain median"]
     for column in [*columns, "false prunes"]:
@@ -98,6 +105,7 @@ def _summary_table(document: dict, study: str):
             f"{row['epochs_mean']:.0f} ({row['epochs_p05']:.0f}–{row['epochs_p95']:.0f})",
             f"{row['speedup_vs_median']:.2f}" if row["speedup_vs_median"] else "",
             f"{row['p_best_within_001']:.0%}",
+            f"{row['shortfall_p50']:.3f} / {row['shortfall_p95']:.3f}",
             f"{row['epochs_to_within_001']:.0f}",
         ]
         if document["store"]:
