@@ -109,41 +109,61 @@ def _v2_rows(document: dict) -> list[list]:
                 ("oracle from the first fusion epoch", document["oracle_at_fusion"])]  # fmt: skip
     rows = []
     for label, row in entries:
-        rows.append([label, _epochs_cell(row), _pct(row["p_best_within_001"]), f"{row['epochs_to_within_001']:.0f}",
-                     f"{row.get('sooner_vs_median_no_store', 0):.2f}×",
+        rows.append([label, _epochs_cell(row), _pct(row["p_best_within_001"]), _shortfall_cell(row),
+                     f"{row['epochs_to_within_001']:.0f}", f"{row.get('sooner_vs_median_no_store', 0):.2f}×",
                      f"{row.get('fewer_epochs_vs_median_no_store', 0):.2f}×", _false_prunes_cell(row)])  # fmt: skip
     return rows
 
 
+def _shortfall_cell(row: dict) -> str:
+    """How far below the best recorded the best found ends: median and 95th percentile over the orderings."""
+    if "shortfall_p50" not in row:  # replayed before the field existed
+        return "—"
+    return f"{row['shortfall_p50']:.3f} / {row['shortfall_p95']:.3f} ({_pct(row['p_best_within_002'])} within 0.02)"
+
+
 #: The v2 tables (data seeds), and what each held-out one was held out from.
-_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
+_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7, 8)
 _V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)",
                 4: " — held out (recorded after the choice on seeds 0–3)",
                 5: " — held out (recorded after the choice on seeds 0–4)",
                 6: " — held out (recorded after the choices on seeds 0–4 and 0–5)",
-                7: " — held out (recorded after the choices on seeds 0–4, 0–5 and 0–6)"}  # fmt: skip
+                7: " — held out (recorded after the choices on seeds 0–4, 0–5 and 0–6)",
+                8: " — held out (recorded after the choices on seeds 0–4, 0–5, 0–6 and 0–7)"}  # fmt: skip
+
+
+#: The live pairs (bench/pruning.py live), newest first: a label for the row, the result file.
+_V2_LIVE_RUNS = (("", "pruning-v2-live-seed0.json"),
+                 ("2026-12-01, before the rules of 2026-12-02: ", "pruning-v2-live-seed0-2026-12-01.json"))  # fmt: skip
 
 
 #: What each round chose, and the table recorded after it that checks the choice by the condition stated in
 #: bench/pruning_variants.py before that table was read: (seeds chosen on, choice, the check needs no more epochs
 #: than stock median with the store too — the first tier's condition — or only ≥ 95 % kept, the second's, and the
-#: command's ``--only``).
+#: command's options).
 _HELD_OUT_CHECKS = {
     6: ("0–5", "trial mean from fusion epoch 1, 40th percentile of 8 trials reached, 0.02 below the best, no race",
-        True, "of 8 trials reached, 0.02 below"),
+        True, '--only "of 8 trials reached, 0.02 below"'),
     7: ("0–6", "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.02 below the incumbent, no race",
-        False, "0.02 below the"),
+        False, '--only "0.02 below the"'),
+    8: ("0–7", "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.03 (fold 0) / 0.02 below the "
+        "best, no race", False, '--ninth-round --only "below the"'),
 }  # fmt: skip
 
 
-def _held_out_check(seed: int, default_variant: str) -> str:
+#: The table that checks the ninth round's choice (rendered after that round's table).
+_NINTH_ROUND_CHECK = 8
+
+
+def _held_out_check(seed: int) -> str:
     """A round's choice and ``near-best`` on the table recorded after it (data seed ``seed``), judged by the
     condition stated in bench/pruning_variants.py before that table was read."""
     name = f"pruning-v2-variants-seed{seed}.json"
     if not (RESULTS / name).is_file():
         return ""
-    chosen_on, choice, needs_epochs, only = _HELD_OUT_CHECKS[seed]
-    rows_seen = _load(name)[f"seed{seed}"]["variants"]
+    chosen_on, choice, needs_epochs, options = _HELD_OUT_CHECKS[seed]
+    document = _load(name)
+    rows_seen, default_variant = document[f"seed{seed}"]["variants"], document["default_variant"]
     median = rows_seen["median (stock, with the store)"]
 
     def passes(row: dict) -> bool:
@@ -174,7 +194,7 @@ def _held_out_check(seed: int, default_variant: str) -> str:
     column = "≥ 95 % kept" + (", ≤ median's epochs" if needs_epochs else "")
     return (
         f"The check on data seed {seed} of the choice on seeds {chosen_on} (`python bench/pruning_variants.py --seeds "
-        f"{seed} --only \"{only}\" --out bench/results/{name}`): the choice replaces `near-best` only if it {condition}. "
+        f"{seed} {options} --out bench/results/{name}`): the choice replaces `near-best` only if it {condition}. "
         f"{outcome}\n\n"
         + _table(["variant", "epochs", "best kept", "epochs to within 0.01", "sooner than plain Optuna", column], rows)
         + "\n"
@@ -243,7 +263,9 @@ from `near-best`'s, and the choice did not pass there (below the variants). Then
 margin below the best from the incumbent's value at the step were added and the rule applied to seeds 0–6,
 stated before data seed 7 was recorded: seed 7 is **held out** from that choice, which did not pass there
 either. Then variants with a wider margin below the best in fold 0 were added and the rule applied to
-`near-best` and them alone on seeds 0–7 (the ninth round, below), stated before data seed 8 is recorded.
+`near-best` and them alone on seeds 0–7 (the ninth round, below), stated before data seed 8 was recorded:
+seed 8 is **held out** from that choice, which did not pass there either — its best trial is a slow starter
+that every pruner judging the first fusion epochs stops, stock median too.
 Every table below is replayed with the default, `near-best`, and the degeneracy rules of 2026-12-02 (a
 collapsed fused stage 1 ends the trial in the first fold only); the variants of rounds one to eight were
 replayed before that change.
@@ -256,8 +278,9 @@ replayed before that change.
             f"Data seed {seed}{held}: {document['trials']} trials, best {document['best_recorded']:.3f}, median "
             f"{document['median_recorded']:.3f}, {document['epochs_all']:.0f} epochs unpruned without the store "
             f"(best QWK so far against epochs: [anytime.png](results/pruning-v2-seed{seed}/anytime.png)):\n\n"
-            + _table(["strategy", "epochs, mean (p05–p95)", "best within 0.01", "epochs to within 0.01",
-                      "sooner than plain Optuna", "fewer epochs than plain Optuna", "false prunes"], _v2_rows(document))
+            + _table(["strategy", "epochs, mean (p05–p95)", "best within 0.01", "best found below the best: median / p95",
+                      "epochs to within 0.01", "sooner than plain Optuna", "fewer epochs than plain Optuna",
+                      "false prunes"], _v2_rows(document))
             + "\n"
         )  # fmt: skip
     if (RESULTS / "pruning-v2-variants.json").is_file():
@@ -270,8 +293,9 @@ replayed before that change.
                f"a table recorded after the choice (data seed {max(variants['seeds']) + 1}) confirms it.")
             + "\n\n" + _variants_table(variants)
         )  # fmt: skip
-        parts.extend(filter(None, (_held_out_check(seed, variants["default_variant"]) for seed in _HELD_OUT_CHECKS)))
+        parts.extend(filter(None, (_held_out_check(seed) for seed in _HELD_OUT_CHECKS if seed != _NINTH_ROUND_CHECK)))
     parts.append(_ninth_round())
+    parts.append(_held_out_check(_NINTH_ROUND_CHECK))
     signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:
@@ -289,15 +313,20 @@ replayed before that change.
         )  # fmt: skip
     if (RESULTS / "pruning-v2-live-seed0.json").is_file():
         document = _load("pruning-v2-live-seed0.json")
-        live = document["live"]
-        rows = [[f"{arm} (`{r['pruner']}`)" if r.get("pruner") and r["pruner"] not in arm else arm,
-                 f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
-                 f"{r['best_qwk']:.3f}", (r.get("degenerate") or {}).get("epochs_trained", "—"),
-                 ((r.get("degenerate") or {}).get("prune_reason") or {}).get("rule", "completed")]
-                for arm, r in live.items()]  # fmt: skip
+        rows = []
+        for when, name in _V2_LIVE_RUNS:
+            if not (RESULTS / name).is_file():
+                continue
+            rows += [[f"{when}{arm} (`{r['pruner']}`)" if r.get("pruner") and r["pruner"] not in arm else when + arm,
+                      f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
+                      f"{r['best_qwk']:.3f}", (r.get("degenerate") or {}).get("epochs_trained", "—"),
+                      ((r.get("degenerate") or {}).get("prune_reason") or {}).get("rule", "completed")]
+                     for arm, r in _load(name)["live"].items()]  # fmt: skip
         parts.append(
             "Live, one study after the other on data seed 0 (`python bench/pruning.py live --table v2 --trials 20`), "
-            "TPE seeded the same, `degenerate` enqueued, each arm from a cold store:\n\n"
+            "TPE seeded the same, `degenerate` enqueued, each arm from a cold store; two workers make the order of "
+            "trials, and so the configs TPE draws, differ from run to run — the earlier pair shows how much one pair "
+            "varies:\n\n"
             + _table(["arm", "trials (pruned)", "epochs", "CPU s", "wall s", "best QWK", "degenerate: epochs",
                       "degenerate: ended by"], rows) + "\n"
             + (f"\n({document['machine_note']}.)\n" if "machine_note" in document else "")
