@@ -117,8 +117,6 @@ def _v2_rows(document: dict) -> list[list]:
 
 def _shortfall_cell(row: dict) -> str:
     """How far below the best recorded the best found ends: median and 95th percentile over the orderings."""
-    if "shortfall_p50" not in row:  # replayed before the field existed
-        return "—"
     return f"{row['shortfall_p50']:.3f} / {row['shortfall_p95']:.3f} ({_pct(row['p_best_within_002'])} within 0.02)"
 
 
@@ -311,17 +309,14 @@ replayed before that change.
             + _table(["seed", "fold 0 stage 1, epoch 1", "epoch 5", "`fusion_init`", "`lr_stage1`", "`lr_stage2`",
                       "`lr_pretrain`", "`alpha_cap`"], rows) + "\n"
         )  # fmt: skip
-    if (RESULTS / "pruning-v2-live-seed0.json").is_file():
-        document = _load("pruning-v2-live-seed0.json")
-        rows = []
-        for when, name in _V2_LIVE_RUNS:
-            if not (RESULTS / name).is_file():
-                continue
-            rows += [[f"{when}{arm} (`{r['pruner']}`)" if r.get("pruner") and r["pruner"] not in arm else when + arm,
-                      f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
-                      f"{r['best_qwk']:.3f}", (r.get("degenerate") or {}).get("epochs_trained", "—"),
-                      ((r.get("degenerate") or {}).get("prune_reason") or {}).get("rule", "completed")]
-                     for arm, r in _load(name)["live"].items()]  # fmt: skip
+    live_runs = [(when, _load(name)) for when, name in _V2_LIVE_RUNS if (RESULTS / name).is_file()]
+    if live_runs:
+        document = live_runs[0][1]
+        rows = [[when + (f"{arm} (`{r['pruner']}`)" if r.get("pruner") and r["pruner"] not in arm else arm),
+                 f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
+                 f"{r['best_qwk']:.3f}", (r.get("degenerate") or {}).get("epochs_trained", "—"),
+                 ((r.get("degenerate") or {}).get("prune_reason") or {}).get("rule", "completed")]
+                for when, run in live_runs for arm, r in run["live"].items()]  # fmt: skip
         parts.append(
             "Live, one study after the other on data seed 0 (`python bench/pruning.py live --table v2 --trials 20`), "
             "TPE seeded the same, `degenerate` enqueued, each arm from a cold store; two workers make the order of "
