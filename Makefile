@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip
 DFU := $(abspath $(VENV))/bin/dfu-search
 DEMO ?= demo
 
@@ -20,14 +19,13 @@ help:
 $(VENV)/bin/activate:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dfu-search needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 
 $(VENV)/.installed: $(VENV)/bin/activate pyproject.toml
-	$(PIP) install -q -e .
+	./scripts/install.sh $(VENV) .
 	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/bin/activate pyproject.toml
-	$(PIP) install -q -e ".[dev]"
+	./scripts/install.sh $(VENV) ".[dev]"
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
