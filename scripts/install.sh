@@ -2,7 +2,7 @@
 # Install the project, editable, into a virtual environment: scripts/install.sh VENV SPEC (SPEC: "." or ".[dev]").
 #
 # With uv when it can be had (pip installs it into the venv): on a fresh machine uv puts TensorFlow and
-# the rest in ~30 s where pip takes ~2.5 min, a sixth of `make test`'s budget. Where uv cannot be had or
+# the rest in ~55 s where pip takes ~2.5 min, a sixth of `make test`'s budget. Where uv cannot be had or
 # fails (no network to fetch it, an index only pip's configuration knows), plain pip does the install.
 # --compile-bytecode: pip compiles at install time, uv does not, and where PYTHONDONTWRITEBYTECODE is set
 # (CI machines here) nothing is ever cached after: every worker and CLI process would compile TensorFlow's
