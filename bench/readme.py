@@ -149,10 +149,6 @@ _HELD_OUT_CHECKS = {
 }  # fmt: skip
 
 
-#: The table that checks the ninth round's choice (rendered after that round's table).
-_NINTH_ROUND_CHECK = 8
-
-
 def _held_out_check(seed: int) -> str:
     """A round's choice and ``near-best`` on the table recorded after it (data seed ``seed``), judged by the
     condition stated in bench/pruning_variants.py before that table was read."""
@@ -225,6 +221,7 @@ def _ninth_round() -> str:
         + ("; `near-best` stays." if ninth["chosen"] == default else
            f"; it becomes the default only if data seed {max(seeds) + 1} confirms it.")
         + "\n\n" + _variants_table(ninth, label, skip=("none (with the store)", "oracle", "oracle at fusion"))
+        + "\n" + _held_out_check(max(seeds) + 1)  # the table recorded after this round checks its choice
     )  # fmt: skip
 
 
@@ -291,9 +288,10 @@ replayed before that change.
                f"a table recorded after the choice (data seed {max(variants['seeds']) + 1}) confirms it.")
             + "\n\n" + _variants_table(variants)
         )  # fmt: skip
-        parts.extend(filter(None, (_held_out_check(seed) for seed in _HELD_OUT_CHECKS if seed != _NINTH_ROUND_CHECK)))
+        # the checks of the rounds this file holds: each by the table recorded after them (the ninth round's below)
+        checked = (seed for seed in _HELD_OUT_CHECKS if seed <= max(variants["seeds"]) + 1)
+        parts.extend(filter(None, map(_held_out_check, checked)))
     parts.append(_ninth_round())
-    parts.append(_held_out_check(_NINTH_ROUND_CHECK))
     signals = [(s, _load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:

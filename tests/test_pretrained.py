@@ -133,8 +133,9 @@ def test_two_processes_needing_one_key_train_it_once(tmp_path: Path) -> None:
     outputs = [json.loads(p.communicate(timeout=60)[0]) for p in (first, second)]
     assert log.read_text().split() == ["train"]  # trained once
     # Which one trains is whichever takes the lock first: on a loaded machine the later start can win it.
-    assert sorted(o["cached"] for o in outputs) == [False, True]  # the other waited, then loaded what it stored
-    trained_by = ["first", "second"][[o["cached"] for o in outputs].index(False)]
+    cached = [o["cached"] for o in outputs]
+    assert sorted(cached) == [False, True]  # the other waited, then loaded what it stored
+    trained_by = ["first", "second"][cached.index(False)]
     assert outputs[0]["result"] == outputs[1]["result"] == {"trained_by": trained_by}
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import run_cli
 
 from trainer import RunCallbacks, StopStage, load_config, train
 from trainer.reports import EpochReport
@@ -72,24 +71,7 @@ def test_steps_keep_their_meaning_when_a_stage_ends_early_and_raising_in_the_hoo
 
 
 def _train_cli(data: Path, out: Path, cache: Path, *args: str) -> dict:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "search",
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(cache),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = run_cli("train", "--data", data, "--out", out, "--cache-dir", cache, *args, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "result.json").read_text())
 
