@@ -289,6 +289,40 @@ def test_a_margin_per_fold_is_wider_in_the_first_fold() -> None:
     assert pruner.last_decision["bar"] == pytest.approx(0.44)
 
 
+def test_a_trial_still_climbing_is_judged_once_it_levels_off() -> None:
+    """``hold_rising`` holds judgement while the trial's value rose by more than it since the epoch before: a
+    slow starter far below the best is kept while it climbs (into stage 2, its fold best carried across the stage
+    boundary) and judged at its first flat epoch; a rise within the threshold is judged as without the hold, and
+    so is a fold's first epoch, which nothing in its fold comes before."""
+    layout = StepLayout(LAYOUT)
+
+    def first_prune(
+        values: dict[int, float], hold: float | None, min_epochs=2, margin=0.02, layout=layout
+    ) -> int | None:
+        pruner = SameStepPruner(layout, min_epochs=min_epochs, per="trial", n_startup_trials=50, best_margin=margin,
+                                hold_rising=hold)  # fmt: skip
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        _trial_with(study, {s: 0.46 for s in range(layout.steps_per_fold * 2)})  # the bar: 0.46 less the margin
+        trial = study.ask()
+        for step, value in values.items():
+            trial.report(value, step)
+            if trial.should_prune():
+                return step
+        return None
+
+    climbing = {4: 0.30, 5: 0.33, 6: 0.36, 7: 0.36}  # fold 0, stage 1: rises twice, then levels off
+    assert first_prune(climbing, hold=None) == 5
+    assert first_prune(climbing, hold=0.0) == 7
+    assert first_prune(climbing, hold=0.05) == 5  # rises of 0.03 are within it
+    into_stage2 = {4: 0.30, 5: 0.32, 6: 0.34, 7: 0.36, 8: 0.39, 9: 0.42}
+    assert first_prune(into_stage2, hold=0.0) is None
+    # without pre-training steps between them, fold 1's first epoch follows fold 0's last: above fold 0's best,
+    # but not a rise, so judged (0.435 is below 0.44)
+    no_pretrain = StepLayout((0, 4, 2))
+    fold1_opens_high = {**{s: 0.40 for s in range(6)}, 6: 0.47}
+    assert first_prune(fold1_opens_high, 0.0, min_epochs=1, margin=(0.10, 0.02), layout=no_pretrain) == 6
+
+
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:
     from search.study.create import StudyRequest, create_or_resume
     from search.workers.objective import Objective

@@ -74,6 +74,8 @@ class SameStepPruner(optuna.pruners.BasePruner):
     ``best="incumbent"`` measures it from the incumbent's value at that step, not the highest of all. Like
     ``percentile``, ``best_margin`` may be one value per fold: in fold 0 the estimate is one fold's early QWK,
     noisier than a mean over finished folds, so a wider margin there stops fewer good trials that start slow.
+    ``hold_rising``: judge no epoch at which the trial's compared value rose by more than this over its value one
+    epoch before, in the same fold: a slow starter still climbing is judged once it levels off, not on the way up.
 
     Judged only in ``stages`` (by default the fusion stages, whose value is the fused QWK; image
     pre-training alone says little about what fusion will reach) and from ``min_epochs`` into a stage.
@@ -96,6 +98,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         reference: str = "complete",
         best_margin: float | tuple[float, ...] | None = None,
         best: str = "max",
+        hold_rising: float | None = None,
     ) -> None:
         if per not in _PER:
             raise ValueError(f"per must be one of {', '.join(_PER)}, got {per!r}")
@@ -110,6 +113,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
         self.n_startup_trials, self.min_epochs = n_startup_trials, min_epochs
         self.stages, self.per = stages, per
         self.reference, self.best = reference, best
+        self.hold_rising = hold_rising
         self.completed = CompletedTrials(pruned=reference == "reached")
         #: Which test stopped the last trial pruned by this process, and against what bar (its ``prune_reason``).
         self.last_decision: dict | None = None
@@ -126,7 +130,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
             return False
         fold = self.layout.locate(step)[0]
         mine = self._value(trial.intermediate_values, step)
-        if mine is None:
+        if mine is None or self._rising(trial.intermediate_values, step, mine):
             return False
         completed_trials = self.completed.get(study, (trial.number, fold))
         completed = self._values_at(completed_trials, step)
@@ -144,6 +148,17 @@ class SameStepPruner(optuna.pruners.BasePruner):
         percentile = self.percentiles[min(fold, len(self.percentiles) - 1)]
         bar = float(np.percentile(theirs, percentile))
         return mine < bar and self._decided("percentile", mine, bar, len(theirs))
+
+    def _rising(self, values: dict[int, float], step: int, mine: float) -> bool:
+        """Whether ``hold_rising`` holds judgement at ``step``: the value rose by more than it since the epoch
+        before, in the same fold's judged stages (a fold's first judged epoch has nothing before it: judged)."""
+        if self.hold_rising is None or step == 0:
+            return False
+        fold, stage = self.layout.locate(step - 1)[:2]
+        if fold != self.layout.locate(step)[0] or stage not in self.stages:
+            return False
+        before = self._value(values, step - 1)
+        return before is not None and mine - before > self.hold_rising
 
     def _best_at(self, trials: list[FrozenTrial], values: list[float], step: int) -> float | None:
         """The value ``best_margin`` is measured from: the highest of the completed trials' values at ``step``
