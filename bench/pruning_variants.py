@@ -447,7 +447,7 @@ def main() -> None:
         for seed in seeds:
             rows = result[f"seed{seed}"]["variants"]
             result[f"seed{seed}"]["goals_met"] = {name: goals_met(rows, name) for name in names if name in rows}
-    emit({"bench": "pruning-variants", "round": args.round, "table": args.table, "machine": machine(), "orderings": args.orderings,
+    emit({"bench": "pruning-variants", "round": args.round, "goals": list(GOALS) if by_goals else None, "table": args.table, "machine": machine(), "orderings": args.orderings,
           "seeds": seeds, "chosen": chosen, "chosen_because": why, "default_variant": default_variant(), "wall_s": round(time.perf_counter() - started, 1), **result}, out)  # fmt: skip
 
 
