@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from _readme_rounds import HELD_OUT_CHECKS, held_out_check, ninth_round, tenth_round, variants_table
 from _readme_tables import RESULTS, load, pct, relative, table
 
 
@@ -54,171 +55,19 @@ def _shortfall_cell(row: dict) -> str:
 
 
 #: The v2 tables (data seeds), and what each held-out one was held out from.
-_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7, 8)
+_V2_SEEDS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 _V2_HELD_OUT = {2: " — held out", 3: " — held out (recorded after the choice on seeds 0–2)",
                 4: " — held out (recorded after the choice on seeds 0–3)",
                 5: " — held out (recorded after the choice on seeds 0–4)",
                 6: " — held out (recorded after the choices on seeds 0–4 and 0–5)",
                 7: " — held out (recorded after the choices on seeds 0–4, 0–5 and 0–6)",
-                8: " — held out (recorded after the choices on seeds 0–4, 0–5, 0–6 and 0–7)"}  # fmt: skip
+                8: " — held out (recorded after the choices on seeds 0–4, 0–5, 0–6 and 0–7)",
+                9: " — held out (recorded after the choices on seeds 0–4 to 0–7, read after the tenth round's on 0–8)"}  # fmt: skip
 
 
 #: The live pairs (bench/pruning.py live), newest first: a label for the row, the result file.
 _V2_LIVE_RUNS = (("", "pruning-v2-live-seed0.json"),
                  ("2026-12-01, before the rules of 2026-12-02: ", "pruning-v2-live-seed0-2026-12-01.json"))  # fmt: skip
-
-
-#: What each round chose, and the table recorded after it that checks the choice by the condition stated in
-#: bench/pruning_variants.py before that table was read: (seeds chosen on, choice, the check needs no more epochs
-#: than stock median with the store too — the first tier's condition — or only ≥ 95 % kept, the second's, and the
-#: command's options).
-_HELD_OUT_CHECKS = {
-    6: ("0–5", "trial mean from fusion epoch 1, 40th percentile of 8 trials reached, 0.02 below the best, no race",
-        True, '--only "of 8 trials reached, 0.02 below"'),
-    7: ("0–6", "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.02 below the incumbent, no race",
-        False, '--only "0.02 below the"'),
-    8: ("0–7", "trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, 0.03 (fold 0) / 0.02 below the "
-        "best, no race", False, '--round 9 --only "below the"'),
-}  # fmt: skip
-
-
-def _held_out_check(seed: int) -> str:
-    """A round's choice and ``near-best`` on the table recorded after it (data seed ``seed``), judged by the
-    condition stated in bench/pruning_variants.py before that table was read."""
-    name = f"pruning-v2-variants-seed{seed}.json"
-    if not (RESULTS / name).is_file():
-        return ""
-    chosen_on, choice, needs_epochs, options = _HELD_OUT_CHECKS[seed]
-    document = load(name)
-    rows_seen, default_variant = document[f"seed{seed}"]["variants"], document["default_variant"]
-    median = rows_seen["median (stock, with the store)"]
-
-    def passes(row: dict) -> bool:
-        return row["p_best_within_001"] >= 0.95 and (not needs_epochs or row["epochs_mean"] <= median["epochs_mean"])
-
-    rows = []
-    labels = [(f"chosen on seeds {chosen_on}", choice)]
-    if choice != default_variant:
-        labels.append(("`near-best`", default_variant))
-    for label, variant in labels:
-        row = rows_seen[variant]
-        rows.append([label, f"{row['epochs_mean']:.0f}", pct(row["p_best_within_001"]),
-                     f"{row['epochs_to_within_001']:.0f}", f"{row['sooner_vs_median_no_store']:.2f}×",
-                     "yes" if passes(row) else "no"])  # fmt: skip
-    rows.append(["stock median with the store", f"{median['epochs_mean']:.0f}", pct(median["p_best_within_001"]),
-                 f"{median['epochs_to_within_001']:.0f}", f"{median['sooner_vs_median_no_store']:.2f}×", "—"])  # fmt: skip
-    condition = "keeps the best in ≥ 95 % of orderings there" + (
-        " and needs no more epochs than stock median with the store" if needs_epochs else ""
-    )
-    if choice == default_variant:
-        outcome = "It did, and it is `near-best` now."
-    else:
-        outcome = (
-            "It did, but is not the default yet."
-            if passes(rows_seen[choice])
-            else "It does not, and `near-best` stays."
-        )
-    column = "≥ 95 % kept" + (", ≤ median's epochs" if needs_epochs else "")
-    return (
-        f"The check on data seed {seed} of the choice on seeds {chosen_on} (`python bench/pruning_variants.py --seeds "
-        f"{seed} {options} --out bench/results/{name}`): the choice replaces `near-best` only if it {condition}. "
-        f"{outcome}\n\n"
-        + table(["variant", "epochs", "best kept", "epochs to within 0.01", "sooner than plain Optuna", column], rows)
-        + "\n"
-    )  # fmt: skip
-
-
-def _variants_table(document: dict, label=lambda name: name, skip: tuple[str, ...] = ()) -> str:
-    """A bench/pruning_variants.py result as one table: a row per variant (``label`` names it), a column per table."""
-    seeds = document["seeds"]
-    rows = [[label(name), *(_variant_cell(document[f"seed{s}"]["variants"].get(name)) for s in seeds)]
-            for name in document[f"seed{seeds[0]}"]["variants"] if name not in skip]  # fmt: skip
-    return table(["variant", *(f"data seed {s}" for s in seeds)], rows) + "\n"
-
-
-def _ninth_round() -> str:
-    """``near-best`` against the ninth round's variants on every table recorded so far, under today's rules."""
-    if not (RESULTS / "pruning-v2-variants-ninth.json").is_file():
-        return ""
-    ninth = load("pruning-v2-variants-ninth.json")
-    seeds, default = ninth["seeds"], ninth["default_variant"]
-
-    def label(name: str) -> str:
-        return (f"**{name}**" if name == ninth["chosen"] else name) + (" (`near-best`)" if name == default else "")
-
-    return (
-        f"The ninth round (`python bench/pruning_variants.py --round 9 --seeds {','.join(map(str, seeds))} "
-        "--reuse bench/results/pruning-v2-variants.json bench/results/pruning-v2-variants-seed7.json --jobs 2 "
-        "--out bench/results/pruning-v2-variants-ninth.json`): `near-best` and variants with a wider margin below "
-        f"the best in fold 0, by the same rule; chosen: **{ninth['chosen']}** ({ninth['chosen_because']})"
-        + ("; `near-best` stays." if ninth["chosen"] == default else
-           f"; it becomes the default only if data seed {max(seeds) + 1} confirms it.")
-        + "\n\n" + _variants_table(ninth, label, skip=("none (with the store)", "oracle", "oracle at fusion"))
-        + "\n" + _held_out_check(max(seeds) + 1)  # the table recorded after this round checks its choice
-    )  # fmt: skip
-
-
-def _tenth_round() -> str:
-    """The tenth round: ``near-best`` and its candidates on seeds 0–8 with the goals its rule counts, and the check
-    of its choice on the table recorded after it."""
-    if not (RESULTS / "pruning-v2-variants-tenth.json").is_file():
-        return ""
-    tenth = load("pruning-v2-variants-tenth.json")
-    seeds, default, chosen = tenth["seeds"], tenth["default_variant"], tenth["chosen"]
-    tables = [tenth[f"seed{s}"] for s in seeds]
-    rows = []
-    for name in tables[0]["goals_met"]:
-        label = (f"**{name}**" if name == chosen else name) + (" (`near-best`)" if name == default else "")
-        met = sum(len(seen["goals_met"][name]) for seen in tables)
-        rows.append([label, met, *(_goals_cell(seen["variants"][name], seen["goals_met"][name]) for seen in tables)])
-    goals = len(tenth["goals"]) * len(seeds)
-    return (
-        f"The tenth round (`python bench/pruning_variants.py --round 10 --seeds {','.join(map(str, seeds))} --reuse "
-        "bench/results/pruning-v2-variants-ninth.json bench/results/pruning-v2-variants-seed8.json --jobs 2 --out "
-        "bench/results/pruning-v2-variants-tenth.json`): `near-best`, the ninth round's variants and six new ones "
-        "(judgement held while a trial still climbs; the percentile from six trials reached), by a rule that counts "
-        "the issue's five goals on each table — against plain Optuna ≥ 2× sooner to within 0.01, ≥ 1.5× fewer "
-        "epochs, the best kept in ≥ 95 % of orderings; against stock median with the store the best kept as often "
-        f"and no more epochs. Chosen: **{chosen}** ({tenth['chosen_because']}). Each cell: goals met, epochs, best "
-        "kept, × sooner / × fewer epochs than plain Optuna.\n\n"
-        + table(["variant", f"goals met (of {goals})", *(f"data seed {s}" for s in seeds)], rows)
-        + "\n\n" + _goals_check(max(seeds) + 1, chosen, default)
-    )  # fmt: skip
-
-
-def _goals_cell(row: dict, met: list[str]) -> str:
-    return (f"{len(met)}: {row['epochs_mean']:.0f} ep, {pct(row['p_best_within_001'], 0)}, "
-            f"{row['sooner_vs_median_no_store']:.2f}× / {row['fewer_epochs_vs_median_no_store']:.2f}×")  # fmt: skip
-
-
-def _goals_check(seed: int, chosen: str, default: str) -> str:
-    """The tenth round's check on data seed ``seed``, by the condition stated before it was read: the choice
-    replaces ``near-best`` only if it meets at least as many of the five goals there."""
-    name = f"pruning-v2-variants-seed{seed}.json"
-    if not (RESULTS / name).is_file():
-        return ""
-    seen = load(name)[f"seed{seed}"]
-    met = seen["goals_met"]
-    if chosen == default:
-        outcome = "The choice is `near-best`: the default stays."
-    elif len(met[chosen]) >= len(met[default]):
-        outcome = f"It meets {len(met[chosen])}, `near-best` {len(met[default])}: the choice replaces `near-best`."
-    else:
-        outcome = f"It meets {len(met[chosen])}, `near-best` {len(met[default])}: `near-best` stays."
-    rows = [[(f"**{n}**" if n == chosen else n) + (" (`near-best`)" if n == default else ""), len(goals),
-             "; ".join(goals) or "none", _goals_cell(seen["variants"][n], goals)] for n, goals in met.items()]  # fmt: skip
-    return (
-        f"The check on data seed {seed}, recorded before the round and replayed after its choice (`python "
-        f"bench/pruning_variants.py --seeds {seed} --round 10 --only \"below the\" --out bench/results/{name}`): "
-        f"the choice replaces `near-best` only if it meets at least as many of the five goals there. {outcome}\n\n"
-        + table(["variant", "goals met", "which", "goals, epochs, kept, sooner / fewer"], rows) + "\n"
-    )  # fmt: skip
-
-
-def _variant_cell(row: dict | None) -> str:
-    if row is None:  # bench/pruning_variants.py does not replay a variant already unsafe on another table
-        return "— (not replayed: < 95 % kept on another table)"
-    return f"{row['epochs_mean']:.0f} epochs, {pct(row['p_best_within_001'])} kept, {row['epochs_to_within_001']:.0f} to 0.01"
 
 
 def pruning_v2() -> str:
@@ -250,7 +99,10 @@ stated before data seed 7 was recorded: seed 7 is **held out** from that choice,
 either. Then variants with a wider margin below the best in fold 0 were added and the rule applied to
 `near-best` and them alone on seeds 0–7 (the ninth round, below), stated before data seed 8 was recorded:
 seed 8 is **held out** from that choice, which did not pass there either — its best trial is a slow starter
-that every pruner judging the first fusion epochs stops, stock median too.
+that every pruner judging the first fusion epochs stops, stock median too. Data seed 9 was recorded then and
+left unread; the tenth round (below) added candidates that hold judgement while a trial still climbs and chose
+on seeds 0–8 by a rule counting the issue's five goals, stated before seed 9 was replayed: seed 9 is **held
+out** from that choice, which did not pass there (the check follows the round's table).
 Every table below is replayed with the default, `near-best`, and the degeneracy rules of 2026-12-02 (a
 collapsed fused stage 1 ends the trial in the first fold only); the variants of rounds one to eight were
 replayed before that change.
@@ -276,12 +128,12 @@ replayed before that change.
             + ("`near-best` is this variant." if variants["chosen"] == variants["default_variant"] else
                f"`near-best` (the default) is *{variants['default_variant']}*; the chosen one becomes the default only if "
                f"a table recorded after the choice (data seed {max(variants['seeds']) + 1}) confirms it.")
-            + "\n\n" + _variants_table(variants)
+            + "\n\n" + variants_table(variants)
         )  # fmt: skip
         # the checks of the rounds this file holds: each by the table recorded after them (the ninth round's below)
-        checked = (seed for seed in _HELD_OUT_CHECKS if seed <= max(variants["seeds"]) + 1)
-        parts.extend(filter(None, map(_held_out_check, checked)))
-    parts.extend(filter(None, (_ninth_round(), _tenth_round())))
+        checked = (seed for seed in HELD_OUT_CHECKS if seed <= max(variants["seeds"]) + 1)
+        parts.extend(filter(None, map(held_out_check, checked)))
+    parts.extend(filter(None, (ninth_round(), tenth_round())))
     signals = [(s, load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from _readme_tables import table
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CALLS = ("ask", "report", "should_prune", "set_attr", "tell")
 #: Epoch times the storage share is given for (docs/storage.md says why these).
@@ -15,11 +17,6 @@ GPU_EPOCH_S = 1.0  # EfficientNetB3 at 256 px on an H200-class GPU, assumed: ~1,
 def _load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def _ms(value: float | None) -> str:
@@ -71,7 +68,7 @@ def _sweep(result: dict) -> str:
         f"(the real worker around the recorded curves of data seed 0, one epoch every {epoch:g} s), a budget of one "
         "finished trial per worker (at least 20), TPE and the default pruner, against one PostgreSQL server "
         "(fsync off) on this 2-core VM, directly and through one `dfu-search proxy`.\n\n"
-        + _table(
+        + table(
             [
                 "via",
                 "workers",
@@ -110,7 +107,7 @@ def _faults(result: dict) -> str:
     return (
         f"Faults at {result['runs'][0]['workers']} workers (`python bench/scale.py faults`, `results/scale-faults.json`; "
         f"epochs of {result['runs'][0]['epoch_seconds']:g} s, heartbeat every 2 s, grace 26 s, outage limit 20 s):\n\n"
-        + _table(
+        + table(
             [
                 "fault",
                 "at s",
@@ -145,7 +142,7 @@ def _size(result: dict) -> str:
     return (
         "Cost as the study grows (`python bench/scale.py study-size`, `results/scale-study-size.json`): ms, median "
         f"(max) of {result['repeats']}; cold = a worker's first trial (its first read fills Optuna's trial cache), "
-        "warm = its next." + runs + "\n\n" + _table(["run", "finished trials", *names], rows) + "\n"
+        "warm = its next." + runs + "\n\n" + table(["run", "finished trials", *names], rows) + "\n"
     )
 
 
@@ -161,7 +158,7 @@ def _memory(result: dict) -> str:
         "phase. The cache's pages are shared after the change (private dirty falls by about the cache's size), but "
         "most of a worker's image memory stays private: each fold copies its rows and Keras copies the training "
         "split.\n\n"
-        + _table(
+        + table(
             [
                 "arm",
                 "px",
