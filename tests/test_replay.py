@@ -291,18 +291,18 @@ def test_a_margin_per_fold_is_wider_in_the_first_fold() -> None:
 
 def test_a_trial_still_climbing_is_judged_once_it_levels_off() -> None:
     """``hold_rising`` holds judgement while the trial's value rose by more than it since the epoch before: a
-    slow starter far below the best is kept while it climbs (into stage 2, its fold best carried across the stage
-    boundary) and judged at its first flat epoch; a rise within the threshold is judged as without the hold, and
-    so is a fold's first epoch, which nothing in its fold comes before."""
+    slow starter far below the best is kept while it climbs and judged at its first flat epoch; stage 2's first
+    epoch is a rise over stage 1's best; a rise within the threshold is judged as without the hold, and so is a
+    fold's first epoch, which nothing in its fold comes before."""
     layout = StepLayout(LAYOUT)
+    flat = {s: 0.46 for s in range(2 * layout.steps_per_fold)}  # a completed trial: the bar is 0.46 less the margin
 
-    def first_prune(
-        values: dict[int, float], hold: float | None, min_epochs=2, margin=0.02, layout=layout
-    ) -> int | None:
+    def first_prune(values: dict[int, float], hold: float | None, min_epochs=2, margin=0.02, layout=layout,
+                    completed=flat) -> int | None:  # fmt: skip
         pruner = SameStepPruner(layout, min_epochs=min_epochs, per="trial", n_startup_trials=50, best_margin=margin,
                                 hold_rising=hold)  # fmt: skip
         study = optuna.create_study(direction="maximize", pruner=pruner)
-        _trial_with(study, {s: 0.46 for s in range(layout.steps_per_fold * 2)})  # the bar: 0.46 less the margin
+        _trial_with(study, completed)
         trial = study.ask()
         for step, value in values.items():
             trial.report(value, step)
@@ -314,8 +314,12 @@ def test_a_trial_still_climbing_is_judged_once_it_levels_off() -> None:
     assert first_prune(climbing, hold=None) == 5
     assert first_prune(climbing, hold=0.0) == 7
     assert first_prune(climbing, hold=0.05) == 5  # rises of 0.03 are within it
-    into_stage2 = {4: 0.30, 5: 0.32, 6: 0.34, 7: 0.36, 8: 0.39, 9: 0.42}
-    assert first_prune(into_stage2, hold=0.0) is None
+    # the completed trial jumps in stage 2 (bar 0.48); this one follows halfway: held at stage 2's first epoch,
+    # a rise over its stage-1 best, and judged at the next
+    jumps = {**{s: 0.40 for s in range(4, 8)}, 8: 0.50, 9: 0.50}
+    into_stage2 = {4: 0.40, 5: 0.40, 6: 0.40, 7: 0.40, 8: 0.45, 9: 0.45}
+    assert first_prune(into_stage2, hold=None, min_epochs=1, completed=jumps) == 8
+    assert first_prune(into_stage2, hold=0.0, min_epochs=1, completed=jumps) == 9
     # without pre-training steps between them, fold 1's first epoch follows fold 0's last: above fold 0's best,
     # but not a rise, so judged (0.435 is below 0.44)
     no_pretrain = StepLayout((0, 4, 2))
