@@ -81,7 +81,7 @@ def ninth_round() -> str:
     seeds, default = ninth["seeds"], ninth["default_variant"]
 
     def label(name: str) -> str:
-        return (f"**{name}**" if name == ninth["chosen"] else name) + (" (`near-best`)" if name == default else "")
+        return _label(name, ninth["chosen"], default)
 
     return (
         f"The ninth round (`python bench/pruning_variants.py --round 9 --seeds {','.join(map(str, seeds))} "
@@ -105,9 +105,14 @@ def tenth_round() -> str:
     tables = [tenth[f"seed{s}"] for s in seeds]
     rows = []
     for name in tables[0]["goals_met"]:
-        label = (f"**{name}**" if name == chosen else name) + (" (`near-best`)" if name == default else "")
         met = sum(len(seen["goals_met"][name]) for seen in tables)
-        rows.append([label, met, *(_goals_cell(seen["variants"][name], seen["goals_met"][name]) for seen in tables)])
+        rows.append(
+            [
+                _label(name, chosen, default),
+                met,
+                *(_goals_cell(seen["variants"][name], seen["goals_met"][name]) for seen in tables),
+            ]
+        )
     goals = len(tenth["goals"]) * len(seeds)
     return (
         f"The tenth round (`python bench/pruning_variants.py --round 10 --seeds {','.join(map(str, seeds))} --reuse "
@@ -121,6 +126,11 @@ def tenth_round() -> str:
         + table(["variant", f"goals met (of {goals})", *(f"data seed {s}" for s in seeds)], rows)
         + "\n\n" + _goals_check(max(seeds) + 1, chosen, default)
     )  # fmt: skip
+
+
+def _label(name: str, chosen: str, default: str) -> str:
+    """A variant's row label: the round's choice in bold, ``near-best`` named."""
+    return (f"**{name}**" if name == chosen else name) + (" (`near-best`)" if name == default else "")
 
 
 def _goals_cell(row: dict, met: list[str]) -> str:
@@ -138,11 +148,11 @@ def _goals_check(seed: int, chosen: str, default: str) -> str:
     met = seen["goals_met"]
     if chosen == default:
         outcome = "The choice is `near-best`: the default stays."
-    elif len(met[chosen]) >= len(met[default]):
-        outcome = f"It meets {len(met[chosen])}, `near-best` {len(met[default])}: the choice replaces `near-best`."
     else:
-        outcome = f"It meets {len(met[chosen])}, `near-best` {len(met[default])}: `near-best` stays."
-    rows = [[(f"**{n}**" if n == chosen else n) + (" (`near-best`)" if n == default else ""), len(goals),
+        replaces = len(met[chosen]) >= len(met[default])
+        outcome = (f"It meets {len(met[chosen])}, `near-best` {len(met[default])}: "
+                   + ("the choice replaces `near-best`." if replaces else "`near-best` stays."))  # fmt: skip
+    rows = [[_label(n, chosen, default), len(goals),
              "; ".join(goals) or "none", _goals_cell(seen["variants"][n], goals)] for n, goals in met.items()]  # fmt: skip
     return (
         f"The check on data seed {seed}, recorded before the round and replayed after its choice (`python "

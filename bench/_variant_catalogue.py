@@ -82,35 +82,35 @@ VARIANTS = {
     **{f"trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, {margin:.2f} below the incumbent, "
        "no race": ({**NEAR_BEST, "best_margin": margin, "best": "incumbent"}, None) for margin in (0.01, 0.02, 0.03)},
 }  # fmt: skip
-#: The ninth round's candidates beside ``near-best`` (module docstring): a wider margin in fold 0, whose estimate is
-#: one fold's early QWK (added after seed 7).
-_NINTH_ROUND = {
-    f"trial mean from fusion epoch 1, 33rd percentile of 8 trials reached, {m0:.2f} (fold 0) / 0.02 below the {label}, "
-    "no race": ({**NEAR_BEST, "best_margin": (m0, 0.02), "best": best}, None)
-    for label, best in (("best", "max"), ("incumbent", "incumbent")) for m0 in (0.03, 0.04)
-}  # fmt: skip
-VARIANTS.update(_NINTH_ROUND)
 
 
-def _tenth(first_epoch: int, startup: int, fold0_margin: float, hold: float | None) -> tuple[str, tuple[dict, None]]:
-    """A tenth-round candidate (module docstring): ``hold`` None judges every epoch, a number holds judgement while
-    the trial's value rose by more than that since the epoch before."""
+def _candidate(fold0_margin: float, best: str = "max", first_epoch: int = 1, startup: int = 8,
+               hold: float | None = None) -> tuple[str, tuple[dict, None]]:  # fmt: skip
+    """A candidate of the ninth and tenth rounds: ``near-best`` with ``fold0_margin`` below the ``best`` ("max", the
+    highest value at the step, or "incumbent") in fold 0 and 0.02 after it, judged from fusion epoch
+    ``first_epoch``, the percentile from ``startup`` trials reached; ``hold`` None judges every epoch, a number
+    holds judgement while the trial's value rose by more than that since the epoch before."""
     held = "" if hold is None else f", held while rising by > {hold:g}"
     margin = f"{fold0_margin:.2f} (fold 0) / 0.02" if fold0_margin != 0.02 else "0.02"
+    label = "best" if best == "max" else best
     name = (f"trial mean from fusion epoch {first_epoch}, 33rd percentile of {startup} trials reached, {margin} below "
-            f"the best{held}, no race")  # fmt: skip
+            f"the {label}{held}, no race")  # fmt: skip
     settings = {**NEAR_BEST, "min_epochs": first_epoch, "n_startup_trials": startup, "best_margin": (fold0_margin, 0.02),
-                "hold_rising": hold}  # fmt: skip
+                "best": best, "hold_rising": hold}  # fmt: skip
     return name, (settings, None)
 
 
+#: The ninth round's candidates beside ``near-best`` (module docstring): a wider margin in fold 0, whose estimate is
+#: one fold's early QWK (added after seed 7).
+_NINTH_ROUND = dict(_candidate(m0, best) for best in ("max", "incumbent") for m0 in (0.03, 0.04))
 #: The tenth round's new candidates (module docstring): judgement held while a trial still climbs, from the first
 #: fusion epoch or the second, and the ninth round's choice with the percentile from six trials reached.
 _TENTH_ROUND = dict(
-    _tenth(*args)
-    for args in ((1, 8, 0.03, 0.005), (1, 8, 0.03, 0.0), (2, 8, 0.02, 0.0), (2, 8, 0.02, 0.01), (1, 6, 0.03, None),
-                 (1, 6, 0.03, 0.005))
+    _candidate(fold0_margin, first_epoch=first_epoch, startup=startup, hold=hold)
+    for first_epoch, startup, fold0_margin, hold in ((1, 8, 0.03, 0.005), (1, 8, 0.03, 0.0), (2, 8, 0.02, 0.0),
+                                                     (2, 8, 0.02, 0.01), (1, 6, 0.03, None), (1, 6, 0.03, 0.005))
 )  # fmt: skip
+VARIANTS.update(_NINTH_ROUND)
 VARIANTS.update(_TENTH_ROUND)
 #: The candidates of the rounds that compare only some variants (``--round``), ``near-best`` first.
 ROUNDS = {9: tuple(_NINTH_ROUND), 10: (*_NINTH_ROUND, *_TENTH_ROUND)}

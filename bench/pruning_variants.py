@@ -324,20 +324,21 @@ def main() -> None:
     # the ninth round replayed its variants again under the degeneracy rules of 2026-12-02; the tenth reuses its rows
     reuse = _merged(args.reuse, keep_variants=args.round != 9) if args.reuse else None
     names = (default_variant(), *ROUNDS[args.round]) if args.round else tuple(VARIANTS)
-    by_goals = args.round == 10
+    rule = choose_by_goals if args.round == 10 else choose
+    # only the tiered rule can never choose a variant < 95 % kept on some table: it alone skips replaying them
     result = replay_variants(args.table, seeds, args.orderings, args.only, reuse, args.jobs, names,
-                             skip_unsafe=not by_goals)  # fmt: skip
-    rule = choose_by_goals if by_goals else choose
+                             skip_unsafe=rule is choose)  # fmt: skip
     chosen, why = (None, None) if args.only else rule(result, seeds, names)
     print(f"chosen by the rule on seeds {seeds}: {chosen} ({why})")
     out = args.out or RESULTS / (
         "pruning-variants.json" if args.table == "v1" else f"pruning-{args.table}-variants.json"
     )
-    if by_goals:  # what the rule counted, per table
+    counted = rule is choose_by_goals
+    if counted:  # what the rule counted, per table
         for seed in seeds:
             rows = result[f"seed{seed}"]["variants"]
             result[f"seed{seed}"]["goals_met"] = {name: goals_met(rows, name) for name in names if name in rows}
-    emit({"bench": "pruning-variants", "round": args.round, "goals": list(GOALS) if by_goals else None, "table": args.table, "machine": machine(), "orderings": args.orderings,
+    emit({"bench": "pruning-variants", "round": args.round, "goals": list(GOALS) if counted else None, "table": args.table, "machine": machine(), "orderings": args.orderings,
           "seeds": seeds, "chosen": chosen, "chosen_because": why, "default_variant": default_variant(), "wall_s": round(time.perf_counter() - started, 1), **result}, out)  # fmt: skip
 
 

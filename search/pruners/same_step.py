@@ -130,7 +130,7 @@ class SameStepPruner(optuna.pruners.BasePruner):
             return False
         fold = self.layout.locate(step)[0]
         mine = self._value(trial.intermediate_values, step)
-        if mine is None or self._rising(trial.intermediate_values, step, mine):
+        if mine is None or self._rising(trial.intermediate_values, step, fold, mine):
             return False
         completed_trials = self.completed.get(study, (trial.number, fold))
         completed = self._values_at(completed_trials, step)
@@ -149,13 +149,13 @@ class SameStepPruner(optuna.pruners.BasePruner):
         bar = float(np.percentile(theirs, percentile))
         return mine < bar and self._decided("percentile", mine, bar, len(theirs))
 
-    def _rising(self, values: dict[int, float], step: int, mine: float) -> bool:
-        """Whether ``hold_rising`` holds judgement at ``step``: the value rose by more than it since the epoch
-        before, in the same fold's judged stages (a fold's first judged epoch has nothing before it: judged)."""
+    def _rising(self, values: dict[int, float], step: int, fold: int, mine: float) -> bool:
+        """Whether ``hold_rising`` holds judgement at ``step`` (in ``fold``): the value rose by more than it since
+        the epoch before, in the same fold's judged stages (a fold's first judged epoch has nothing before it)."""
         if self.hold_rising is None or step == 0:
             return False
-        fold, stage = self.layout.locate(step - 1)[:2]
-        if fold != self.layout.locate(step)[0] or stage not in self.stages:
+        before_fold, before_stage = self.layout.locate(step - 1)[:2]
+        if before_fold != fold or before_stage not in self.stages:
             return False
         before = self._value(values, step - 1)
         return before is not None and mine - before > self.hold_rising
