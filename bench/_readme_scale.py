@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from _readme_tables import table
+from _readme_tables import RESULTS, table
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CALLS = ("ask", "report", "should_prune", "set_attr", "tell")
 #: Epoch times the storage share is given for (docs/storage.md says why these).
 QUICK_CPU_EPOCH_S = 1.4  # the quick preset's epoch per worker, 2 workers on this VM (results/pretrain-store.json)
