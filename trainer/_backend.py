@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +125,54 @@ def _configure_tensorflow(exact: bool) -> None:
         tf_config.disable_op_determinism()
 
 
+def use_compilation_cache(cache_dir: Path) -> Path | None:
+    """On JAX, keep XLA's compiled programs under ``cache_dir`` so that a process started later (the next
+    worker, ``dfu-search train``) loads what another one compiled instead of compiling it again; None elsewhere
+    (TensorFlow's graph tracing has no cache across processes).
+
+    JAX keys every entry by the program, the compile options, the XLA flags, jaxlib's version and the
+    platform's and device's kind; the folder name repeats the versions and the device kind, so that one
+    cache folder shared by several hosts (the README suggests it) keeps each kind of machine apart, and a
+    user can see and remove one kind's entries.
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+    import jaxlib
+
+    device = jax.devices()[0]
+    kind = re.sub(r"[^A-Za-z0-9.]+", "-", f"{device.platform}-{device.device_kind}").strip("-")
+    folder = Path(cache_dir) / "xla" / f"jax-{jax.__version__}-jaxlib-{jaxlib.__version__}-{kind}"
+    if jax.config.jax_compilation_cache_dir != str(folder):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or full cache folder: compile as if there were none
+            log.warning("no compilation cache at %s (%s)", folder, exc)
+            return None
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        # Every program: a small CNN's steps compile in well under JAX's default 1 s threshold, yet a
+        # trial compiles dozens of them.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return folder
+
+
 def reseed(seed: int) -> None:
     """Seed Python, NumPy and the backend's generators (TensorFlow's op-seed counter starts again too)."""
     keras.utils.set_random_seed(seed)
 
 
 def free_memory() -> None:
-    """Drop Keras' global state between folds and trials; many trials share one worker process."""
+    """Drop Keras' global state and the compiled models kept for reuse (``trainer.model_cache``).
+
+    Training never needs this between folds or trials (the kept models are reused, and a fold's fresh
+    build is garbage once its values are assigned); tests and benchmarks that build models of their own
+    call it to start clean.
+    """
     import gc
 
+    from trainer import model_cache
+
+    model_cache.clear()
     keras.backend.clear_session()
     keras.config.set_dtype_policy("float32")
     gc.collect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -16,6 +17,15 @@ def focal_loss(alpha: Sequence[float], gamma: float = 2.0) -> keras.losses.Loss:
     takes a per-class alpha list.
     """
     return keras.losses.CategoricalFocalCrossentropy(alpha=[float(a) for a in alpha], gamma=float(gamma))
+
+
+def alpha_weights(alpha: Sequence[float], labels: np.ndarray) -> np.ndarray:
+    """Each row's weight ``alpha[label]``: with one-hot labels the focal loss with a per-class alpha equals
+    the unit-alpha loss weighted per row, so alpha can change per fold and trial without a new graph
+    (a constant alpha is traced into the train step; sample weights are data). Only the order of two
+    multiplications differs from the constant form, i.e. the last bit of some losses.
+    """
+    return np.asarray(alpha, dtype="float32")[np.asarray(labels, dtype=int)]
 
 
 @keras.saving.register_keras_serializable(package="dfu")

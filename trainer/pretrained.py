@@ -46,7 +46,7 @@ from trainer.config import TrainConfig
 log = logging.getLogger(__name__)
 
 #: Bump when what an entry holds, or how pre-training runs, changes: old entries are then never hit.
-STORE_VERSION = 1
+STORE_VERSION = 2
 #: Settings pre-training reads: each is part of the key.
 PRETRAIN_FIELDS = frozenset({
     "modalities", "seed", "backbone", "weights", "image_size", "cnn_width", "cnn_blocks", "head_units", "dropout",

@@ -58,6 +58,10 @@ def train(
         Path(out).mkdir(parents=True, exist_ok=True)
         if save_models:
             (Path(out) / CONFIG_FILE).write_text(config.to_toml())  # exactly this run's; `train --config` reads it
+    if dataset.image_modalities:
+        from trainer import _backend
+
+        _backend.use_compilation_cache(Path(cache_dir))
     reuse = PretrainReuse(PretrainStore(Path(cache_dir) / FOLDER), callbacks.stage_rules) if reuse_pretraining else None
     results = []
     for fold in folds:

@@ -24,8 +24,9 @@ import numpy as np
 from keras import ops
 
 from trainer.data import Dataset
-from trainer.losses import RunningQWK, focal_loss
+from trainer.losses import alpha_weights, focal_loss
 from trainer.metrics import COLLAPSE_SHARE, improves, score_visits, top_class_share, visit_probabilities
+from trainer.model_cache import ready_to_train
 from trainer.models import RF_INPUT, leaf_layers
 from trainer.reports import EpochReport, StopStage
 
@@ -95,23 +96,23 @@ class StagePlan:
 
 
 def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
-    """Train ``model`` for one stage and leave it at its best validation-QWK weights."""
-    # Under a mixed_float16 policy Keras wraps Adam in a LossScaleOptimizer here.
-    model.compile(
-        optimizer=keras.optimizers.Adam(plan.lr),
-        loss=focal_loss(plan.alpha, plan.gamma),
-        metrics=[RunningQWK()],
-        jit_compile=plan.jit_compile,
-    )
-    # Built here, not inside the first traced train step: a tf.function that creates variables is traced
-    # twice, and the second trace was ~20 % of a small trial's time on a CPU (same numbers either way).
-    model.optimizer.build(model.trainable_variables)
+    """Train ``model`` for one stage and leave it at its best validation-QWK weights.
+
+    The model is compiled on its first stage only (``trainer.model_cache.ready_to_train``): a later stage,
+    fold or trial that trains the same model object reuses its traced train step, with the optimizer reset.
+    """
+    inputs, targets = _inputs_for(model, train), keras.utils.to_categorical(train.labels, 3)
+    # The focal loss's alpha is each row's weight, alpha[label]: data, not a constant traced into the step.
+    weights = alpha_weights(plan.alpha, train.labels)
     batch_size = min(plan.batch_size, train.size)
+    example = ({name: array[:batch_size] for name, array in inputs.items()}, targets[:batch_size], weights[:batch_size])
+    ready_to_train(model, plan.lr, plan.gamma, plan.jit_compile, example)
     monitor = _StageMonitor(plan, val, on_epoch, batches_per_epoch=math.ceil(train.size / batch_size))
     # No steps_per_epoch: Keras derives it from this very data set, and a batch never exceeds it.
     model.fit(
-        _inputs_for(model, train),
-        keras.utils.to_categorical(train.labels, 3),
+        inputs,
+        targets,
+        sample_weight=weights,
         batch_size=batch_size,
         epochs=plan.epochs,
         shuffle=True,

@@ -56,7 +56,7 @@ def train_fold(
     save_to: Path | None = None,
     reuse: PretrainReuse | None = None,
 ) -> FoldResult:
-    """Train and validate one fold; ``on_epoch`` may raise to stop it (the model is freed either way).
+    """Train and validate one fold; ``on_epoch`` may raise to stop it.
 
     ``reuse``: take pre-training from the store when it holds this fold's, and store it when it does not.
     """
@@ -74,26 +74,30 @@ def train_fold(
 
     from trainer import _backend
 
+    # Seeds and the dtype policy, per fold; Keras' session is not cleared: the compiled models are kept
+    # for the next fold and trial (trainer.model_cache).
     _backend.configure(config.seed + fold.index, config.precision, config.deterministic, config.jit_compile)
-    try:
-        return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse)
-    finally:
-        _backend.free_memory()
+    return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse)
 
 
 def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse) -> FoldResult:
-    from trainer import _backend, models
+    from trainer import _backend, model_cache, models
     from trainer.stages import predict_visits
 
     train, val = _split(dataset, images, fold, rf)
-    branches = models.build_image_branches(config, dataset.image_modalities)
+    # A fresh build (variables only, nothing traced) sets every starting value, exactly as without the
+    # cache; the compiled models of this graph take those values and do the training.
+    fresh_branches = models.build_image_branches(config, dataset.image_modalities)
+    fresh_pretrain = models.build_pretrain_model(fresh_branches)
+    compiled = model_cache.start_fold(config, dataset.image_modalities, rf is not None, fresh_branches, fresh_pretrain)
+    branches = compiled.branches
 
     plan = functools.partial(_plan, config, fold.index, train.labels, metadata_scores.qwk)
 
     # Every stage starts from its own seed, so a stored pre-training (skipped here) changes no random
     # stream of the stages after it: a store hit gives what a miss gives.
     stages = {}
-    model = models.build_pretrain_model(branches)
+    model = compiled.pretrain
     if config.epochs_pretrain > 0:
         _backend.reseed(stage_seed(config, fold.index, "pretrain"))
         pretrain_plan = plan("pretrain", config.pretrain_alpha)
@@ -101,7 +105,8 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
 
     if rf is not None:
         _backend.reseed(stage_seed(config, fold.index, "stage1"))
-        model = models.build_fusion_model(branches, config)
+        compiled.start_fusion(models.build_fusion_model(fresh_branches, config), fresh_pretrain)
+        model = compiled.fusion
         models.freeze_backbones(branches)
         if config.epochs_stage1 > 0:
             stages["stage1"] = _fusion_stage(model, plan("stage1", config.alpha_cap), train, val, on_epoch)
@@ -109,12 +114,14 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
             _backend.reseed(stage_seed(config, fold.index, "stage2"))
             before = model.get_weights()
             models.unfreeze_top(branches, config.unfreeze_fraction)
-            stage2 = _fusion_stage(model, plan("stage2", config.alpha_cap), train, val, on_epoch)
+            stage2 = _fusion_stage(compiled.fine_tune, plan("stage2", config.alpha_cap), train, val, on_epoch)
             baseline = stages["stage1"].best_qwk if "stage1" in stages else float("-inf")
             stage2.kept = stage2.best_qwk > baseline
             if not stage2.kept:
                 model.set_weights(before)
             stages["stage2"] = stage2
+            # Back to stage 1's trainable set, the one the fusion model's predict step was traced with.
+            models.freeze_backbones(branches)
 
     probabilities = predict_visits(model, val)
     if save_to is not None:

@@ -1,0 +1,192 @@
+"""Compiled models kept per process: each graph is built and compiled once, then reused by every later
+fold, stage and trial that needs the same graph (``bench/compile_once.py`` measures what that saves).
+
+Why: building and compiling a model is cheap in Python, but its first ``fit`` and ``predict`` trace the
+train and predict steps into graphs (TensorFlow) or compile them with XLA (JAX). A trial runs six to nine
+stages; when each built and compiled a new model, a worker spent ~31 % of its time tracing and ~15 %
+clearing Keras' session between folds, against ~18 % executing ops.
+
+What makes a reuse exact: a fold still *builds* its models fresh, exactly as it would without the cache
+(building traces nothing, and every random draw of initialisation happens as before), and
+:meth:`CompiledModels.start_fold` / :meth:`CompiledModels.start_fusion` assign every variable of that fresh
+build into the compiled models (BatchNorm statistics and random-layer seed states included) and reset
+their ``trainable`` flags. Each stage then restores its optimizer's variables to their values right after
+the optimizer was built and assigns the stage's learning rate (:func:`ready_to_train`). What changes from
+trial to trial and used to be a constant inside the graph is data now: the focal loss's per-class alpha
+is a per-sample weight ``alpha[label]`` (``trainer.losses``). Whatever else decides the graph is the key:
+every :class:`~trainer.config.TrainConfig` field outside :data:`VALUE_FIELDS`, the image modalities,
+whether the model fuses the RF, the Keras backend and the dtype policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+
+import keras
+import numpy as np
+
+from trainer.config import TrainConfig
+from trainer.losses import RunningQWK, focal_loss
+from trainer.models import ImageBranches, leaf_layers
+
+log = logging.getLogger(__name__)
+
+#: Settings whose values a reuse assigns or feeds as data, so they never change a graph: seeds, learning
+#: rates, epochs, alpha (per-sample weights), the fusion weight's start, the weights a backbone starts from,
+#: the batch size (the traced step takes any batch), and the metadata branch. Every other field is part of
+#: the key, so a field added later starts out as part of it (safe: a new graph, never a wrong one).
+VALUE_FIELDS = frozenset({
+    "modalities", "folds", "seed", "weights", "alpha_cap", "pretrain_alpha", "batch_size", "lr_pretrain",
+    "lr_stage1", "lr_stage2", "epochs_pretrain", "epochs_stage1", "epochs_stage2", "patience_pretrain",
+    "patience_stage1", "patience_stage2", "lr_reduce_factor", "lr_reduce_patience", "fusion_init", "rf_trees",
+    "rf_max_depth", "rf_min_leaf", "rf_alpha_cap", "rf_oof_folds",
+})  # fmt: skip
+#: Distinct graphs a process keeps (least recently used dropped first): a study over architectures
+#: alternates between a few, and each kept one holds its weights, optimizer slots and traced functions.
+MAX_GRAPHS = 3
+
+
+def graph_fields() -> list[str]:
+    """The :class:`TrainConfig` fields that decide a graph (everything outside :data:`VALUE_FIELDS`)."""
+    return [f.name for f in fields(TrainConfig) if f.name not in VALUE_FIELDS]
+
+
+def graph_key(config: TrainConfig, modalities: tuple[str, ...], fused: bool) -> tuple:
+    """What decides the graphs of a fold's models: equal keys build models that one compiled set serves."""
+    policy = keras.config.dtype_policy().name  # set per fold by trainer._backend.configure
+    return (
+        keras.backend.backend(),
+        policy,
+        tuple(modalities),
+        fused,
+        tuple((name, getattr(config, name)) for name in graph_fields()),
+    )
+
+
+@dataclass
+class CompiledModels:
+    """One graph's models, kept: the image-only model of pre-training, the fusion model of stage 1
+    (backbones frozen), and the same fusion layers as a second model for stage 2, compiled while the top
+    of the backbones is trainable (a compiled train step holds the trainable set it was traced with)."""
+
+    key: tuple
+    branches: ImageBranches
+    pretrain: keras.Model
+    fusion: keras.Model | None = None
+    fine_tune: keras.Model | None = None
+
+    def start_fusion(self, fresh_fusion: keras.Model, fresh_pretrain: keras.Model) -> None:
+        """Take a fresh fusion model's starting values (its new output layers and fusion weight), keeping the
+        branches as pre-training left them. The first time, the fresh model (built on our branches) is kept."""
+        if self.fusion is None:
+            if fresh_pretrain is not self.pretrain:
+                raise RuntimeError("the first fusion model of a graph must be built on its kept branches")
+            self.fusion = fresh_fusion
+            self.fine_tune = keras.Model(fresh_fusion.input, fresh_fusion.output, name="fine_tune")
+            return
+        branch_ids = {id(v) for v in fresh_pretrain.variables}
+        new = [i for i, v in enumerate(fresh_fusion.variables) if id(v) not in branch_ids]
+        ours = self.fusion.variables
+        _assign([fresh_fusion.variables[i] for i in new], [ours[i] for i in new], "fusion model")
+
+
+_kept: OrderedDict[tuple, CompiledModels] = OrderedDict()
+
+
+def start_fold(
+    config: TrainConfig, modalities: tuple[str, ...], fused: bool, branches: ImageBranches, pretrain: keras.Model
+) -> CompiledModels:
+    """The kept models of this graph, set to a fresh build's values: ``branches`` and ``pretrain`` (built by
+    :func:`~trainer.models.build_image_branches` and :func:`~trainer.models.build_pretrain_model` for this
+    fold) give every variable, and every layer is trainable again. The first fold of a graph keeps the fresh
+    build itself (so building the kept models draws no random numbers of its own). Call after
+    ``trainer._backend.configure``, which sets the dtype policy."""
+    key = graph_key(config, modalities, fused)
+    kept = _kept.get(key)
+    if kept is None:
+        kept = _kept[key] = CompiledModels(key, branches, pretrain)
+        while len(_kept) > MAX_GRAPHS:
+            _kept.popitem(last=False)
+        return kept
+    _kept.move_to_end(key)
+    for backbone in kept.branches.backbones:
+        backbone.trainable = True
+    _assign(pretrain.variables, kept.pretrain.variables, "pre-training model")
+    if [layer.trainable for layer in leaf_layers(pretrain)] != [
+        layer.trainable for layer in leaf_layers(kept.pretrain)
+    ]:
+        raise RuntimeError("the kept model's trainable flags differ from a fresh build's")
+    return kept
+
+
+def clear() -> None:
+    """Forget every kept model (``trainer._backend.free_memory``)."""
+    _kept.clear()
+    _compiled.clear()
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    trainable: tuple[int, ...]  # the variables the train step was traced to update, by identity
+    gamma: float
+    jit_compile: bool | str
+    optimizer_start: list[np.ndarray]  # every optimizer variable right after it was built
+
+
+_compiled: weakref.WeakKeyDictionary[keras.Model, _Compiled] = weakref.WeakKeyDictionary()
+
+
+def ready_to_train(model: keras.Model, lr: float, gamma: float, jit_compile: bool | str, example: tuple) -> None:
+    """Compile ``model`` the first time it trains with this trainable set, loss and XLA setting; afterwards
+    put its optimizer back to its freshly built state. Either way the optimizer runs at ``lr``: the train
+    step starts exactly as a newly compiled one would. ``example``: ``(inputs, targets, sample weights)`` of a
+    batch, whose shapes build the loss and metrics."""
+    trainable = tuple(id(v) for v in model.trainable_variables)
+    state = _compiled.get(model)
+    if state is None or (state.trainable, state.gamma, state.jit_compile) != (trainable, gamma, jit_compile):
+        # Compiling may draw from Python's and NumPy's generators (on JAX it does); keep them where the stage's
+        # seed put them, so a stage that compiles trains exactly as one that reuses (JAX shuffles with NumPy).
+        with _generators_kept():
+            # Alpha is each row's sample weight (unit alpha here). Under a mixed_float16 policy Keras wraps Adam
+            # in a LossScaleOptimizer, whose scale is among the variables restored below.
+            model.compile(
+                optimizer=keras.optimizers.Adam(lr),
+                loss=focal_loss([1.0, 1.0, 1.0], gamma),
+                metrics=[RunningQWK()],
+                jit_compile=jit_compile,
+            )
+            # Built here, not inside the first traced train step: a tf.function that creates variables is traced
+            # twice, and the second trace was ~20 % of a small trial's time on a CPU (same numbers either way).
+            model.optimizer.build(model.trainable_variables)
+            # What a compiled model's first ``fit`` does before its first step, done here from ``example``:
+            # otherwise that fit takes a batch from its data to learn the shapes, and on JAX the extra
+            # shuffle draws NumPy numbers, so a stage that compiles would shuffle unlike one that reuses.
+            model._symbolic_build(data_batch=example)
+        start = [np.array(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables]
+        _compiled[model] = _Compiled(trainable, gamma, jit_compile, start)
+    else:
+        for variable, value in zip(model.optimizer.variables, state.optimizer_start, strict=True):
+            variable.assign(value)
+    model.optimizer.learning_rate.assign(lr)
+
+
+@contextlib.contextmanager
+def _generators_kept():
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _assign(source: list, target: list, what: str) -> None:
+    if len(source) != len(target) or any(tuple(s.shape) != tuple(t.shape) for s, t in zip(source, target)):
+        raise RuntimeError(f"a fresh {what} does not match the compiled one of the same key (a bug in graph_key)")
+    for s, t in zip(source, target, strict=True):
+        t.assign(s.value)
