@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import resource
 import shutil
@@ -36,6 +37,8 @@ from pathlib import Path
 
 from _common import REPO, WORK, emit, machine
 from _procfs import children, cpu_seconds, memory_kb
+
+from search.study.curves import CURVE_COLUMNS
 
 RESULTS = REPO / "bench" / "results"
 HERE = WORK / "compile-once"
@@ -130,6 +133,31 @@ def _params(db: Path) -> dict[int, dict]:
     for number, name, value in rows:
         params[number][name] = value
     return dict(params)
+
+
+def _curves(db: Path) -> dict[int, list]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "select t.number, a.value_json from trials t join trial_user_attributes a on a.trial_id = t.trial_id"
+            " where a.key = 'curve'"
+        ).fetchall()
+    return {number: json.loads(value) for number, value in rows}
+
+
+def curve_differences(before_db: Path, after_db: Path) -> dict:
+    """The largest difference between the arms' per-epoch reports of the same trial (the study stores them to
+    5 digits): validation QWK, training and validation loss; and whether every trial ran the same epochs."""
+    before, after = _curves(before_db), _curves(after_db)
+    columns = {name: CURVE_COLUMNS.index(name) for name in ("val_qwk", "train_loss", "val_loss")}
+    largest = dict.fromkeys(columns, 0.0)
+    same_epochs = sorted(before) == sorted(after)
+    for number in set(before) & set(after):
+        same_epochs &= [row[:4] for row in before[number]] == [row[:4] for row in after[number]]
+        for b, a in zip(before[number], after[number]):
+            for name, i in columns.items():
+                if b[i] is not None and a[i] is not None:
+                    largest[name] = max(largest[name], abs(b[i] - a[i]))
+    return {"same_epochs": same_epochs, **{f"largest_{name}_difference": v for name, v in largest.items()}}
 
 
 def run_arm(arm: str, code: Path, data: Path, warm: Path, trials: int, seed: int, profile_seconds: float,
@@ -235,7 +263,7 @@ def main() -> None:
     parser.add_argument("--profile-seconds", type=float, default=90, help="py-spy window once the first trial is done")
     parser.add_argument("--arms", default="before,after", help="which arms to run (a trial run: --arms after)")
     parser.add_argument("--jax", action="store_true", help="also the JAX persistent compilation cache")
-    parser.add_argument("--out", type=Path, default=RESULTS / "compile-once.json")
+    parser.add_argument("--out", type=Path, help="default: results/compile-once.json (one arm: compile-once-ARM.json)")
     args = parser.parse_args()
     data, warm = demo_data()
     order = [("before", "after"), ("after", "before")]
@@ -247,7 +275,8 @@ def main() -> None:
             print(f"{arm}: {runs[-1]['trials_per_cpu_hour']} trials per CPU hour", file=sys.stderr, flush=True)
     summary = {}
     if {r["arm"] for r in runs} != {"before", "after"}:
-        emit({"benchmark": "compile_once", "partial": True, "runs": runs}, None)
+        out = args.out or RESULTS / f"compile-once-{args.arms.replace(',', '-')}.json"
+        emit({"benchmark": "compile_once", "partial": True, "machine": machine(), "runs": runs}, out)
         return
     for arm in ("before", "after"):
         mine = [r for r in runs if r["arm"] == arm]
@@ -264,9 +293,10 @@ def main() -> None:
         "speed_up_trials_per_cpu_hour": round(summary["after"]["trials_per_cpu_hour_median"]
                                               / summary["before"]["trials_per_cpu_hour_median"], 2),
         "same_configurations": same_params, "largest_value_difference": max(differences) if differences else None,
+        "curves": curve_differences(HERE / first_before["label"] / "study.db", HERE / first_after["label"] / "study.db"),
         "runs": runs, "jax": jax_cache(data, warm) if args.jax else None,
     }  # fmt: skip
-    emit(result, args.out)
+    emit(result, args.out or RESULTS / "compile-once.json")
 
 
 if __name__ == "__main__":

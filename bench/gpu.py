@@ -10,7 +10,12 @@ is skipped and said so:
    off, and at batch 256 (NVIDIA's reference batch): images/s of the trainer and of a bare ``fit``,
    the trainer's overhead in wall time, and each case's peak GPU memory. The cases compile side by
    side and are timed one at a time (``_gpu_cases``);
-3. a live study — ``dfu-search launch --workers 2 --workers-per-gpu 2``, quick preset, demo data,
+3. epoch times (``_gpu_epochs``): one process trains three folds of EfficientNetB0@128 and then the same
+   again, as a worker's second trial; each stage's first epoch in fold 0 (tracing and XLA compiling)
+   against its first epoch in later folds and its steady epochs (models compiled once per process),
+   both trials' wall time, and GPU utilisation. It runs before the throughput cases, which an earlier
+   loan measured already;
+4. a live study — ``dfu-search launch --workers 2 --workers-per-gpu 2``, quick preset, demo data,
    SQLite — with ``nvidia-smi`` sampled every second: seconds per trial, each worker's GPU memory,
    and whether both workers computed on the GPU (``_gpu_study``).
 
@@ -32,6 +37,7 @@ from pathlib import Path
 
 from _common import REPO, run_command
 from _gpu_cases import CPU_CASES, GPU_CASES, describe, run_wave
+from _gpu_epochs import CPU_EPOCHS, GPU_EPOCHS, epoch_times
 from _gpu_study import CPU_STUDY, GPU_STUDY, live_study
 
 log = logging.getLogger("gpu")
@@ -98,7 +104,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "bench" / ".work" / "gpu", help="scratch folder")
     parser.add_argument("--cases", help="only these throughput cases: indices into the list, comma-separated")
     parser.add_argument("--wave", type=int, help="cases compiled side by side (default: all on a GPU, 2 on a CPU)")
-    parser.add_argument("--skip-study", action="store_true", help="only the throughput cases")
+    parser.add_argument("--skip-study", action="store_true", help="no live study")
+    parser.add_argument("--skip-epochs", action="store_true", help="no epoch times (compiling against reuse)")
     parser.add_argument("--trials", type=int, help="the live study's trials (default: 4 on a GPU, 2 on a CPU)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
@@ -130,6 +137,20 @@ def main() -> None:
         sys.exit(1)
 
     reserve = 0 if args.skip_study else study.cap_s  # the study runs last, on what the cases leave
+    if not args.skip_epochs:
+        plan = GPU_EPOCHS if on_gpu else CPU_EPOCHS
+        timeout = min(plan.cap_s, run.left() - reserve)
+        if timeout < 45:
+            run.result["skipped"].append("epochs")
+        else:
+            log.info("epoch times: %s@%d, %d folds, two trials (deadline %.0f s) …", plan.backbone, plan.image_size,
+                     plan.folds, timeout)  # fmt: skip
+            try:
+                run.result["epochs"] = epoch_times(plan, timeout, args.work, on_gpu)
+            except Exception as exc:  # noqa: BLE001  (recorded; the other steps still run)
+                run.result["epochs"] = {"error": repr(exc)[-3000:]}
+            log.info("  %s", json.dumps(run.result["epochs"])[:2000])
+            run.save()
     for start in range(0, len(cases), wave):
         batch = cases[start : start + wave]
         deadline = run.left() - reserve
@@ -154,6 +175,7 @@ def main() -> None:
     run.result["total_s"] = round(args.budget - run.left(), 1)
     run.save()
     failed = [describe(c).split(":")[0] for c in run.result["cases"] if "error" in c]
+    failed += ["epochs"] if "error" in run.result.get("epochs", {}) else []
     failed += (
         ["study"] if "error" in run.result.get("study", {}) or run.result.get("study", {}).get("launch_exit") else []
     )

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from _readme_compile import compile_once
 from _readme_pruning import pruning, pruning_v2
 from _readme_scale import scale
 from _readme_tables import RESULTS, load, pct, table
@@ -255,6 +256,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     scale,
     augment,
     trainer,
+    compile_once,
     gpu,
 )
 

@@ -2,8 +2,8 @@
 
 A GPU machine is lent for minutes at a time, without network: a script that breaks there wastes the
 loan. This runs the same script with the JAX backend at tiny sizes: a throughput case compiled in a wave
-and timed behind the GPU gate (the other cases are the same code with other flags), and the live
-two-worker study.
+and timed behind the GPU gate (the other cases are the same code with other flags), the epoch times
+(compiled in the first fold, reused after), and the live two-worker study.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow  # ~3 min of JAX compiles on 2 cores: `make test-all`, and before every device run (bench/README.md)
+@pytest.mark.slow  # ~4 min of JAX compiles on 2 cores: `make test-all`, and before every device run (bench/README.md)
 def test_gpu_dry_run_measures_every_step(tmp_path: Path) -> None:
     pytest.importorskip("jax", reason="the dry run needs JAX (make dev installs it)")
     out = tmp_path / "gpu.json"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     done = subprocess.run(
-        ["bench/gpu.sh", "--cpu", "--cases", "0", "--trials", "2", "--budget", "400",
+        ["bench/gpu.sh", "--cpu", "--cases", "0", "--trials", "2", "--budget", "640",
          "--out", str(out), "--work", str(tmp_path / "work")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=480,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=720,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -49,3 +49,8 @@ def test_gpu_dry_run_measures_every_step(tmp_path: Path) -> None:
     assert study["worker_devices"] == ["cpu"]
     assert len(study["trial_seconds"]) == sum(study["trial_states"].values())
     assert result["skipped"] == []
+    epochs = result["epochs"]
+    assert set(epochs["stages"]) == {"pretrain", "stage1", "stage2"}
+    for stage in epochs["stages"].values():  # compiled in fold 0, reused in fold 1
+        assert stage["later_folds_first_epoch_s"] < stage["fold0_first_epoch_s"]
+    assert epochs["trials"][1]["wall_s"] < epochs["trials"][0]["wall_s"]  # the second trial compiles nothing

@@ -23,6 +23,9 @@ class EpochReport:
     baseline_qwk: float = float("nan")  # this fold's metadata-only (RandomForest) QWK: what fusion must beat
     patience: int = 0  # the stage's early-stopping patience (0: unknown)
     cached: bool = False  # reported again from the pre-training store: recorded when it was trained, not trained now
+    #: Wall seconds of the epoch: its training steps and the validation after them. A graph traced or compiled
+    #: in this epoch is in it (a stage's first epoch of a new graph), so this shows what compiling costs.
+    seconds: float = float("nan")
 
 
 class StopStage(Exception):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from trainer.data import Dataset
+from trainer.feeding import fit_arguments
 from trainer.losses import alpha_weights, focal_loss
 from trainer.metrics import COLLAPSE_SHARE, improves, score_visits, top_class_share, visit_probabilities
 from trainer.model_cache import ready_to_train
@@ -108,14 +110,11 @@ def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_
     example = ({name: array[:batch_size] for name, array in inputs.items()}, targets[:batch_size], weights[:batch_size])
     ready_to_train(model, plan.lr, plan.gamma, plan.jit_compile, example)
     monitor = _StageMonitor(plan, val, on_epoch, batches_per_epoch=math.ceil(train.size / batch_size))
-    # No steps_per_epoch: Keras derives it from this very data set, and a batch never exceeds it.
+    # The batches Keras would make from these arrays, in one pipeline for the whole stage (trainer.feeding);
+    # steps per epoch come from this very data set, and a batch never exceeds it.
     model.fit(
-        inputs,
-        targets,
-        sample_weight=weights,
-        batch_size=batch_size,
+        **fit_arguments(inputs, targets, weights, batch_size, plan.epochs),
         epochs=plan.epochs,
-        shuffle=True,
         verbose=0,
         callbacks=[monitor],
     )
@@ -158,9 +157,16 @@ def replay_reports(result: StageResult, on_epoch: OnEpoch | None) -> None:
 
 
 def predict_visits(model: keras.Model, split: Split) -> np.ndarray:
-    """Per-visit probabilities: the mean over each visit's rows."""
-    row_probs = model.predict(_inputs_for(model, split), batch_size=_PREDICT_BATCH, verbose=0)
-    return visit_probabilities(np.asarray(row_probs), split.row_visits, len(split.visit_labels))
+    """Per-visit probabilities: the mean over each visit's rows.
+
+    ``predict_on_batch`` over the rows in order, ``_PREDICT_BATCH`` at a time: the batches ``predict`` would
+    make, without the data pipeline and iterator ``predict`` builds for every call."""
+    inputs = _inputs_for(model, split)
+    row_probs = np.concatenate([
+        np.asarray(model.predict_on_batch({name: array[start : start + _PREDICT_BATCH] for name, array in inputs.items()}))
+        for start in range(0, split.size, _PREDICT_BATCH)
+    ])  # fmt: skip
+    return visit_probabilities(row_probs, split.row_visits, len(split.visit_labels))
 
 
 def changeable_variables(model: keras.Model) -> list[keras.Variable]:
@@ -195,6 +201,7 @@ class _StageMonitor(keras.callbacks.Callback):
         self._best_values: list[np.ndarray] | None = None
         self._val_batches: list[dict] = []
         self._since_best = 0
+        self._epoch_started = time.perf_counter()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._changeable = changeable_variables(self.model)
@@ -212,6 +219,9 @@ class _StageMonitor(keras.callbacks.Callback):
 
     def _predict_val(self) -> np.ndarray:
         return np.concatenate([np.asarray(self.model.predict_on_batch(batch)) for batch in self._val_batches])
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row_probs = self._predict_val()
@@ -235,6 +245,7 @@ class _StageMonitor(keras.callbacks.Callback):
             val_loss=val_loss,
             baseline_qwk=self.plan.baseline_qwk,
             patience=self.plan.patience,
+            seconds=time.perf_counter() - self._epoch_started,
         )
         result = self.result
         result.reports.append(report)

@@ -11,7 +11,8 @@ import typer
 from search.cli._console import console, setup_logging
 from search.cli._options import CacheOption
 
-app = typer.Typer(help="The shared cache: stored pre-trainings, preprocessed images, RandomForest probabilities.",
+app = typer.Typer(help="The shared cache: stored pre-trainings, preprocessed images, RandomForest probabilities, "
+                  "compiled XLA programs.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)  # fmt: skip
 
 
@@ -40,7 +41,11 @@ def list_entries(cache_dir: CacheOption = None) -> None:
     console.print(table)
     total = sum(e.bytes for e in entries)
     console.print(f"{len(entries)} pre-trainings, {total / 1e6:.1f} MB, {sum(e.hits for e in entries)} hits")
-    for name, what in (("images", "preprocessed image arrays"), ("metadata", "RandomForest probabilities")):
+    for name, what in (
+        ("images", "preprocessed image arrays"),
+        ("metadata", "RandomForest probabilities"),
+        ("xla", "compiled XLA programs (JAX backend; an entry per library version and device kind)"),
+    ):
         count, size = _folder_bytes(root / name)
         console.print(f"{what}: {count} entries, {size / 1e6:.1f} MB ({root / name})")
 
