@@ -18,10 +18,12 @@ def compile_once() -> str:
           f"{r['trial_wall_range'][1]:.1f})", _rss(r)] for r in runs],
     )  # fmt: skip
     first = {arm: next(r for r in runs if r["arm"] == arm) for arm in ("before", "after")}
+    curves = result["curves"]
+    params = first["before"]["params"]  # trial number (a JSON key) → its sampled knobs
+    names = sorted(params["0"])
     values = table(
-        ["trial", *(f"{p}" for p in sorted(first["before"]["params"][0])), "QWK before", "QWK after"],
-        [[n, *(f"{first['before']['params'][n][p]:.3g}" for p in sorted(first["before"]["params"][n])),
-          f"{b:.4f}", f"{a:.4f}"]
+        ["trial", *(f"`{name}`" for name in names), "QWK before", "QWK after"],
+        [[n, *(f"{params[str(n)][name]:.3g}" for name in names), f"{b:.4f}", f"{a:.4f}"]
          for n, (b, a) in enumerate(zip(first["before"]["values"], first["after"]["values"]))],
     )  # fmt: skip
     categories = [k for k in first["after"]["profile"] if k != "samples"]
@@ -53,10 +55,19 @@ and compiled for every fold and stage, Keras' session cleared after each fold) a
 
 {arms}
 
-**{result["speed_up_trials_per_cpu_hour"]:.2f}× more trials per CPU hour.** The seeded random sampler gave
-both arms the same configurations ({"yes" if result["same_configurations"] else "NO"}); the largest
-difference between a trial's values is {result["largest_value_difference"]:.2g} (the TensorFlow trainer gives
-the same `result.json` folds bit for bit as before: the per-sample alpha changed no value here):
+**{result["speed_up_trials_per_cpu_hour"]:.2f}× more trials per CPU hour** (median over the repeats; before
+{_rate(result, "before")}, after {_rate(result, "after")}). The seeded random sampler gave both arms the same
+configurations ({"yes" if result["same_configurations"] else "NO"}). {result["trials_with_equal_values"]} of
+{result["trials"]} trials end with the same value bit for bit, the largest difference is
+{result["largest_value_difference"]:.2g}; fold QWKs: {curves["folds_with_equal_qwk"]} equal, the largest
+difference {curves["largest_fold_qwk_difference"]:.2g}; per-epoch reports at the same step (stored to 5 digits)
+differ by at most {curves["largest_train_loss_difference"]:.2g} in training loss,
+{curves["largest_val_loss_difference"]:.2g} in validation loss and {curves["largest_val_qwk_difference"]:.2g} in
+validation QWK. The cause is the focal loss's alpha, now each row's sample weight: `(m·ce)·α` where the
+constant form computed `(m·α)·ce`, a last-bit difference that a trial with high learning rates can carry into
+another prediction. Everything else is exact: with alpha equal to one for every class (pre-training's default)
+nothing differs, and a worker's second trial equals the same trial in a fresh process bit for bit on both
+backends (`tests/test_compile_once.py`).
 
 {values}
 
@@ -67,7 +78,27 @@ feeding small in-memory arrays through `tf.data` (an iterator made every epoch) 
 and the stage's Python per step and per epoch.
 
 {profile}
-{jax_text}"""
+{_memory()}{jax_text}"""
+
+
+def _rate(result: dict, arm: str) -> str:
+    summary = result["summary"][arm]
+    low, high = summary["range"]
+    return f"{summary['trials_per_cpu_hour_median']:.0f} ({low:.0f}–{high:.0f})"
+
+
+def _memory() -> str:
+    """The long worker: RSS after each of many trials (``--arms after --trials 30``)."""
+    if not (RESULTS / "compile-once-after.json").is_file():
+        return ""
+    run = load("compile-once-after.json")["runs"][0]
+    rss = {int(k): v / 1024 for k, v in run["rss_kb_by_trials_done"].items()}
+    return (
+        f"\n**A long worker** (`python bench/compile_once.py --arms after --trials {run['trials']} --profile-seconds 0`,"
+        f" `results/compile-once-after.json`): the worker's RSS after trial {min(rss)} {rss[min(rss)]:.0f} MB, after"
+        f" trial {max(rss)} {rss[max(rss)]:.0f} MB, at most {max(rss.values()):.0f} MB; before this change a worker"
+        " grew with every trial (the table above).\n"
+    )
 
 
 def _rss(run: dict) -> str:

@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -124,14 +125,19 @@ def _finished(db: Path) -> list[tuple]:
         return []
 
 
-def _params(db: Path) -> dict[int, dict]:
+def _params(db: Path) -> dict[str, dict]:
+    """Each trial's sampled knobs by trial number (as text, a JSON key); a categorical one by its value."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
         rows = connection.execute(
-            "select t.number, p.param_name, p.param_value from trials t join trial_params p on p.trial_id = t.trial_id"
+            "select t.number, p.param_name, p.param_value, p.distribution_json from trials t"
+            " join trial_params p on p.trial_id = t.trial_id"
         ).fetchall()
-    params: dict[int, dict] = collections.defaultdict(dict)
-    for number, name, value in rows:
-        params[number][name] = value
+    params: dict[str, dict] = collections.defaultdict(dict)
+    for number, name, value, distribution in rows:
+        spec = json.loads(distribution)
+        if spec.get("name") == "CategoricalDistribution":
+            value = spec["attributes"]["choices"][int(value)]
+        params[str(number)][name] = value
     return dict(params)
 
 
@@ -145,19 +151,35 @@ def _curves(db: Path) -> dict[int, list]:
 
 
 def curve_differences(before_db: Path, after_db: Path) -> dict:
-    """The largest difference between the arms' per-epoch reports of the same trial (the study stores them to
-    5 digits): validation QWK, training and validation loss; and whether every trial ran the same epochs."""
+    """How far the arms' records of the same trial lie apart: per-epoch reports at the same step (the study stores
+    them to 5 digits: validation QWK, training and validation loss), each fold's QWK, and whether every trial
+    ran the same epochs."""
     before, after = _curves(before_db), _curves(after_db)
     columns = {name: CURVE_COLUMNS.index(name) for name in ("val_qwk", "train_loss", "val_loss")}
     largest = dict.fromkeys(columns, 0.0)
     same_epochs = sorted(before) == sorted(after)
     for number in set(before) & set(after):
         same_epochs &= [row[:4] for row in before[number]] == [row[:4] for row in after[number]]
-        for b, a in zip(before[number], after[number]):
+        after_steps = {row[0]: row for row in after[number]}
+        for b in before[number]:
+            a = after_steps.get(b[0])
             for name, i in columns.items():
-                if b[i] is not None and a[i] is not None:
+                if a is not None and b[i] is not None and a[i] is not None:
                     largest[name] = max(largest[name], abs(b[i] - a[i]))
-    return {"same_epochs": same_epochs, **{f"largest_{name}_difference": v for name, v in largest.items()}}
+    folds_before, folds_after = _folds(before_db), _folds(after_db)
+    fold_qwk = [abs(b - a) for n in folds_before for b, a in zip(folds_before[n], folds_after.get(n, []))]
+    return {"same_epochs": same_epochs, **{f"largest_{name}_difference": v for name, v in largest.items()},
+            "largest_fold_qwk_difference": max(fold_qwk, default=None),
+            "folds_with_equal_qwk": f"{sum(d == 0 for d in fold_qwk)} of {len(fold_qwk)}"}  # fmt: skip
+
+
+def _folds(db: Path) -> dict[int, list[float]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "select t.number, a.value_json from trials t join trial_user_attributes a on a.trial_id = t.trial_id"
+            " where a.key = 'folds'"
+        ).fetchall()
+    return {number: [fold["qwk"] for fold in json.loads(value)] for number, value in rows}
 
 
 def run_arm(arm: str, code: Path, data: Path, warm: Path, trials: int, seed: int, profile_seconds: float,
@@ -171,9 +193,21 @@ def run_arm(arm: str, code: Path, data: Path, warm: Path, trials: int, seed: int
                    "--seed", str(seed), *STUDY, "--storage", f"sqlite:///{db}", "--cache-dir", str(folder / "cache"),
                    "--artifacts", str(folder / "artifacts"))  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
     launch = subprocess.Popen(command, cwd=code, env=_env(code), stdout=open(folder / "launch.log", "w"),  # noqa: SIM115
-                              stderr=subprocess.STDOUT)  # fmt: skip
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        return _measure(arm, label, code, folder, launch, before, trials, profile_seconds)
+    finally:
+        if launch.poll() is None:  # interrupted: the launcher stops its worker on SIGTERM
+            os.killpg(launch.pid, signal.SIGTERM)
+            launch.wait(60)
+
+
+def _measure(arm: str, label: str, code: Path, folder: Path, launch: subprocess.Popen, before, trials: int,
+             profile_seconds: float) -> dict:  # fmt: skip
+    """Watch one arm's launcher to its end: RSS at each finished trial, the warm profile, then the totals."""
+    db = folder / "study.db"
+    started = time.perf_counter()
     rss: dict[int, int] = {}
     profile = folder / "profile.txt"
     spy: subprocess.Popen | None = None
@@ -264,7 +298,12 @@ def main() -> None:
     parser.add_argument("--arms", default="before,after", help="which arms to run (a trial run: --arms after)")
     parser.add_argument("--jax", action="store_true", help="also the JAX persistent compilation cache")
     parser.add_argument("--out", type=Path, help="default: results/compile-once.json (one arm: compile-once-ARM.json)")
+    parser.add_argument("--summarize", type=Path, help="only summarize again the runs of this result file")
     args = parser.parse_args()
+    if args.summarize:  # the arms' studies are still under bench/.work/compile-once
+        old = json.loads(args.summarize.read_text())
+        emit(summarize(old["runs"], old["base"], old["trials"], old["seed"], old["jax"]), args.summarize)
+        return
     data, warm = demo_data()
     order = [("before", "after"), ("after", "before")]
     runs = []
@@ -273,11 +312,20 @@ def main() -> None:
             code = checkout(arm, args.base)
             runs.append(run_arm(arm, code, data, warm, args.trials, args.seed, args.profile_seconds, f"{arm}-{repeat}"))
             print(f"{arm}: {runs[-1]['trials_per_cpu_hour']} trials per CPU hour", file=sys.stderr, flush=True)
-    summary = {}
     if {r["arm"] for r in runs} != {"before", "after"}:
         out = args.out or RESULTS / f"compile-once-{args.arms.replace(',', '-')}.json"
         emit({"benchmark": "compile_once", "partial": True, "machine": machine(), "runs": runs}, out)
         return
+    jax = jax_cache(data, warm) if args.jax else None
+    emit(summarize(runs, args.base, args.trials, args.seed, jax), args.out or RESULTS / "compile-once.json")
+
+
+def summarize(runs: list[dict], base: str, trials: int, seed: int, jax: dict | None) -> dict:
+    """The arms side by side: trials per CPU hour (median and range over repeats), and how the first repeat's
+    trials compare (configurations, values, per-epoch reports and fold QWKs, read from the arms' studies)."""
+    for run in runs:  # the sampled knobs, read again (categorical choices by value)
+        run["params"] = _params(HERE / run["label"] / "study.db")
+    summary = {}
     for arm in ("before", "after"):
         mine = [r for r in runs if r["arm"] == arm]
         rates = [r["trials_per_cpu_hour"] for r in mine]
@@ -285,18 +333,18 @@ def main() -> None:
                         "trial_wall_median": statistics.median(w for r in mine for w in r["trial_walls"])}  # fmt: skip
     first_before = next(r for r in runs if r["arm"] == "before")
     first_after = next(r for r in runs if r["arm"] == "after")
-    same_params = first_before["params"] == first_after["params"]
     differences = [abs(a - b) for a, b in zip(first_before["values"], first_after["values"]) if None not in (a, b)]
-    result = {
-        "benchmark": "compile_once", "machine": machine(), "base": args.base, "trials": args.trials, "seed": args.seed,
+    return {
+        "benchmark": "compile_once", "machine": machine(), "base": base, "trials": trials, "seed": seed,
         "summary": summary,
         "speed_up_trials_per_cpu_hour": round(summary["after"]["trials_per_cpu_hour_median"]
                                               / summary["before"]["trials_per_cpu_hour_median"], 2),
-        "same_configurations": same_params, "largest_value_difference": max(differences) if differences else None,
+        "same_configurations": first_before["params"] == first_after["params"],
+        "trials_with_equal_values": sum(d == 0 for d in differences),
+        "largest_value_difference": max(differences) if differences else None,
         "curves": curve_differences(HERE / first_before["label"] / "study.db", HERE / first_after["label"] / "study.db"),
-        "runs": runs, "jax": jax_cache(data, warm) if args.jax else None,
+        "runs": runs, "jax": jax,
     }  # fmt: skip
-    emit(result, args.out or RESULTS / "compile-once.json")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,21 @@
-"""The GPU path measured in one command, within a time budget: throughput per backbone and precision, and a live study.
+"""The GPU path measured in one command, within a time budget: compile against reuse, throughput per backbone and
+precision, and a live study.
 
 Run by ``bench/gpu.sh`` (which installs the carried wheels first) on a GPU machine that may be lent
 for minutes and has no network. Steps, each with a deadline inside ``--budget``; what no longer fits
 is skipped and said so:
 
 1. the device, driver and library versions, and whether the Keras backend (JAX) sees the GPU;
-2. ``bench/trainer.py`` on EfficientNetB0@128, DenseNet121@128 and EfficientNetB3@256, float32 and
+2. epoch times (``_gpu_epochs``): one process trains three folds of EfficientNetB0@128 and then the same
+   again, as a worker's second trial; each stage's first epoch in fold 0 (tracing and XLA compiling)
+   against its first epoch in later folds and its steady epochs (models compiled once per process),
+   both trials' wall time, and GPU utilisation. First, since an earlier loan measured the
+   throughput cases already;
+3. ``bench/trainer.py`` on EfficientNetB0@128, DenseNet121@128 and EfficientNetB3@256, float32 and
    mixed (float16 compute, loss scaling), XLA on (Keras' default on JAX); EfficientNetB0 with XLA
    off, and at batch 256 (NVIDIA's reference batch): images/s of the trainer and of a bare ``fit``,
    the trainer's overhead in wall time, and each case's peak GPU memory. The cases compile side by
    side and are timed one at a time (``_gpu_cases``);
-3. epoch times (``_gpu_epochs``): one process trains three folds of EfficientNetB0@128 and then the same
-   again, as a worker's second trial; each stage's first epoch in fold 0 (tracing and XLA compiling)
-   against its first epoch in later folds and its steady epochs (models compiled once per process),
-   both trials' wall time, and GPU utilisation. It runs before the throughput cases, which an earlier
-   loan measured already;
 4. a live study — ``dfu-search launch --workers 2 --workers-per-gpu 2``, quick preset, demo data,
    SQLite — with ``nvidia-smi`` sampled every second: seconds per trial, each worker's GPU memory,
    and whether both workers computed on the GPU (``_gpu_study``).

@@ -25,14 +25,15 @@ import logging
 import random
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import keras
 import numpy as np
 
 from trainer.config import TrainConfig
 from trainer.losses import RunningQWK, focal_loss
-from trainer.models import ImageBranches, leaf_layers
+from trainer.models import ImageBranches, build_fusion_model, leaf_layers
 
 log = logging.getLogger(__name__)
 
@@ -68,60 +69,109 @@ def graph_key(config: TrainConfig, modalities: tuple[str, ...], fused: bool) -> 
     )
 
 
+@dataclass(frozen=True)
+class _Start:
+    """What building a fold's pre-training model gives: every variable's value, and the generators' states after."""
+
+    values: list[np.ndarray]
+    python_state: tuple
+    numpy_state: tuple
+
+    @property
+    def bytes(self) -> int:
+        return sum(v.nbytes for v in self.values)
+
+
 @dataclass
 class CompiledModels:
     """One graph's models, kept: the image-only model of pre-training, the fusion model of stage 1
     (backbones frozen), and the same fusion layers as a second model for stage 2, compiled while the top
-    of the backbones is trainable (a compiled train step holds the trainable set it was traced with)."""
+    of the backbones is trainable (a compiled train step holds the trainable set it was traced with).
+
+    ``starts``: the values a fresh build of the pre-training model gives, by the random state it was built
+    from (a study's fold k builds from the same state in every trial), so a later fold skips the build."""
 
     key: tuple
     branches: ImageBranches
     pretrain: keras.Model
     fusion: keras.Model | None = None
     fine_tune: keras.Model | None = None
+    starts: OrderedDict[tuple, _Start] = field(default_factory=OrderedDict)
 
-    def start_fusion(self, fresh_fusion: keras.Model, fresh_pretrain: keras.Model) -> None:
-        """Take a fresh fusion model's starting values (its new output layers and fusion weight), keeping the
-        branches as pre-training left them. The first time, the fresh model (built on our branches) is kept."""
+    def start_fusion(self, config: TrainConfig) -> None:
+        """Give the fusion layers (the new output layers and the fusion weight) the values a fresh
+        :func:`~trainer.models.build_fusion_model` gives them now, keeping the branches as pre-training left them.
+
+        The first time, the fusion model is built on the kept branches and kept. Afterwards its new layers are
+        built again on a stand-in for the branch features (an input of the same width): the same layers,
+        created in the same order, draw the same random numbers, without building any branch."""
         if self.fusion is None:
-            if fresh_pretrain is not self.pretrain:
-                raise RuntimeError("the first fusion model of a graph must be built on its kept branches")
-            self.fusion = fresh_fusion
-            self.fine_tune = keras.Model(fresh_fusion.input, fresh_fusion.output, name="fine_tune")
+            self.fusion = build_fusion_model(self.branches, config)
+            self.fine_tune = keras.Model(self.fusion.input, self.fusion.output, name="fine_tune")
             return
-        branch_ids = {id(v) for v in fresh_pretrain.variables}
-        new = [i for i, v in enumerate(fresh_fusion.variables) if id(v) not in branch_ids]
-        ours = self.fusion.variables
-        _assign([fresh_fusion.variables[i] for i in new], [ours[i] for i in new], "fusion model")
+        features = keras.Input((self.branches.features.shape[-1],), name="image_features")
+        fresh = build_fusion_model(ImageBranches({"image_features": features}, features, []), config)
+        branch_ids = {id(v) for v in self.pretrain.variables}
+        _assign(fresh.variables, [v for v in self.fusion.variables if id(v) not in branch_ids], "fusion layers")
+
+    def _remember(self, key: tuple, start: _Start) -> None:
+        self.starts[key] = start
+        while len(self.starts) > 1 and sum(s.bytes for s in self.starts.values()) > MAX_START_BYTES:
+            self.starts.popitem(last=False)
 
 
 _kept: OrderedDict[tuple, CompiledModels] = OrderedDict()
+#: Starting values kept per graph (a study has one per fold); the oldest go past this size.
+MAX_START_BYTES = 256 * 2**20
 
 
 def start_fold(
-    config: TrainConfig, modalities: tuple[str, ...], fused: bool, branches: ImageBranches, pretrain: keras.Model
+    config: TrainConfig,
+    modalities: tuple[str, ...],
+    fused: bool,
+    build: Callable[[], tuple[ImageBranches, keras.Model]],
 ) -> CompiledModels:
-    """The kept models of this graph, set to a fresh build's values: ``branches`` and ``pretrain`` (built by
-    :func:`~trainer.models.build_image_branches` and :func:`~trainer.models.build_pretrain_model` for this
-    fold) give every variable, and every layer is trainable again. The first fold of a graph keeps the fresh
-    build itself (so building the kept models draws no random numbers of its own). Call after
-    ``trainer._backend.configure``, which sets the dtype policy."""
+    """The kept models of this graph, set to what ``build()`` (fresh branches and pre-training model, as
+    :func:`~trainer.models.build_image_branches` and :func:`~trainer.models.build_pretrain_model` make them)
+    would give now: every variable's value, every layer trainable, and Python's and NumPy's generators where
+    the build leaves them. The first fold of a graph keeps what it builds (the kept models draw no random
+    numbers of their own); a later fold that starts from a random state seen before takes the values that
+    state gave (a study's folds repeat from trial to trial), and only an unseen one builds. Call after
+    ``trainer._backend.configure``, which seeds the fold and sets the dtype policy."""
     key = graph_key(config, modalities, fused)
+    # What a fresh build's values depend on: the graph, the weights it loads, and the random state.
+    start_key = (config.weights, random.getstate(), np.random.get_state()[1].tobytes(), np.random.get_state()[2])
     kept = _kept.get(key)
     if kept is None:
+        branches, pretrain = build()
         kept = _kept[key] = CompiledModels(key, branches, pretrain)
+        kept._remember(start_key, _snapshot(pretrain))
         while len(_kept) > MAX_GRAPHS:
             _kept.popitem(last=False)
         return kept
     _kept.move_to_end(key)
     for backbone in kept.branches.backbones:
         backbone.trainable = True
-    _assign(pretrain.variables, kept.pretrain.variables, "pre-training model")
-    if [layer.trainable for layer in leaf_layers(pretrain)] != [
-        layer.trainable for layer in leaf_layers(kept.pretrain)
-    ]:
-        raise RuntimeError("the kept model's trainable flags differ from a fresh build's")
+    start = kept.starts.get(start_key)
+    if start is None:
+        _, pretrain = build()
+        if [layer.trainable for layer in leaf_layers(pretrain)] != [
+            layer.trainable for layer in leaf_layers(kept.pretrain)
+        ]:
+            raise RuntimeError("the kept model's trainable flags differ from a fresh build's")
+        start = _snapshot(pretrain)
+        kept._remember(start_key, start)
+    else:
+        kept.starts.move_to_end(start_key)
+        random.setstate(start.python_state)
+        np.random.set_state(start.numpy_state)
+    _assign(start.values, kept.pretrain.variables, "pre-training model")
     return kept
+
+
+def _snapshot(model: keras.Model) -> _Start:
+    values = [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables]
+    return _Start(values, random.getstate(), np.random.get_state())
 
 
 def clear() -> None:
@@ -189,4 +239,4 @@ def _assign(source: list, target: list, what: str) -> None:
     if len(source) != len(target) or any(tuple(s.shape) != tuple(t.shape) for s, t in zip(source, target)):
         raise RuntimeError(f"a fresh {what} does not match the compiled one of the same key (a bug in graph_key)")
     for s, t in zip(source, target, strict=True):
-        t.assign(s.value)
+        t.assign(s.value if isinstance(s, keras.Variable) else s)

@@ -85,11 +85,14 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
     from trainer.stages import predict_visits
 
     train, val = _split(dataset, images, fold, rf)
-    # A fresh build (variables only, nothing traced) sets every starting value, exactly as without the
-    # cache; the compiled models of this graph take those values and do the training.
-    fresh_branches = models.build_image_branches(config, dataset.image_modalities)
-    fresh_pretrain = models.build_pretrain_model(fresh_branches)
-    compiled = model_cache.start_fold(config, dataset.image_modalities, rf is not None, fresh_branches, fresh_pretrain)
+
+    # The kept compiled models of this graph, with every starting value a fresh build gives (nothing
+    # traced); they do the training.
+    def build():
+        branches = models.build_image_branches(config, dataset.image_modalities)
+        return branches, models.build_pretrain_model(branches)
+
+    compiled = model_cache.start_fold(config, dataset.image_modalities, rf is not None, build)
     branches = compiled.branches
 
     plan = functools.partial(_plan, config, fold.index, train.labels, metadata_scores.qwk)
@@ -105,7 +108,7 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
 
     if rf is not None:
         _backend.reseed(stage_seed(config, fold.index, "stage1"))
-        compiled.start_fusion(models.build_fusion_model(fresh_branches, config), fresh_pretrain)
+        compiled.start_fusion(config)
         model = compiled.fusion
         models.freeze_backbones(branches)
         if config.epochs_stage1 > 0:
