@@ -166,11 +166,20 @@ def curve_differences(before_db: Path, after_db: Path) -> dict:
             for name, i in columns.items():
                 if a is not None and b[i] is not None and a[i] is not None:
                     largest[name] = max(largest[name], abs(b[i] - a[i]))
+    rows = {"pretrain": [0, 0], "fusion": [0, 0]}  # [differing, compared] reports at the same step
+    for number in set(before) & set(after):
+        after_steps = {row[0]: row for row in after[number]}
+        for b in before[number]:
+            if b[0] in after_steps:
+                counts = rows["pretrain" if b[2] == "pretrain" else "fusion"]
+                counts[0] += b != after_steps[b[0]]
+                counts[1] += 1
     folds_before, folds_after = _folds(before_db), _folds(after_db)
     fold_qwk = [abs(b - a) for n in folds_before for b, a in zip(folds_before[n], folds_after.get(n, []))]
     return {"same_epochs": same_epochs, **{f"largest_{name}_difference": v for name, v in largest.items()},
             "largest_fold_qwk_difference": max(fold_qwk, default=None),
-            "folds_with_equal_qwk": f"{sum(d == 0 for d in fold_qwk)} of {len(fold_qwk)}"}  # fmt: skip
+            "folds_with_equal_qwk": f"{sum(d == 0 for d in fold_qwk)} of {len(fold_qwk)}",
+            "reports_differing": {stage: f"{n} of {total}" for stage, (n, total) in rows.items()}}  # fmt: skip
 
 
 def _folds(db: Path) -> dict[int, list[float]]:
@@ -212,8 +221,10 @@ def _measure(arm: str, label: str, code: Path, folder: Path, launch: subprocess.
     profile = folder / "profile.txt"
     spy: subprocess.Popen | None = None
     spy_cpu = 0.0  # py-spy's own CPU seconds (read while it runs), taken out of the arm's
+    launcher_cpu = 0.0  # the launcher's own (its live display polls the study), read while it runs
     while launch.poll() is None:
         time.sleep(0.5)
+        launcher_cpu = max(launcher_cpu, cpu_seconds(launch.pid))
         workers = [pid for pid in children(launch.pid) if b"worker" in _cmdline(pid)]
         done = _finished(db)
         if workers and done:
@@ -246,7 +257,7 @@ def _measure(arm: str, label: str, code: Path, folder: Path, launch: subprocess.
         "trial_walls": walls, "values": [v for _, _, v, _ in finished], "states": [s for _, s, _, _ in finished],
         "params": _params(db), "rss_kb_by_trials_done": rss,
         "profile": shares(profile) if profile.exists() else None, "profile_seconds": profile_seconds,
-        "py_spy_cpu_seconds": round(spy_cpu, 2),
+        "py_spy_cpu_seconds": round(spy_cpu, 2), "launcher_cpu_seconds": round(launcher_cpu, 1),
     }  # fmt: skip
 
 
@@ -283,7 +294,9 @@ def jax_cache(data: Path, warm: Path) -> dict:
         entries = sum(1 for _ in (folder / "cache" / "xla").rglob("*") if _.is_file())
         runs.append({"run": run, "wall_seconds": round(time.perf_counter() - started, 1),
                      "cpu_seconds": round(_reaped_cpu(before), 1), "cache_entries": entries})  # fmt: skip
-    return {"runs": runs, "speed-up_cpu": round(runs[0]["cpu_seconds"] / runs[1]["cpu_seconds"], 2)}
+    first, second = (json.loads((folder / f"out-{i}" / "result.json").read_text())["folds"] for i in (0, 1))
+    return {"runs": runs, "speed-up_cpu": round(runs[0]["cpu_seconds"] / runs[1]["cpu_seconds"], 2),
+            "same_result": first == second}  # fmt: skip
 
 
 def main() -> None:
@@ -307,10 +320,12 @@ def main() -> None:
     data, warm = demo_data()
     order = [("before", "after"), ("after", "before")]
     runs = []
+    alone = "" if set(args.arms.split(",")) == {"before", "after"} else "-alone"  # a one-arm run keeps its own folder
     for repeat in range(args.repeats):
         for arm in (a for a in order[repeat % 2] if a in args.arms.split(",")):
             code = checkout(arm, args.base)
-            runs.append(run_arm(arm, code, data, warm, args.trials, args.seed, args.profile_seconds, f"{arm}-{repeat}"))
+            label = f"{arm}-{repeat}{alone}"
+            runs.append(run_arm(arm, code, data, warm, args.trials, args.seed, args.profile_seconds, label))
             print(f"{arm}: {runs[-1]['trials_per_cpu_hour']} trials per CPU hour", file=sys.stderr, flush=True)
     if {r["arm"] for r in runs} != {"before", "after"}:
         out = args.out or RESULTS / f"compile-once-{args.arms.replace(',', '-')}.json"

@@ -133,7 +133,10 @@ def test_the_repository_stands_alone() -> None:
     """Code and docs cite the design in docs/, never a document outside the repository."""
     cited = []
     for path in [*REPO.glob("*.md"), *REPO.glob("docs/*.md")] + [
-        p for package in ("trainer", "search", "storage", "bench") for p in (REPO / package).rglob("*.py")
+        p
+        for package in ("trainer", "search", "storage", "bench")
+        for p in (REPO / package).rglob("*.py")
+        if ".work" not in p.relative_to(REPO).parts  # benchmarks' scratch (a checkout of another commit, say)
     ]:
         if "DESIGN §" in path.read_text() or "shared/DESIGN" in path.read_text():
             cited.append(str(path.relative_to(REPO)))
@@ -166,3 +169,18 @@ def test_links_between_the_documents_resolve() -> None:
                 if anchor not in {_slug(h) for h in headings}:
                     broken.append(f"{document.relative_to(REPO)}: {target} (no such heading)")
     assert not broken, broken
+
+
+def test_the_trainer_compiles_in_one_place_and_never_clears_the_session_while_training() -> None:
+    """Models are compiled once per graph and process (trainer/model_cache.py): a `compile(` or a
+    `clear_session` anywhere else in trainer/ would bring back a trace per fold and stage."""
+    import re
+
+    compiles, clears = [], []
+    for path in (REPO / "trainer").rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"\.compile\(\s*(optimizer|$)", text, flags=re.M) and path.name != "model_cache.py":
+            compiles.append(path.name)
+        if "clear_session" in text and path.name != "_backend.py":  # free_memory: for tests and benchmarks
+            clears.append(path.name)
+    assert not compiles and not clears, (compiles, clears)
