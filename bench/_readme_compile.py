@@ -11,10 +11,10 @@ def compile_once() -> str:
     result = load("compile-once.json")
     runs = result["runs"]
     arms = table(
-        ["run", "commit", "trials per CPU hour", "CPU s (the launcher's)", "wall s", "trial wall s, median (range)",
+        ["run", "commit", "trials per CPU hour", "CPU s", "wall s", "trial wall s, median (range)",
          "worker RSS after trial 1 → last, MB"],
         [[r["label"], f"`{r['commit']}`", f"{r['trials_per_cpu_hour']:.1f}",
-          f"{r['cpu_seconds']:.0f} ({r.get('launcher_cpu_seconds', float('nan')):.0f})",
+          f"{r['cpu_seconds']:.0f}" + (f" (launcher {r['launcher_cpu_seconds']:.0f})" if "launcher_cpu_seconds" in r else ""),
           f"{r['wall_seconds']:.0f}", f"{r['trial_wall_median']:.1f} ({r['trial_wall_range'][0]:.1f}–"
           f"{r['trial_wall_range'][1]:.1f})", _rss(r)] for r in runs],
     )  # fmt: skip
@@ -42,7 +42,7 @@ def compile_once() -> str:
 the other, with `KERAS_BACKEND=jax` on one cache folder. The first compiles every program and writes
 {first_run["cache_entries"]} entries under `CACHE/xla/`; the second loads them: {first_run["wall_seconds"]:.0f} s →
 {second_run["wall_seconds"]:.0f} s wall, {first_run["cpu_seconds"]:.0f} → {second_run["cpu_seconds"]:.0f} CPU s
-({jax["speed-up_cpu"]:.2f}× fewer), {"the same" if jax.get("same_result") else "NOT the same"} `result.json` folds.
+({jax["speed-up_cpu"]:.2f}× fewer){_same(jax)}.
 """
     return f"""## Compiling each model once per process
 
@@ -64,11 +64,10 @@ configurations ({"yes" if result["same_configurations"] else "NO"}). {result["tr
 difference {curves["largest_fold_qwk_difference"]:.2g}; per-epoch reports at the same step (stored to 5 digits)
 differ by at most {curves["largest_train_loss_difference"]:.2g} in training loss,
 {curves["largest_val_loss_difference"]:.2g} in validation loss and {curves["largest_val_qwk_difference"]:.2g} in
-validation QWK. The cause is the focal loss's alpha, now each row's sample weight: `(m·ce)·α` where the
-constant form computed `(m·α)·ce`, a last-bit difference that a trial with high learning rates can carry into
-another prediction: of the reports at the same step, {curves["reports_differing"]["fusion"]} of the fusion
-stages' differ, {curves["reports_differing"]["pretrain"]} of pre-training's (alpha one for every class, its
-default, where the two forms are the same numbers). Everything else is exact: a worker's second trial
+validation QWK. The cause is the focal loss's alpha, now each row's sample weight: its product is no longer
+taken with a constant, which TensorFlow's graph optimiser arranged its own way (a `tf.Variable` alpha read by
+the loss differs from the constant just the same), a last-bit difference that Adam can carry into
+another prediction{_rows(curves)}. Everything else is exact: a worker's second trial
 equals the same trial in a fresh process bit for bit on both backends (`tests/test_compile_once.py`), and a
 `dfu-search train` of the quick preset on this data (default alpha cap) gives the same `result.json` folds as
 before, bit for bit.
@@ -86,6 +85,22 @@ the launcher's live display.
 
 {profile}
 {_memory()}{jax_text}"""
+
+
+def _rows(curves: dict) -> str:
+    rows = curves.get("reports_differing")  # recorded since the run after results/compile-once.json's
+    if not rows:
+        return ""
+    return (
+        f": of the reports at the same step, {rows['fusion']} of the fusion stages' differ and {rows['pretrain']}"
+        " of pre-training's (alpha one for every class, its default, where both forms give the same numbers)"
+    )
+
+
+def _same(jax: dict) -> str:
+    if "same_result" not in jax:
+        return ""
+    return ", the same `result.json` folds" if jax["same_result"] else ", NOT the same `result.json` folds"
 
 
 def _rate(result: dict, arm: str) -> str:

@@ -110,14 +110,14 @@ class FinishedStudy:
 @pytest.fixture(scope="session")
 def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> FinishedStudy:
     """A finished SQLite study run by real workers: the default and degenerate presets enqueued, nothing else
-    (quick preset, 32 px, 2 folds). Shared by the study, query and dashboard tests; treat as read-only."""
+    (quick preset, 32 px, 3 folds). Shared by the study, query and dashboard tests; treat as read-only."""
     from _cli import run_cli
 
     def build(folder: Path) -> None:
         # The quick preset as a user runs it. (At 24 px the default recipe's images learn nothing on this small
         # folder either, and a rule rightly ends it: the contrast between the presets needs 32 px.)
         result = run_cli("launch", "--study", "presets", "--storage", f"sqlite:///{folder / 'dfu-search.db'}",
-                         "--data", training_folder, "--workers", "1", "--trials", "2", "--folds", "2",
+                         "--data", training_folder, "--workers", "1", "--trials", "2", "--folds", "3",
                          "--preset", "quick", "--enqueue", "default", "--enqueue", "degenerate",
                          "--cache-dir", folder / "cache", "--log-dir", folder / "logs", cwd=folder)  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

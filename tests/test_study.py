@@ -63,7 +63,8 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     # default pruner's test against that completed trial (near-best: 0.02 below it) sees it first. (A fold in
     # which the fixed 0.70 RF weight carries the fusion above the RF alone is not the signature: it runs on.)
     curve = degenerate.user_attrs["curve"]
-    assert (curve[0][1], curve[0][2], curve[0][3]) == (0, "pretrain", 1) and max(curve[0][7]) == sum(curve[0][7])
+    histogram = curve[0][7]  # the preset's signature (README): one class for at least 90 % of the visits
+    assert (curve[0][1], curve[0][2], curve[0][3]) == (0, "pretrain", 1) and max(histogram) >= 0.9 * sum(histogram)
     assert degenerate.state == States.PRUNED
     reason = degenerate.user_attrs["prune_reason"]
     assert reason["stage"] == "stage1"
