@@ -2,10 +2,12 @@
 
 One ``trainer.train`` run of several folds in one process (as a worker runs its trials), each epoch's wall
 seconds taken from its report (``EpochReport.seconds``: training steps and validation). A stage's first
-epoch in fold 0 traces and compiles its graph; since the models are compiled once per process
-(``trainer.model_cache``), the first epoch of the same stage in a later fold compiles nothing, and should
-take what a steady epoch takes. Then the same configuration again in the same process, as a worker's second
-trial: its wall time against the first's. ``nvidia-smi`` is sampled meanwhile (GPU utilisation).
+epoch in fold 0 traces and compiles its graph. On TensorFlow a later fold reuses it (the models are compiled
+once per process, ``trainer.model_cache``); on JAX, XLA compiles per shape, so a later fold whose row counts
+give other partial-batch shapes compiles those again (the CPU dry run shows it: fold 1's first epochs cost
+what fold 0's do). Then the same configuration again in the same process, as a worker's second trial, whose
+folds repeat the first's shapes: it should compile nothing, its first epochs as short as steady ones.
+``nvidia-smi`` is sampled meanwhile (GPU utilisation).
 """
 
 from __future__ import annotations

@@ -141,13 +141,19 @@ def _params(db: Path) -> dict[str, dict]:
     return dict(params)
 
 
-def _curves(db: Path) -> dict[int, list]:
+def _user_attr(db: Path, key: str) -> dict:
+    """One user attribute of every trial that has it, by trial number."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
         rows = connection.execute(
             "select t.number, a.value_json from trials t join trial_user_attributes a on a.trial_id = t.trial_id"
-            " where a.key = 'curve'"
+            " where a.key = ?",
+            (key,),
         ).fetchall()
     return {number: json.loads(value) for number, value in rows}
+
+
+def _curves(db: Path) -> dict[int, list]:
+    return _user_attr(db, "curve")
 
 
 def curve_differences(before_db: Path, after_db: Path) -> dict:
@@ -183,12 +189,7 @@ def curve_differences(before_db: Path, after_db: Path) -> dict:
 
 
 def _folds(db: Path) -> dict[int, list[float]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-        rows = connection.execute(
-            "select t.number, a.value_json from trials t join trial_user_attributes a on a.trial_id = t.trial_id"
-            " where a.key = 'folds'"
-        ).fetchall()
-    return {number: [fold["qwk"] for fold in json.loads(value)] for number, value in rows}
+    return {number: [fold["qwk"] for fold in folds] for number, folds in _user_attr(db, "folds").items()}
 
 
 def run_arm(arm: str, code: Path, data: Path, warm: Path, trials: int, seed: int, profile_seconds: float,

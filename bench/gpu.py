@@ -8,7 +8,8 @@ is skipped and said so:
 1. the device, driver and library versions, and whether the Keras backend (JAX) sees the GPU;
 2. epoch times (``_gpu_epochs``): one process trains three folds of EfficientNetB0@128 and then the same
    again, as a worker's second trial; each stage's first epoch in fold 0 (tracing and XLA compiling)
-   against its first epoch in later folds and its steady epochs (models compiled once per process),
+   against its first epoch in later folds (XLA compiles again for other batch shapes) and its steady
+   epochs, the second trial's first epochs (models compiled once per process: nothing to compile),
    both trials' wall time, and GPU utilisation. First, since an earlier loan measured the
    throughput cases already;
 3. ``bench/trainer.py`` on EfficientNetB0@128, DenseNet121@128 and EfficientNetB3@256, float32 and

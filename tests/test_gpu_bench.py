@@ -3,7 +3,7 @@
 A GPU machine is lent for minutes at a time, without network: a script that breaks there wastes the
 loan. This runs the same script with the JAX backend at tiny sizes: a throughput case compiled in a wave
 and timed behind the GPU gate (the other cases are the same code with other flags), the epoch times
-(compiled in the first fold, reused after), and the live two-worker study.
+(a worker's second trial compiles nothing), and the live two-worker study.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def test_gpu_dry_run_measures_every_step(tmp_path: Path) -> None:
     assert result["skipped"] == []
     epochs = result["epochs"]
     assert set(epochs["stages"]) == {"pretrain", "stage1", "stage2"}
-    for stage in epochs["stages"].values():  # compiled in fold 0, reused in fold 1
-        assert stage["later_folds_first_epoch_s"] < stage["fold0_first_epoch_s"]
-    assert epochs["trials"][1]["wall_s"] < epochs["trials"][0]["wall_s"]  # the second trial compiles nothing
+    # The worker's second trial compiles nothing: each stage's first epoch takes what a steady one takes. (Within
+    # the first trial JAX compiles again for a fold whose row counts, and so batch shapes, differ.)
+    for name, stage in epochs["second_trial_stages"].items():
+        assert stage["fold0_first_epoch_s"] < epochs["stages"][name]["fold0_first_epoch_s"] / 5, (name, epochs)
+    assert epochs["trials"][1]["wall_s"] < epochs["trials"][0]["wall_s"] / 3
