@@ -1,4 +1,4 @@
-"""The fusion model on random rows: what ``trainer.py`` and ``epoch_start.py`` train to time epochs."""
+"""The fusion model on random rows: what ``bench/trainer.py`` and ``bench/epoch_start.py`` train to time epochs."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
@@ -184,3 +185,62 @@ def test_the_trainer_compiles_in_one_place_and_never_clears_the_session_while_tr
         if "clear_session" in text and path.name != "_backend.py":  # free_memory: for tests and benchmarks
             clears.append(path.name)
     assert not compiles and not clears, (compiles, clears)
+
+
+_FILE_ENDINGS = ("db", "py", "md", "json", "toml", "csv", "png", "log", "keras", "txt", "gz")
+
+
+def _named_modules(path: pathlib.Path) -> list[str]:
+    """Dotted names of this project's modules (``search.…``, ``trainer.…``, ``storage.…``) in a document, or in
+    a Python file's strings and comments (code is checked by importing it; a variable may be called storage)."""
+    import io
+    import re
+    import tokenize
+
+    text = path.read_text()
+    if path.suffix == ".py":
+        tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+        text = "\n".join(t.string for t in tokens if t.type in (tokenize.STRING, tokenize.COMMENT))
+    names = re.findall(r"(?<![\w./-])((?:search|trainer|storage)(?:\.[A-Za-z_]\w*)+)", text)
+    return [n for n in names if n.rsplit(".", 1)[1] not in _FILE_ENDINGS]
+
+
+def _defines(module: str, name: str) -> bool:
+    """Whether ``module`` has ``name``: a submodule, or a top-level definition, assignment or import in its source."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec(module)
+    if spec.submodule_search_locations is not None and importlib.util.find_spec(f"{module}.{name}") is not None:
+        return True
+    source = pathlib.Path(spec.origin).read_text()
+    pattern = rf"^(?:(?:async )?def|class) {name}\b|^\s*{name}\s*[:=]|import .*\b{name}\b|\"{name}\""
+    return re.search(pattern, source, flags=re.M) is not None
+
+
+def test_documents_name_modules_that_exist() -> None:
+    """A dotted name in the documents, docstrings or comments (``search.pruners.judge.Judge``) names a module
+    that exists and, after it, something that module defines: a module moved or renamed takes its mentions along."""
+    import importlib.util
+
+    files = [*REPO.glob("*.md"), *REPO.glob("docs/*.md")] + [
+        p
+        for package in ("trainer", "search", "storage", "bench", "tests")
+        for p in (REPO / package).rglob("*.py")
+        if ".work" not in p.relative_to(REPO).parts
+    ]
+    missing = []
+    for path in files:
+        for name in _named_modules(path):
+            parts = name.split(".")
+            module = parts[0]
+            for part in parts[1:]:
+                if not _defines(module, part):
+                    missing.append(f"{path.relative_to(REPO)}: {name}")
+                    break
+                if importlib.util.find_spec(module).submodule_search_locations is None:
+                    break  # an attribute of a module: what follows it is the attribute's own
+                module = f"{module}.{part}"
+                if importlib.util.find_spec(module) is None:
+                    break
+    assert not missing, missing

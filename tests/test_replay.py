@@ -22,7 +22,7 @@ OFFSETS = {"pretrain": 0, "stage1": 4, "stage2": 8}
 
 
 def _curve(quality: float, degenerate: bool, rng: np.random.Generator) -> tuple[list[list], list[float]]:
-    """Three folds of rows as search.curves writes them; a degenerate trial predicts one class from pre-training
+    """Three folds of rows as search.study.curves writes them; a degenerate trial predicts one class from pre-training
     through the fused model of stage 1."""
     rows, folds = [], []
     for fold in range(3):

@@ -16,7 +16,7 @@ would have trained:
 - what the ``on_epoch`` hook may do to the stage (the degeneracy rules that can end it early);
 - the Keras backend and the library versions, and :data:`STORE_VERSION`.
 
-Exactness: each stage seeds every generator at its start (``trainer.stages.seed_stage``), so
+Exactness: each stage seeds every generator at its start (``trainer.training.stage_seed``), so
 skipping pre-training changes no random stream after it, and a hit restores every variable of the
 branches, BatchNorm statistics and random-layer states included. A hit gives the fold result of a miss.
 

@@ -15,7 +15,7 @@ running-mean  val QWK per epoch                                      :class:`Sam
 near-best     val QWK per epoch                                      the same, near the best and over trials reached
 ============  =====================================================  ==========================================
 
-The degeneracy rules (:class:`~search.pruning.DegeneracyRules`) come first in every strategy unless
+The degeneracy rules (:class:`~search.pruners.rules.DegeneracyRules`) come first in every strategy unless
 the study was launched with ``--no-rules``.
 """
 

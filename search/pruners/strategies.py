@@ -24,7 +24,7 @@ def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
-    if name == "wilcoxon":  # fed one value per finished fold, step = fold (see search.judge)
+    if name == "wilcoxon":  # fed one value per finished fold, step = fold (see search.pruners.judge)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.pruners.WilcoxonPruner()
@@ -34,6 +34,6 @@ def make_pruner(name: str, layout=None) -> optuna.pruners.BasePruner:
         return SameStepPruner(layout, **RUNNING_MEAN)
     if name == "ours":
         return SameStepPruner(layout)
-    if name in ("forgiving", "none"):  # forgiving races folds in search.judge; no per-epoch pruner
+    if name in ("forgiving", "none"):  # forgiving races folds in search.pruners.judge; no per-epoch pruner
         return optuna.pruners.NopPruner()
     raise ValueError(f"--pruner must be one of {', '.join(PRUNERS)}, got {name!r}")

@@ -24,7 +24,7 @@ ENQUEUED_ATTR = "dfu_search_enqueued"
 @dataclass(frozen=True)
 class StudyRequest:
     """What ``dfu-search launch`` asks for. Fields left None take the defaults on creation and the
-    stored values on resume (where anything else is refused, see :func:`search.launch.check_resume`)."""
+    stored values on resume (where anything else is refused, see :func:`search.workers.launch.check_resume`)."""
 
     name: str
     data: Path | None = None
@@ -49,7 +49,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
     """Create the study with its settings, or resume it: ``request.trials`` more finished trials from now
     (the budget becomes finished + trials), or the stored budget when None.
 
-    Call :func:`search.launch.prepare_launch` rather than this: it checks the request first.
+    Call :func:`search.workers.launch.prepare_launch` rather than this: it checks the request first.
     """
     names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if request.name in names:

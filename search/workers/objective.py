@@ -145,7 +145,7 @@ class _Reporter:
         self.judge = Judge(trial, settings.pruner, rules, folds)
         self.stage_rules = rules.as_dict() if rules.enabled else None  # what may end a stage: part of the store's key
         self.epochs = 0  # epochs trained in this trial (reports from the pre-training store are not)
-        self.curve: list[list] = []  # one row per epoch, columns as search.curves.CURVE_COLUMNS
+        self.curve: list[list] = []  # one row per epoch, columns as search.study.curves.CURVE_COLUMNS
         self.folds: list[dict] = []
         self.prune_reason: dict | None = None
         self.stage_stops: list[dict] = []

@@ -5,7 +5,7 @@ Each worker is a separate process (``dfu-search worker``) in its own session, pi
 failed and re-queued at once and is restarted; one that exits 0 has seen the budget met.
 
 Stopping (Ctrl-C, SIGTERM): every worker gets SIGTERM and ends its trial at the next epoch
-boundary, failed and queued again (see :mod:`search.stopping`); a second Ctrl-C kills them at once
+boundary, failed and queued again (see :mod:`search.workers.stopping`); a second Ctrl-C kills them at once
 and sweeps their RUNNING trials. If the launcher itself dies — SIGKILL included — each worker
 notices that its parent changed and stops within seconds: no orphans.
 """

@@ -3,7 +3,7 @@
 Everything it needs (data location and fingerprint, base config, space, pruner, budget) comes from
 the study's user attributes, so ``dfu-search worker --study NAME --storage URL`` works from any
 machine. SIGTERM, Ctrl-C and the launcher's death stop the worker at the next epoch boundary with
-its trial failed and queued again (see :mod:`search.stopping`), so a stopped worker never leaves a
+its trial failed and queued again (see :mod:`search.workers.stopping`), so a stopped worker never leaves a
 trial RUNNING or lost.
 """
 
