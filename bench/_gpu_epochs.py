@@ -23,6 +23,8 @@ from pathlib import Path
 from _common import run_command
 from _gpu_study import GpuSampler
 
+from trainer.config import parse_assignment
+
 
 @dataclass(frozen=True)
 class EpochPlan:
@@ -68,7 +70,7 @@ def epoch_times(plan: EpochPlan, timeout: float, work: Path, on_gpu: bool) -> di
             return {"error": f"demo-data exit {code}", "output_tail": tail}
     sets = {"backbone": plan.backbone, "image_size": plan.image_size, "folds": plan.folds,
             "patience_pretrain": 99, "patience_stage1": 99, "patience_stage2": 99,
-            **{k: float(v) if "." in v else int(v) for k, v in (s.split("=") for s in plan.sets)}}  # fmt: skip
+            **dict(parse_assignment(s) for s in plan.sets)}  # fmt: skip
     command = [sys.executable, "-c", _TRAIN, str(data), str(work / "epochs-cache"), json.dumps(sets)]
     with GpuSampler(enabled=on_gpu) as sampler:
         code, _ = run_command(command, max(30.0, timeout - (time.monotonic() - started)), dict(os.environ),

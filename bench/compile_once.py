@@ -92,17 +92,18 @@ def demo_data() -> tuple[Path, Path]:
     """Demo data as ``make demo`` draws it, and a cache holding its images and the folds' RandomForests."""
     data, warm = HERE / "data", HERE / "warm-cache"
     if not data.is_dir():
-        subprocess.run(_dfu(REPO, "demo-data", str(data), "--shots", "2"), check=True, cwd=REPO, env=_env(REPO))
+        subprocess.run(_dfu("demo-data", str(data), "--shots", "2"), check=True, cwd=REPO, env=_env(REPO))
     if not warm.is_dir():
         # Images preprocessed and each fold's RF fitted: one epoch of each stage, nothing stored.
-        subprocess.run(_dfu(REPO, "train", "--data", str(data), "--preset", "quick", "--folds", "3", "--set",
+        subprocess.run(_dfu("train", "--data", str(data), "--preset", "quick", "--folds", "3", "--set",
                             "epochs_pretrain=1", "--set", "epochs_stage1=1", "--set", "epochs_stage2=0",
                             "--no-pretrain-cache", "--cache-dir", str(warm), "--out", str(HERE / "warm-out")),
                        check=True, cwd=REPO, env=_env(REPO), capture_output=True)  # fmt: skip
     return data, warm
 
 
-def _dfu(code: Path, *args: str) -> list[str]:
+def _dfu(*args: str) -> list[str]:
+    """A dfu-search command; which checkout runs it is ``_env``'s PYTHONPATH."""
     return [sys.executable, "-m", "search", *args]
 
 
@@ -199,7 +200,7 @@ def run_arm(arm: str, code: Path, data: Path, warm: Path, trials: int, seed: int
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(warm, folder / "cache")
     db = folder / "study.db"
-    command = _dfu(code, "launch", "--study", "compile-once", "--data", str(data), "--trials", str(trials),
+    command = _dfu("launch", "--study", "compile-once", "--data", str(data), "--trials", str(trials),
                    "--seed", str(seed), *STUDY, "--storage", f"sqlite:///{db}", "--cache-dir", str(folder / "cache"),
                    "--artifacts", str(folder / "artifacts"))  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -289,7 +290,7 @@ def jax_cache(data: Path, warm: Path) -> dict:
     for run in ("first (compiles)", "second (loads)"):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        command = _dfu(REPO, "train", "--data", str(data), "--preset", "quick", "--folds", "3", "--no-pretrain-cache",
+        command = _dfu("train", "--data", str(data), "--preset", "quick", "--folds", "3", "--no-pretrain-cache",
                        "--cache-dir", str(folder / "cache"), "--out", str(folder / f"out-{len(runs)}"))  # fmt: skip
         subprocess.run(command, check=True, cwd=REPO, env=_env(REPO, KERAS_BACKEND="jax"), capture_output=True)
         entries = sum(1 for _ in (folder / "cache" / "xla").rglob("*") if _.is_file())

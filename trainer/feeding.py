@@ -16,6 +16,8 @@ before (JAX's adapter iterates NumPy arrays, reshuffled every epoch, at no such 
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 
@@ -42,8 +44,8 @@ def fit_arguments(inputs: dict[str, np.ndarray], targets: np.ndarray, weights: n
     dataset = batches.repeat(epochs).map(
         lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index, axis=0), rows)
     )
-    steps = len(order) // batch_size + (full < len(order))
     # shuffle=False: the order is in the data set already (fit's default would only warn that it ignores it).
+    steps = math.ceil(len(order) / batch_size)
     return {"x": dataset.prefetch(tf.data.AUTOTUNE), "steps_per_epoch": steps, "shuffle": False}
 
 

@@ -6,14 +6,14 @@ train and predict steps into graphs (TensorFlow) or compile them with XLA (JAX).
 stages; when each built and compiled a new model, a worker spent ~31 % of its time tracing and ~15 %
 clearing Keras' session between folds, against ~18 % executing ops.
 
-What makes a reuse exact: a fold still *builds* its models fresh, exactly as it would without the cache
-(building traces nothing, and every random draw of initialisation happens as before), and
-:meth:`CompiledModels.start_fold` / :meth:`CompiledModels.start_fusion` assign every variable of that fresh
-build into the compiled models (BatchNorm statistics and random-layer seed states included) and reset
-their ``trainable`` flags. Each stage then restores its optimizer's variables to their values right after
-the optimizer was built and assigns the stage's learning rate (:func:`ready_to_train`). What changes from
-trial to trial and used to be a constant inside the graph is data now: the focal loss's per-class alpha
-is a per-sample weight ``alpha[label]`` (``trainer.losses``). Whatever else decides the graph is the key:
+What makes a reuse exact: every fold starts the kept models from exactly the values a fresh build would give
+them (:func:`start_fold`, :meth:`CompiledModels.start_fusion`: every variable, BatchNorm statistics and
+random-layer seed states included, every layer trainable again, the generators where the build leaves
+them), taken from a fresh build or from the one the same random state gave before. Each stage then restores
+its optimizer's variables to their values right after the optimizer was built and assigns the stage's
+learning rate (:func:`ready_to_train`). What changes from trial to trial and used to be a constant inside
+the graph is data now: the focal loss's per-class alpha is a per-sample weight ``alpha[label]``
+(``trainer.losses.alpha_weights``). Whatever else decides the graph is the key:
 every :class:`~trainer.config.TrainConfig` field outside :data:`VALUE_FIELDS`, the image modalities,
 whether the model fuses the RF, the Keras backend and the dtype policy.
 """
@@ -140,7 +140,8 @@ def start_fold(
     ``trainer._backend.configure``, which seeds the fold and sets the dtype policy."""
     key = graph_key(config, modalities, fused)
     # What a fresh build's values depend on: the graph, the weights it loads, and the random state.
-    start_key = (config.weights, random.getstate(), np.random.get_state()[1].tobytes(), np.random.get_state()[2])
+    numpy_state = np.random.get_state()
+    start_key = (config.weights, random.getstate(), numpy_state[1].tobytes(), numpy_state[2])
     kept = _kept.get(key)
     if kept is None:
         branches, pretrain = build()
@@ -170,8 +171,12 @@ def start_fold(
 
 
 def _snapshot(model: keras.Model) -> _Start:
-    values = [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables]
-    return _Start(values, random.getstate(), np.random.get_state())
+    return _Start(_values(model.variables), random.getstate(), np.random.get_state())
+
+
+def _values(variables: list) -> list[np.ndarray]:
+    """Copies of the variables' values (NumPy), to assign back later."""
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
 
 
 def clear() -> None:
@@ -217,8 +222,7 @@ def ready_to_train(model: keras.Model, lr: float, gamma: float, jit_compile: boo
             # otherwise that fit takes a batch from its data to learn the shapes, and on JAX the extra
             # shuffle draws NumPy numbers, so a stage that compiles would shuffle unlike one that reuses.
             model._symbolic_build(data_batch=example)
-        start = [np.array(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables]
-        _compiled[model] = _Compiled(trainable, gamma, jit_compile, start)
+        _compiled[model] = _Compiled(trainable, gamma, jit_compile, _values(model.optimizer.variables))
     else:
         for variable, value in zip(model.optimizer.variables, state.optimizer_start, strict=True):
             variable.assign(value)
