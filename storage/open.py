@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import optuna
@@ -22,9 +23,6 @@ import optuna
 from storage.errors import StorageError
 from storage.resilient import ResilientRDBStorage
 from storage.urls import file_path, grpc_address, kind, redact, sqlalchemy_url
-
-# Heartbeats and their retry callback are marked experimental in Optuna 5; we rely on them on purpose.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 #: Connections one process keeps open to PostgreSQL, and how many more it may open under load.
 POOL_SIZE = 2
@@ -61,7 +59,9 @@ def serve_proxy(url: str, host: str, port: int) -> None:
     """Run Optuna's gRPC storage proxy in front of ``url`` until interrupted."""
     if kind(url) == "grpc":
         raise StorageError("--storage of a proxy must be the database itself, not another grpc:// proxy")
-    optuna.storages.run_grpc_proxy_server(open_storage(url, heartbeat=None), host=host, port=port)
+    backend = open_storage(url, heartbeat=None)
+    with _experimental_on_purpose():
+        optuna.storages.run_grpc_proxy_server(backend, host=host, port=port)
 
 
 def open_storage(
@@ -102,25 +102,37 @@ def open_storage(
             "grace_period": heartbeat.grace_for(limit),
             "heartbeat_stale_trial_callback": heartbeat.on_stale,
         }
-    storage = ResilientRDBStorage(
-        sqlalchemy_url(url),
-        engine_kwargs=_engine_settings(storage_kind),
-        outage_limit=limit if wait_at_start else 0,
-        shown_url=redact(url),
-        **heartbeat_kwargs,
-    )
+    with _experimental_on_purpose():  # the heartbeat arguments
+        storage = ResilientRDBStorage(
+            sqlalchemy_url(url),
+            engine_kwargs=_engine_settings(storage_kind),
+            outage_limit=limit if wait_at_start else 0,
+            shown_url=redact(url),
+            **heartbeat_kwargs,
+        )
     storage.outage_limit = limit
     return storage
 
 
 def _open_proxy(url: str, wait: float) -> optuna.storages.BaseStorage:
     host, port = grpc_address(url)
-    proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
+    with _experimental_on_purpose():
+        proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
     try:
         proxy.wait_server_ready(timeout=wait)
     except ConnectionError:
         raise StorageError(f"cannot reach the storage proxy {redact(url)} within {wait:.0f} s") from None
     return proxy
+
+
+@contextmanager
+def _experimental_on_purpose() -> Iterator[None]:
+    """Optuna marks heartbeats and the gRPC proxy experimental; dfu-search relies on them on purpose, so their
+    ``ExperimentalWarning`` is silenced for these calls only (a process-wide filter would hide Optuna's
+    warnings from a user's own program that opens a storage through dfu-search)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def _engine_settings(storage_kind: str) -> dict:

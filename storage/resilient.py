@@ -9,8 +9,9 @@ Trying again is only safe for reads and idempotent writes. A connection can also
 the server committed, before the client heard: trying a non-idempotent write again would then do
 it twice. So those writes first find out what the lost attempt did:
 
-- creating a trial (``study.ask()``, ``enqueue_trial``) tags the new row with a random token and
-  looks for that token before inserting again, so a lost acknowledgement cannot make two trials;
+- creating a trial (``study.ask()``, ``enqueue_trial``) records a random token with the new row (in a table
+  of its own, :mod:`storage.write_tokens`, where no Optuna client sees it) and looks for that token before
+  inserting again, so a lost acknowledgement cannot make two trials;
 - taking a WAITING trial (``study.ask()`` on an enqueued trial) stamps ``datetime_start`` with a
   value of its own; a RUNNING trial with that stamp is ours, so it is neither taken twice nor
   left RUNNING with nobody running it;
@@ -48,14 +49,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from storage.errors import StorageError
 from storage.trial_reads import read_trials
 from storage.urls import redact
+from storage.write_tokens import create_write_token_table, record_write_token, trial_made_by_write
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _FIRST_DELAY, _MAX_DELAY = 0.5, 5.0
-#: The system attribute that tags a trial row with the token of the write that created it.
-WRITE_TOKEN_ATTR = "dfu_search:write_token"
-#: The system attribute that marks a failed trial as queued again (its value: the copy's write token).
+#: The system attribute that marks a failed trial as queued again (its value: the number of the copy).
 RETRY_CLAIM_ATTR = "dfu_search:retried"
 
 
@@ -77,6 +77,7 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
         self.outage_limit = outage_limit
         self.shown_url = shown_url or redact(url)
         _with_retry(optuna.storages.RDBStorage.__init__)(self, url, *args, **kwargs)
+        _through_outage(self, lambda: create_write_token_table(self.engine))
 
     # -- creating a trial: at most once -------------------------------------------------------------
 
@@ -94,10 +95,10 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     def _insert_once(
         self, study_id: int, template: FrozenTrial | None, retry_of: int | None = None
     ) -> FrozenTrial | None:
-        """Insert a trial at most once through lost connections: the row is tagged with a random token, and
+        """Insert a trial at most once through lost connections: the insert records a random token, and
         after a lost acknowledgement the token says whether the insert landed."""
         token = uuid.uuid4().hex
-        tagged = _tagged(template, token)
+        template = template if template is not None else _plain_running_trial()
 
         def landed() -> FrozenTrial | object:  # after a lost connection (or a deadlock): did the insert land?
             trial = self._trial_with_token(token)
@@ -106,16 +107,23 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             log.warning("trial %d was created before the connection broke; not creating it again", trial.number)
             return trial
 
-        return _through_outage(self, lambda: self._insert_trial(study_id, tagged, retry_of), after_loss=landed)
+        return _through_outage(self, lambda: self._insert_trial(study_id, template, token, retry_of), after_loss=landed)
 
-    def _insert_trial(self, study_id: int, template: FrozenTrial, retry_of: int | None = None) -> FrozenTrial | None:
-        """Optuna's trial insert, without its own retry loop (which could insert twice). ``retry_of``: first claim
-        the retry of that failed trial, in the same transaction; None if it was claimed already."""
+    def _insert_trial(
+        self, study_id: int, template: FrozenTrial, token: str, retry_of: int | None = None
+    ) -> FrozenTrial | None:
+        """Optuna's trial insert with its write token, without Optuna's own retry loop (which could insert twice).
+        ``retry_of``: first claim the retry of that failed trial, in the same transaction; None if it was
+        claimed already."""
         with _create_scoped_session(self.scoped_session) as session:
             models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)  # numbers trials in turn
-            if retry_of is not None and not self._claim_retry(retry_of, template, session):
+            if retry_of is not None and self._retry_claimed(retry_of, session):
                 return None
             row = self._get_prepared_new_trial(study_id, template, session)
+            record_write_token(session, token, row.trial_id)
+            if retry_of is not None:
+                session.add(models.TrialSystemAttributeModel(trial_id=retry_of, key=RETRY_CLAIM_ATTR,
+                                                             value_json=str(row.number)))  # fmt: skip
             if template.state == TrialState.RUNNING and self.heartbeat_interval is not None:
                 # its first heartbeat with it: Optuna's sweep only takes a trial *with* a heartbeat for stale, and
                 # a worker killed before its heartbeat thread beat once left the trial RUNNING for ever
@@ -125,30 +133,20 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
         return frozen
 
     @staticmethod
-    def _claim_retry(failed_trial_id: int, template: FrozenTrial, session) -> bool:
+    def _retry_claimed(failed_trial_id: int, session) -> bool:
+        """Whether the failed trial was queued again already; its row stays locked until the transaction ends."""
         models.TrialModel.find_or_raise_by_id(failed_trial_id, session, for_update=True)
-        claimed = (
+        claim = (
             session.query(models.TrialSystemAttributeModel)
             .filter(models.TrialSystemAttributeModel.trial_id == failed_trial_id)
             .filter(models.TrialSystemAttributeModel.key == RETRY_CLAIM_ATTR)
             .one_or_none()
         )
-        if claimed is not None:
-            return False
-        token = template.system_attrs[WRITE_TOKEN_ATTR]
-        session.add(models.TrialSystemAttributeModel(trial_id=failed_trial_id, key=RETRY_CLAIM_ATTR,
-                                                     value_json=f'"{token}"'))  # fmt: skip
-        return True
+        return claim is not None
 
     def _trial_with_token(self, token: str) -> FrozenTrial | None:
         with _create_scoped_session(self.scoped_session) as session:
-            attribute = (
-                session.query(models.TrialSystemAttributeModel)
-                .filter(models.TrialSystemAttributeModel.key == WRITE_TOKEN_ATTR)
-                .filter(models.TrialSystemAttributeModel.value_json == f'"{token}"')
-                .one_or_none()
-            )
-            trial_id = None if attribute is None else attribute.trial_id
+            trial_id = trial_made_by_write(session, token)
         return None if trial_id is None else optuna.storages.RDBStorage.get_trial(self, trial_id)
 
     # -- taking a WAITING trial, finishing a trial: at most once ------------------------------------
@@ -347,17 +345,12 @@ def _with_retry(method):
     return call
 
 
-def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:
-    """The template (a plain RUNNING trial when none) with the write token among its system attributes."""
-    if template is None:
-        template = FrozenTrial(
-            number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(), datetime_complete=None,
-            params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=-1,
-        )  # fmt: skip
-    else:
-        template = copy.deepcopy(template)
-    template.system_attrs[WRITE_TOKEN_ATTR] = token
-    return template
+def _plain_running_trial() -> FrozenTrial:
+    """What ``study.ask()`` creates when nothing is queued: a RUNNING trial started now (Optuna's default)."""
+    return FrozenTrial(
+        number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(), datetime_complete=None,
+        params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=-1,
+    )  # fmt: skip
 
 
 def _same_instant(stored: datetime | None, stamp: datetime) -> bool:

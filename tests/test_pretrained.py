@@ -35,7 +35,7 @@ def test_the_key_follows_pretraining_settings_only() -> None:
 
     store = PretrainStore(Path("unused"))
     base = load_config("quick")
-    key = store.key(base, 0, "data", None)
+    key = store.key(base, 0, "data", None, {})
     other_values = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v * 0.5 + 0.01}
     changed = {"modalities": ("metadata", "depth_rgb"), "backbone": "efficientnetb0", "precision": "mixed",
                "augment": "light", "aug_flip": "vertical", "jit_compile": True, "deterministic": False,
@@ -47,11 +47,53 @@ def test_the_key_follows_pretraining_settings_only() -> None:
             new = 0.1
         if new == value:
             continue
-        same = store.key(replace(base, **{field.name: new}), 0, "data", None) == key
+        same = store.key(replace(base, **{field.name: new}), 0, "data", None, {}) == key
         assert same == (field.name in OTHER_FIELDS), field.name
-    assert store.key(base, 1, "data", None) != key
-    assert store.key(base, 0, "other data", None) != key
-    assert store.key(base, 0, "data", {"enabled": True}) != key
+    assert store.key(base, 1, "data", None, {}) != key
+    assert store.key(base, 0, "other data", None, {}) != key
+    assert store.key(base, 0, "data", {"enabled": True}, {}) != key
+
+
+def test_the_key_holds_settings_as_resolved_and_the_device_kind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Settings enter the key as the process resolved them: a study's ``modalities = []`` and train's resolved list,
+    ``precision = "mixed"`` and the policy it means here, are one key; ``mixed`` on a GPU is another; so is the same
+    pre-training on another kind of device, and under a changed trainer source."""
+    from dataclasses import replace
+
+    from trainer import pretrained
+
+    store = PretrainStore(Path("unused"))
+    as_written = load_config("quick")  # modalities = () until the data resolves them
+    listed = replace(as_written, modalities=("metadata", "depth_rgb", "thermal_map"), precision="mixed_bfloat16")
+    cpu = {"modalities": ["metadata", "depth_rgb", "thermal_map"], "precision": "mixed_bfloat16",
+           "deterministic": True, "jit_compile": False, "device": "cpu x86_64"}  # fmt: skip
+    key = store.key(replace(as_written, precision="mixed"), 0, "data", None, cpu)
+    assert store.key(listed, 0, "data", None, cpu) == key
+    assert store.key(listed, 0, "data", None, {**cpu, "precision": "mixed_float16"}) != key
+    assert store.key(listed, 0, "data", None, {**cpu, "device": "gpu NVIDIA H100 80GB HBM3"}) != key
+    assert store.key(listed, 0, "data", None, {**cpu, "jit_compile": True}) != key
+    with pytest.raises(ValueError, match="lr_stage1"):
+        store.key(listed, 0, "data", None, {"lr_stage1": 1e-3})  # not a pre-training setting: a caller's mistake
+
+    monkeypatch.setattr(pretrained, "trainer_source_digest", lambda: "another trainer")
+    assert store.key(listed, 0, "data", None, cpu) != key
+
+
+def test_the_trainer_source_digest_changes_with_any_trainer_file(tmp_path: Path) -> None:
+    import trainer
+    from trainer.pretrained import source_digest, trainer_source_digest
+
+    copy = tmp_path / "trainer"
+    shutil.copytree(Path(trainer.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_digest(copy) == trainer_source_digest()
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "stages.cpython-311.pyc").write_bytes(b"compiled")  # not source
+    assert source_digest(copy) == trainer_source_digest()
+    with open(copy / "stages.py", "a") as stages:
+        stages.write("\n# how a stage trains changed\n")
+    assert source_digest(copy) != trainer_source_digest()
 
 
 def _run(data: Path, cache: Path, *sets: str, reuse: bool = True, rules: dict | None = None) -> tuple[dict, list]:
@@ -75,12 +117,16 @@ def test_a_stored_pretraining_gives_what_training_it_gives_and_a_changed_image_m
     demo_copy: Path, tmp_path: Path
 ) -> None:
     """Cold store, then warm: the same fold QWKs and stage-1 curves, bit for bit on a CPU; the warm run trains no
-    pre-training epoch but reports the stored ones again, marked cached. Then one image changes: both folds miss."""
+    pre-training epoch but reports the stored ones again, marked cached. The warm run lists the modalities the
+    cold one left to the data (as a study's trial and ``train`` do): the same pre-training, a hit. A run with a
+    longer stage 1 hits too, its pre-training reported at its own steps. Then one image changes: both folds miss."""
     from PIL import Image
 
     cache = tmp_path / "cache"
     cold, cold_reports = _run(demo_copy, cache)
-    warm, warm_reports = _run(demo_copy, cache)
+    resolved = json.dumps(cold["config"]["modalities"])
+    assert load_config("quick").modalities == ()  # the cold run left them to the data
+    warm, warm_reports = _run(demo_copy, cache, f"modalities={resolved}")
     assert [f["qwk"] for f in warm["folds"]] == [f["qwk"] for f in cold["folds"]]
     assert [f["fusion_weight"] for f in warm["folds"]] == [f["fusion_weight"] for f in cold["folds"]]
     assert _stage(warm_reports, "stage1") == _stage(cold_reports, "stage1")
@@ -91,6 +137,15 @@ def test_a_stored_pretraining_gives_what_training_it_gives_and_a_changed_image_m
     assert [f["stages"]["pretrain"]["cached"] for f in warm["folds"]] == [True, True]
     store = PretrainStore(cache / FOLDER)
     assert len(store.entries()) == 2 and [e.hits for e in store.entries()] == [1, 1]
+
+    longer, longer_reports = _run(demo_copy, cache, "epochs_stage1=4")  # a layout of 3 + 4 + 0 epochs a fold
+    layout = load_config("quick", None, [*TINY, "epochs_stage1=4"])
+    assert [f["stages"]["pretrain"]["cached"] for f in longer["folds"]] == [True, True]
+    pretrain = [r for r in longer_reports if r.stage == "pretrain"]
+    assert [r.step for r in pretrain] == [layout.global_step(r.fold, "pretrain", r.epoch) for r in pretrain]
+    assert [r.step for r in pretrain] != [r.step for r in cold_reports if r.stage == "pretrain"]  # fold 1 moved
+    steps = [r.step for r in longer_reports]
+    assert len(steps) == len(set(steps))  # no step reported twice: Optuna would keep the first value only
 
     image = sorted((demo_copy / "Thermal_Map_IMG").glob("*.png"))[0]
     Image.fromarray(255 - np.asarray(Image.open(image))).save(image)  # same file name, other content
@@ -169,3 +224,46 @@ def test_an_unwritable_store_is_a_warning_and_a_normal_run(tmp_path: Path, caplo
     assert (result, cached, calls) == ("trained", False, [1])
     assert "not usable" in caplog.text
     shutil.rmtree(tmp_path / "store", ignore_errors=True)
+
+
+def _plan():
+    from trainer.stages import StagePlan
+
+    return StagePlan(name="pretrain", lr=1e-3, epochs=2, patience=2, alpha=np.ones(3), gamma=2.0, batch_size=8,
+                     lr_reduce_factor=0.5, lr_reduce_patience=2, fold=0, first_step=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", ["other variables", "unreadable result"])
+def test_an_entry_that_does_not_load_is_a_miss_trained_again_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    """An entry stored from a model with other variables (or with a damaged file) fails no trial: one warning, the
+    stage trained as on a miss from the model's own values, the entry replaced, and the next use a hit."""
+    import keras
+
+    from trainer.stages import StageResult, load_stage, save_stage
+
+    def dense(units: int) -> keras.Model:
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(units)])
+
+    store, key, plan = PretrainStore(tmp_path / "store"), "k" * 32, _plan()
+    stored_from = dense(2) if damage == "other variables" else dense(4)
+    store.train_or_load(key, lambda: StageResult("pretrain", epochs_run=1), lambda f, r: save_stage(f, stored_from, r),
+                        lambda f: load_stage(f, stored_from, plan), "test")  # fmt: skip
+    if damage == "unreadable result":
+        (tmp_path / "store" / key / "stage.json").write_text("{not json")
+    model = dense(4)
+    before = [v.numpy().copy() for v in model.variables]
+    trained = []
+
+    def train() -> StageResult:
+        assert all(np.array_equal(v.numpy(), b) for v, b in zip(model.variables, before))  # the failed load left it
+        trained.append(1)
+        return StageResult("pretrain", epochs_run=2)
+
+    result, cached = store.train_or_load(key, train, lambda f, r: save_stage(f, model, r),
+                                         lambda f: load_stage(f, model, plan), "test")  # fmt: skip
+    assert (cached, result.epochs_run, trained) == (False, 2, [1])
+    assert caplog.text.count("unusable") == 1
+    again, cached = store.train_or_load(key, train, lambda f, r: None, lambda f: load_stage(f, model, plan), "test")
+    assert (cached, again.epochs_run, trained) == (True, 2, [1])  # replaced: the new entry loads

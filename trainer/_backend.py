@@ -11,8 +11,10 @@ messages, so a library that fails to load is seen; a CPU process keeps TensorFlo
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import platform
 import re
 import sys
 from pathlib import Path
@@ -93,9 +95,7 @@ def configure(
     on_gpu = bool(gpu_devices())
     policy = resolve_precision(precision, on_gpu)
     keras.config.set_dtype_policy(policy)
-    # auto: exact kernels on a CPU, where they cost little, unless XLA was asked for (the two exclude
-    # each other on TensorFlow); fast kernels on a GPU.
-    exact = not on_gpu and jit_compile is not True if deterministic == "auto" else bool(deterministic)
+    exact = _exact_kernels(deterministic, jit_compile, on_gpu)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         _configure_tensorflow(exact)
@@ -106,6 +106,50 @@ def configure(
     elif backend == "jax" and exact and on_gpu and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
         log.warning("deterministic = true on JAX needs XLA_FLAGS=--xla_gpu_deterministic_ops=true before JAX starts")
     return policy
+
+
+def _exact_kernels(deterministic: bool | str, jit_compile: bool | str, on_gpu: bool) -> bool:
+    """auto: exact kernels on a CPU, where they cost little, unless XLA was asked for (the two exclude each other
+    on TensorFlow); fast kernels on a GPU."""
+    return not on_gpu and jit_compile is not True if deterministic == "auto" else bool(deterministic)
+
+
+@functools.cache
+def device_kind() -> str:
+    """What this process computes on, as one string: the first GPU's model (``NVIDIA H100 80GB HBM3``) or
+    ``cpu x86_64``. Settings such as ``precision = "mixed"`` mean different computations on different kinds."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"{device.platform} {device.device_kind}" if device.platform != "cpu" else f"cpu {platform.machine()}"
+    if gpu_devices():
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            return f"gpu {details.get('device_name', 'unknown')}"
+        return f"gpu {gpu_devices()[0]}"
+    return f"cpu {platform.machine()}"
+
+
+def resolved_settings(model: keras.Model, precision: str, deterministic: bool | str, jit_compile: bool | str) -> dict:
+    """What the precision, determinism and XLA settings mean for ``model`` in this process (``"auto"`` and
+    ``"mixed"`` resolved, as :func:`configure` and Keras' ``compile`` resolve them), and the device kind."""
+    on_gpu = bool(gpu_devices())
+    if jit_compile == "auto":
+        xla = model._resolve_auto_jit_compile()  # Keras' own rule: the backend, the device, every layer's support
+    else:
+        from keras.src.trainers.trainer import model_supports_jit
+
+        xla = bool(jit_compile) and model_supports_jit(model)  # Keras turns an unsupported True off
+    return {
+        "precision": resolve_precision(precision, on_gpu),
+        "deterministic": _exact_kernels(deterministic, jit_compile, on_gpu),
+        "jit_compile": bool(xla),
+        "device": device_kind(),
+    }
 
 
 def _configure_tensorflow(exact: bool) -> None:

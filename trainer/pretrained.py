@@ -12,9 +12,18 @@ would have trained:
 - the data as pre-training sees it: a content digest of each image modality's preprocessed array,
   and the fold's training and validation visits, their labels and their image rows;
 - every :class:`~trainer.config.TrainConfig` field in :data:`PRETRAIN_FIELDS` (a test fails when a
-  field is added to neither :data:`PRETRAIN_FIELDS` nor :data:`OTHER_FIELDS`), the fold and seed;
+  field is added to neither :data:`PRETRAIN_FIELDS` nor :data:`OTHER_FIELDS`), the fold and seed, *as this
+  process resolves them*: the data's modalities (a study's ``modalities = []`` and ``train``'s resolved list
+  are one setting), ``precision = "mixed"`` as the dtype policy it means here, ``deterministic`` and
+  ``jit_compile`` as booleans, and the kind of device (one cache folder may serve CPU and GPU hosts);
 - what the ``on_epoch`` hook may do to the stage (the degeneracy rules that can end it early);
-- the Keras backend and the library versions, and :data:`STORE_VERSION`.
+- the code that trains: a digest of the ``trainer`` package's source (:func:`trainer_source_digest`), the
+  Keras backend and the library versions, and :data:`STORE_VERSION` (the entry's format).
+
+An entry holds each epoch's report *relative to its stage*: the loading run places the reports at its own
+global steps (its later stages may be longer or shorter, which the key rightly ignores) with its own fold's
+metadata baseline. An entry that cannot be loaded into the model (other variables, a damaged file) is a
+miss: trained again and replaced, with one warning.
 
 Exactness: each stage seeds every generator at its start (``trainer.training.stage_seed``), so
 skipping pre-training changes no random stream after it, and a hit restores every variable of the
@@ -28,6 +37,8 @@ store is a warning and a normal, uncached pre-training, never a failed trial.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -45,8 +56,9 @@ from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-#: Bump when what an entry holds, or how pre-training runs, changes: old entries are then never hit.
-STORE_VERSION = 2
+#: Bump when what an entry holds changes (its files, their format): old entries are then never hit. A change to
+#: how pre-training runs needs no bump: the trainer's source digest is in the key.
+STORE_VERSION = 3
 #: Settings pre-training reads: each is part of the key.
 PRETRAIN_FIELDS = frozenset({
     "modalities", "seed", "backbone", "weights", "image_size", "cnn_width", "cnn_blocks", "head_units", "dropout",
@@ -67,6 +79,10 @@ _WEIGHTS, _STAGE, _META, _HITS = "weights.npz", "stage.json", "meta.json", "hits
 
 class _Unwritable(OSError):
     """Saving an entry failed (disk full, no permission): the trained stage stands, uncached."""
+
+
+class UnusableEntry(Exception):
+    """A stored entry that cannot be loaded into the model (``load`` raises it): trained again and replaced."""
 
 
 def unclassified_fields() -> set[str]:
@@ -93,16 +109,23 @@ class PretrainStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def key(self, config: TrainConfig, fold: int, data_digest: str, stage_rules: dict | None) -> str:
-        """The digest of everything pre-training reads (see the module docstring)."""
+    def key(self, config: TrainConfig, fold: int, data_digest: str, stage_rules: dict | None, resolved: dict) -> str:
+        """The digest of everything pre-training reads (see the module docstring). ``resolved``: the settings as
+        this process resolved them (``modalities``, ``precision``, ``deterministic``, ``jit_compile``) and the
+        ``device`` kind; they replace the settings as written."""
         import keras
 
         settings = {name: getattr(config, name) for name in sorted(PRETRAIN_FIELDS)}
+        unknown = set(resolved) - PRETRAIN_FIELDS - {"device"}
+        if unknown:
+            raise ValueError(f"resolved settings {sorted(unknown)} are not pre-training settings")
+        settings.update(resolved)
         if config.weights not in ("none", "imagenet"):  # a weights file: its content, not its name
             settings["weights"] = _file_digest(Path(config.weights))
         document = {
-            "version": STORE_VERSION, "keras": keras.__version__, "backend": _backend_version(), "fold": fold,
-            "data": data_digest, "settings": settings, "stage_rules": stage_rules,
+            "version": STORE_VERSION, "trainer": trainer_source_digest(), "keras": keras.__version__,
+            "backend": _backend_version(), "fold": fold, "data": data_digest, "settings": settings,
+            "stage_rules": stage_rules,
         }  # fmt: skip
         return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -118,7 +141,10 @@ class PretrainStore:
         lock. Returns (result, whether it was loaded). A store that cannot be written trains without it."""
         target = self.root / key
         if (target / _META).is_file():
-            return self._hit(target, load), True
+            try:
+                return self._hit(target, load), True
+            except UnusableEntry as exc:
+                self._discard_unusable(target, load, exc)
         trained: list = []
         attempted = False
 
@@ -144,6 +170,23 @@ class PretrainStore:
         if trained:
             return trained[0], False
         return self._hit(target, load), True  # another process stored it while this one waited
+
+    def _discard_unusable(self, target: Path, load: Callable[[Path], object], problem: Exception) -> None:
+        """Remove an entry that failed to load, under its lock: a process that replaced it meanwhile holds the lock
+        while it builds, and an entry that loads now is a good one (left in place for the caller to load)."""
+        with open(target.with_name(target.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if (target / _META).is_file():
+                    try:
+                        load(target)
+                        return
+                    except UnusableEntry:
+                        pass
+                log.warning("pre-training store: entry %s unusable (%s); training it again", target.name[:12], problem)
+                shutil.rmtree(target, ignore_errors=True)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _hit(self, target: Path, load: Callable[[Path], object]) -> object:
         started = time.perf_counter()
@@ -206,6 +249,27 @@ def _array_digest(array: np.ndarray) -> str:
     digest = hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
     _ARRAY_DIGESTS[id(array)] = (array, digest)  # a worker keeps its arrays across trials: they stay alive anyway
     return digest
+
+
+@functools.cache
+def trainer_source_digest() -> str:
+    """A digest of every Python file of the ``trainer`` package (names and contents): a change to how pre-training
+    runs changes the store's keys, so old entries are missed instead of loaded. Broader than pre-training needs
+    (a change to the fusion stages misses too), never narrower."""
+    import trainer
+
+    return source_digest(Path(trainer.__file__).parent)
+
+
+def source_digest(package: Path) -> str:
+    """The digest of the ``*.py`` files under ``package``: their paths relative to it and their bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(f"{path.relative_to(package).as_posix()}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _file_digest(path: Path) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from trainer.losses import alpha_weights, focal_loss
 from trainer.metrics import COLLAPSE_SHARE, improves, score_visits, top_class_share, visit_probabilities
 from trainer.model_cache import ready_to_train
 from trainer.models import RF_INPUT, leaf_layers
+from trainer.pretrained import UnusableEntry
 from trainer.reports import EpochReport, StopStage
 
 _PREDICT_BATCH = 256
@@ -122,26 +124,44 @@ def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_
     return monitor.result
 
 
+#: What an epoch's report says about the run that reads it, not the stage: its global step (the run's layout of
+#: later stages places it), its fold's metadata baseline (the run's RF settings), and that it was loaded.
+_RUN_FIELDS = ("step", "baseline_qwk", "cached")
+
+
 def save_stage(folder: Path, model: keras.Model, result: StageResult) -> None:
     """Every variable of ``model`` (random-layer states and BatchNorm statistics included) and the stage's
-    result with its reports, into ``folder``: what :func:`load_stage` restores exactly."""
+    result with its reports relative to the stage, into ``folder``: what :func:`load_stage` restores exactly."""
     np.savez(folder / "weights.npz", *[np.asarray(ops.convert_to_numpy(v)) for v in model.variables])
-    document = {**asdict(result), "reports": [asdict(r) for r in result.reports]}
+    reports = [{k: v for k, v in asdict(r).items() if k not in _RUN_FIELDS} for r in result.reports]
+    document = {**asdict(result), "reports": reports}
     (folder / "stage.json").write_text(json.dumps(document, default=float))
 
 
-def load_stage(folder: Path, model: keras.Model) -> StageResult:
-    """Put a stored stage's variables into ``model`` (built the same way) and return its result, marked cached."""
-    with np.load(folder / "weights.npz") as stored:
-        values = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+def load_stage(folder: Path, model: keras.Model, plan: StagePlan) -> StageResult:
+    """Put a stored stage's variables into ``model`` (built the same way) and return its result, marked cached,
+    its reports placed at ``plan``'s steps with ``plan``'s baseline. Raises :class:`UnusableEntry`, leaving the
+    model as it was, when the entry does not fit the model or cannot be read."""
+    try:
+        with np.load(folder / "weights.npz") as stored:
+            values = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        document = json.loads((folder / "stage.json").read_text())
+        reports = [
+            EpochReport(**r, step=plan.first_step + r["epoch"] - 1, baseline_qwk=plan.baseline_qwk, cached=True)
+            for r in document.pop("reports")
+        ]
+        result = StageResult(**{**document, "reports": reports, "cached": True})
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSON errors are ValueErrors
+        raise UnusableEntry(f"{type(exc).__name__}: {exc}") from exc
     variables = model.variables
-    if len(values) != len(variables) or any(tuple(v.shape) != a.shape for v, a in zip(variables, values, strict=False)):
-        raise ValueError(f"{folder}: stored variables do not fit this model")
+    if len(values) != len(variables):
+        raise UnusableEntry(f"{len(values)} stored variables, the model has {len(variables)}")
+    for variable, value in zip(variables, values, strict=True):
+        if tuple(variable.shape) != value.shape:
+            raise UnusableEntry(f"stored {variable.path} has shape {value.shape}, the model's {tuple(variable.shape)}")
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
-    document = json.loads((folder / "stage.json").read_text())
-    reports = [EpochReport(**{**r, "cached": True}) for r in document.pop("reports")]
-    return StageResult(**{**document, "reports": reports, "cached": True})
+    return result
 
 
 def replay_reports(result: StageResult, on_epoch: OnEpoch | None) -> None:

@@ -188,16 +188,22 @@ def _fusion_stage(model, plan, train, val, on_epoch):
 
 def _pretrain(model, plan, train, val, on_epoch, reuse, config, fold, dataset, images):
     """Image pre-training: trained here, or loaded from the store and its epochs reported again (marked cached)."""
+    from trainer import _backend
     from trainer.stages import load_stage, replay_reports, run_stage, save_stage
 
     if reuse is None:
         return run_stage(model, plan, train, val, on_epoch)
-    key = reuse.store.key(config, fold.index, data_digest(dataset, images, fold.train, fold.val), reuse.stage_rules)
+    resolved = {
+        "modalities": list(dataset.modalities),
+        **_backend.resolved_settings(model, config.precision, config.deterministic, config.jit_compile),
+    }
+    digest = data_digest(dataset, images, fold.train, fold.val)
+    key = reuse.store.key(config, fold.index, digest, reuse.stage_rules, resolved)
     result, cached = reuse.store.train_or_load(
         key,
         train=lambda: run_stage(model, plan, train, val, on_epoch),
         save=lambda folder, stage: save_stage(folder, model, stage),
-        load=lambda folder: load_stage(folder, model),
+        load=lambda folder: load_stage(folder, model, plan),
         describe=f"{config.backbone}@{config.image_size} lr_pretrain={config.lr_pretrain:g} fold {fold.index}",
     )
     if cached:

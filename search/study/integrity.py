@@ -16,7 +16,6 @@ import optuna
 from optuna.trial import TrialState
 
 from search.study.retry import MAX_RETRY
-from storage.resilient import WRITE_TOKEN_ATTR
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,9 @@ class Integrity:
     finished: int  # complete + pruned
     states: dict[str, int]
     lost: int  # failed by a worker's death or stop, never queued again (and under the retry limit)
-    duplicated: int  # the same trial queued twice, run to the end twice, or created twice by one write
+    # the same trial queued twice or run to the end twice (one write creating two trials cannot happen: the
+    # write-token table's primary key refuses the second insert, storage.write_tokens)
+    duplicated: int
     running: int  # still RUNNING with nobody running it (call once every worker has exited)
     overshoot: int  # finished − budget
 
@@ -47,8 +48,6 @@ def check_integrity(study: optuna.Study, budget: int) -> Integrity:
     queued_twice = sum(n - 1 for n in copies.values() if n > 1)
     ended = Counter(t.user_attrs.get("retry_of", t.number) for t in trials if t.state in _ENDED)
     ran_twice = sum(n - 1 for n in ended.values() if n > 1)
-    tokens = Counter(t.system_attrs.get(WRITE_TOKEN_ATTR) for t in trials if WRITE_TOKEN_ATTR in t.system_attrs)
-    created_twice = sum(n - 1 for n in tokens.values() if n > 1)
     lost = 0
     for trial in trials:
         if trial.state != TrialState.FAIL or "error" in trial.user_attrs:  # a trial's own error is not a loss
@@ -61,7 +60,7 @@ def check_integrity(study: optuna.Study, budget: int) -> Integrity:
         finished=finished,
         states=dict(states),
         lost=lost,
-        duplicated=queued_twice + ran_twice + created_twice,
+        duplicated=queued_twice + ran_twice,
         running=states["RUNNING"],
         overshoot=finished - budget,
     )
