@@ -20,8 +20,8 @@ it twice. So those writes first find out what the lost attempt did:
 A trial becomes RUNNING together with its first heartbeat (one transaction), so a worker that dies before its
 heartbeat thread has beaten once still leaves a trial that the heartbeat sweep can take for stale.
 
-Two reads that every worker makes every trial are light here (:meth:`ResilientRDBStorage.count_trials`,
-:meth:`~ResilientRDBStorage.trials_in_state`): Optuna's own read every running trial again each time. And
+Two reads that every worker makes every trial are light here (``count_trials``, ``trials_in_state``, from
+:mod:`storage.light_reads`): Optuna's own read every running trial again each time. And
 reading many trials (Optuna's cache, TPE's history) builds them from plain rows, not ORM objects
 (:mod:`storage.trial_reads`).
 
@@ -36,7 +36,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -47,7 +47,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from storage.errors import StorageError
-from storage.trial_reads import read_trials
+from storage.light_reads import LightReads
 from storage.urls import redact
 from storage.write_tokens import create_write_token_table, record_write_token, trial_made_by_write
 
@@ -70,7 +70,7 @@ class StorageUnavailable(StorageError):
         super().__init__(message)
 
 
-class ResilientRDBStorage(optuna.storages.RDBStorage):
+class ResilientRDBStorage(LightReads, optuna.storages.RDBStorage):
     """:class:`optuna.storages.RDBStorage` whose calls ride out a database outage, each write at most once."""
 
     def __init__(self, url: str, *args, outage_limit: float = 120.0, shown_url: str | None = None, **kwargs) -> None:
@@ -208,50 +208,6 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
             on_refused=made,
         )
 
-    # -- light reads: what many workers ask every trial, without reading every running trial ---------
-
-    def count_trials(self, study_id: int, states: tuple[TrialState, ...]) -> int:
-        """How many trials of the study are in ``states``: one ``count(*)``.
-
-        Optuna counts by reading every trial (its cache re-reads every unfinished one each time), which
-        a trial loop asking "is the budget met?" pays once per trial in every worker: with W workers, W
-        running trials read W times per round."""
-        with _create_scoped_session(self.scoped_session) as session:
-            return (
-                session.query(models.TrialModel)
-                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state.in_(states))
-                .count()
-            )
-
-    def trials_in_state(
-        self, study_id: int, states: tuple[TrialState, ...], known: dict[int, FrozenTrial]
-    ) -> list[FrozenTrial]:
-        """The study's trials in final ``states``, reading only those not in ``known`` (trial id → trial).
-
-        A finished trial never changes, so a caller that keeps what it read needs the new ones only: one
-        query for the ids, one for the new trials (instead of every trial and every running one again)."""
-        with _create_scoped_session(self.scoped_session) as session:
-            rows = session.query(models.TrialModel.trial_id).filter(
-                models.TrialModel.study_id == study_id, models.TrialModel.state.in_(states)
-            )
-            ids = {trial_id for (trial_id,) in rows}
-            new = ids - known.keys()
-            if new:
-                for trial in read_trials(session, study_id, states, new, max(new)):
-                    known[trial._trial_id] = trial
-        return sorted((known[i] for i in ids), key=lambda t: t.number)
-
-    def _get_trials(
-        self,
-        study_id: int,
-        states: Container[TrialState] | None,
-        included_trial_ids: set[int],
-        trial_id_greater_than: int,
-    ) -> list[FrozenTrial]:
-        """Optuna's bulk read (its trial cache's every refresh), from plain rows: :mod:`storage.trial_reads`."""
-        with _create_scoped_session(self.scoped_session) as session:
-            return read_trials(session, study_id, states, included_trial_ids, trial_id_greater_than)
-
     # -- heartbeats: never fatal ---------------------------------------------------------------------
 
     def record_heartbeat(self, trial_id: int) -> None:
@@ -364,6 +320,7 @@ for _name in (
     "_state_and_start",  # ours: reads
     "_trial_with_token",
     "_get_trials",
+    "heartbeats",
     "count_trials",
     "trials_in_state",
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DFU_SHARED_DATA", REPO.parent / "shared" / "data"))
 REAL_CSV = SHARED_DATA / "DataMaster_Processed_V12_WithMissing.csv"
+# What a test leaves to the default cache folder (the data fingerprint's image digests, a worker without
+# --cache-dir) goes to a folder of this test process, never the user's ~/.cache/dfu-search.
+os.environ["DFU_SEARCH_CACHE"] = tempfile.mkdtemp(prefix="dfu-test-cache-")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -27,6 +27,7 @@ class World:
     no_boxes: Path  # image folders, but bounding_box_depth.csv removed
     garbage_png: Path  # one PNG overwritten with text
     other_data: Path  # the demo data with a changed box CSV: another fingerprint
+    swapped: Path  # the demo data with two visits' depth pictures exchanged (same names, same sizes, same CSVs)
     study_url: str  # a study "s" created with TINY settings (no trials), and "empty"
     db: Path
 
@@ -45,6 +46,12 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     other = root / "other-data"
     shutil.copytree(demo_folder, other)
     (other / "bounding_box_depth.csv").write_text((other / "bounding_box_depth.csv").read_text() + "\n")
+    swapped = root / "swapped"
+    shutil.copytree(demo_folder, swapped)
+    first, second = sorted((swapped / "Depth_RGB").iterdir())[:2]
+    first.rename(swapped / "exchange.png")
+    second.rename(first)
+    (swapped / "exchange.png").rename(second)
     (root / "empty-choices.toml").write_text("[gamma]\nchoices = []\n")
     (root / "layout-space.toml").write_text("epochs_pretrain = 2\n")
     (root / "narrow.toml").write_text("[alpha_cap]\nlow = 2\nhigh = 3\n")
@@ -62,7 +69,7 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
         created = run_cli("launch", "--study", name, "--storage", url, "--data", data, "--folds", "2",
                           "--preset", "quick", *TINY, "--workers", "0", cwd=root)  # fmt: skip
         assert created.returncode == 0, created.stderr
-    return World(root, data, no_boxes, garbage_png, other, url, db)
+    return World(root, data, no_boxes, garbage_png, other, swapped, url, db)
 
 
 def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, str]]:
@@ -147,6 +154,7 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         ),  # fmt: skip
         "proxy port 0": (["proxy", "--storage", w.study_url, "--port", "0"], "--port"),
         "worker index -5": (["worker", *s, "--index", "-5"], "--index"),
+        "worker on swapped pictures": (["worker", *s, "--data", w.swapped], "images_sha256"),
         # a GPU that does not exist here: the worker must stop, not train on the CPU
         "worker on a GPU it cannot see": (["worker", *s, "--gpu", "7"], "--gpu 7: this worker sees no GPU"),
         "worker on two GPUs": (["worker", *s, "--gpu", "0,1"], "one GPU id per worker"),

@@ -12,6 +12,7 @@ from search.study.retry import StaleTrialRetry, fail_and_retry, retry_trial
 from storage import HeartbeatSettings, open_storage
 
 States = optuna.trial.TrialState
+CURVES = Path(__file__).resolve().parents[1] / "bench" / "results" / "pruning-v2-curves-seed0.json.gz"
 
 
 @pytest.fixture
@@ -94,3 +95,56 @@ def test_a_worker_killed_before_its_first_heartbeat_leaves_no_trial_running_for_
     _sweep_until_stale(study, lost)
     assert study._storage.get_trial(trial._trial_id).state == States.FAIL
     assert len(_copies(study, lost.number)) == 1
+
+
+def test_a_live_worker_keeps_the_leaving_worker_from_failing_its_trial(study: optuna.Study) -> None:
+    """A RUNNING trial that keeps beating has a live worker, which leaves later (and watches then): the leaving
+    worker sees a beat and goes, failing nothing."""
+    import threading
+
+    from search.study.retry import wait_out_silent_trials
+
+    running = _lost_trial(study)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(0.3):
+            study._storage.record_heartbeat(running._trial_id)
+
+    beating = threading.Thread(target=beat)
+    beating.start()
+    try:
+        assert wait_out_silent_trials(study) == []
+    finally:
+        stop.set()
+        beating.join()
+    assert study._storage.get_trial(running._trial_id).state == States.RUNNING
+
+
+def test_the_last_worker_out_fails_a_trial_whose_remote_worker_died(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote worker dies with its trial RUNNING; a live worker meets the budget within the grace period, so the
+    sweep at a trial's start never sees it stale. Leaving, the live worker waits out the grace period, fails the
+    trial and queues it again; ``status`` says why."""
+    from rich.console import Console
+
+    from search.cli.status import print_status
+    from search.replay.recording import load_recording
+    from search.replay.simulated_worker import first_folds, run_simulated_worker, simulated_settings
+
+    monkeypatch.setenv("DFU_SEARCH_OUTAGE_LIMIT", "0.5")  # grace 3 s must exceed the outage limit + 2 heartbeats
+    heartbeat = HeartbeatSettings(interval=1, grace_period=3, on_stale=StaleTrialRetry())
+    url = f"sqlite:///{tmp_path / 'last.db'}"
+    study = optuna.create_study(study_name="last", storage=open_storage(url, heartbeat), direction="maximize")
+    recording = first_folds(load_recording(CURVES), 1)
+    simulated_settings(recording, 2, "none").save(study)
+    lost = _lost_trial(study)  # its worker beat once, then died on another machine
+
+    assert run_simulated_worker("last", url, recording, 0.0, 0, heartbeat) == 2  # within the grace period
+    assert study._storage.get_trial(lost._trial_id).state == States.FAIL
+    (copy,) = _copies(study, lost.number)
+    assert copy.state == States.WAITING and "failed by the last worker out" in copy.user_attrs["retried_because"]
+    console = Console(record=True, width=200)
+    print_status(study, console)
+    assert f"trial {lost.number} went silent" in console.export_text()

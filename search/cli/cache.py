@@ -45,6 +45,7 @@ def list_entries(cache_dir: CacheOption = None) -> None:
         ("images", "preprocessed image arrays"),
         ("metadata", "RandomForest probabilities"),
         ("xla", "compiled XLA programs (JAX backend; an entry per library version and device kind)"),
+        ("fingerprints", "image digests of the data fingerprint (a file per host and data folder)"),
     ):
         count, size = _folder_bytes(root / name)
         console.print(f"{what}: {count} entries, {size / 1e6:.1f} MB ({root / name})")

@@ -62,6 +62,13 @@ def print_status(study: optuna.Study, console: Console) -> None:
                           "" if t.value is None else f"{t.value:.4f}", "" if meta is None else f"{meta:.4f}", stops)  # fmt: skip
         console.print(table)
 
+    retried = [t for t in trials if t.user_attrs.get("retried_because")]
+    if retried:  # a lost trial's copy says what happened to the attempt before it
+        table = Table("trial", "state", "queued again because", title="lost trials queued again")
+        for t in retried:
+            table.add_row(str(t.number), t.state.name.lower(), t.user_attrs["retried_because"])
+        console.print(table)
+
     per_worker = Counter()
     for t in trials:
         worker = t.user_attrs.get("worker")

@@ -76,6 +76,7 @@ def launch(
         name=study, data=data, trials=trials, folds=folds, seed=seed, preset=preset, config=config,
         sets=list(set_ or []), space=space, enqueue=list(enqueue or []), pruner=pruner, sampler=sampler,
         rules=DegeneracyRules(enabled=False) if no_rules else None, artifacts=artifact_dir_to_keep(url, artifacts),
+        cache_dir=cache_dir,
     )  # fmt: skip
     plan = prepare_launch(request, WorkerRequest(workers, gpus, workers_per_gpu, oversubscribe), url)
     console.print(plan.message)

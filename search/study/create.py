@@ -15,7 +15,7 @@ from search.study.space import load_space
 from storage.errors import StorageError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml
 from trainer.errors import ConfigError, DataError
-from trainer.fingerprint import data_fingerprint, describe_difference
+from trainer.fingerprint import data_fingerprint, describe_difference, fingerprint_like
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "dfu_search_enqueued"
@@ -40,6 +40,7 @@ class StudyRequest:
     sampler: str | None = None
     rules: DegeneracyRules | None = None
     artifacts: Path | None = None  # the artifact folder, resolved; kept in the settings when the study is created
+    cache_dir: Path | None = None  # where this host keeps the images' digests for the data fingerprint (None: default)
 
 
 DEFAULT_TRIALS = 20
@@ -56,7 +57,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
         study = optuna.load_study(study_name=request.name, storage=storage)
         settings = StudySettings.load(study)
         if request.data is not None:
-            found = data_fingerprint(request.data)
+            found = fingerprint_like(settings.fingerprint, request.data, request.cache_dir)
             if found != settings.fingerprint:
                 raise DataError(
                     f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
@@ -76,7 +77,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
         apply(base, space.fixed, "--space")  # validate pinned values now, not in every trial
         settings = StudySettings(
             data=str(Path(request.data).resolve()),
-            fingerprint=data_fingerprint(request.data),
+            fingerprint=data_fingerprint(request.data, request.cache_dir),
             base_config=base.as_dict(),
             space=space.to_dict(),
             trials=request.trials or DEFAULT_TRIALS,

@@ -12,6 +12,8 @@ lost attempt recorded.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -78,6 +80,7 @@ def retry_trial(
         "enqueued": trial.user_attrs.get("enqueued"),
         "retry_of": root,
         "retries": retries + 1,
+        "retried_because": f"trial {trial.number} {why}".strip(),
     }
     if backend is None:
         study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
@@ -96,3 +99,45 @@ def _queued_again(study: optuna.Study, root: int, retries: int) -> bool:
         t.user_attrs.get("retry_of") == root and int(t.user_attrs.get("retries", 0)) > retries
         for t in study.get_trials(deepcopy=False)
     )
+
+
+def wait_out_silent_trials(
+    study: optuna.Study, should_stop: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep
+) -> list[int]:
+    """What a worker does when it leaves a study: fail (and queue again) each RUNNING trial whose worker went silent.
+
+    The heartbeat sweep runs when a worker starts a trial; once the budget is met nobody does, so a trial whose
+    remote worker died shortly before would stay RUNNING for ever. A leaving worker watches the RUNNING trials'
+    heartbeats: as soon as one beats (or a new trial starts), a live worker is still in the study and leaves
+    later, watching in turn, so this one leaves. Until then it is the last worker out: each trial past the grace
+    period (a live worker riding out a database outage beats again before that) is failed through the one retry
+    path; the queued copy runs when the study is resumed, and ``dfu-search status`` shows why it was queued.
+    Leaving thus takes up to one heartbeat interval while other workers run (it looks every 2 s at most).
+    Returns the trials it failed.
+    Storages without heartbeats return at once.
+    """
+    backend = rdb_backend(study._storage)
+    if backend is None or backend.heartbeat_interval is None:
+        return []
+    interval, grace = backend.heartbeat_interval, backend.grace_period
+    _, first_beats = backend.heartbeats(study._study_id)
+    failed: list[int] = []
+    while first_beats and not should_stop():
+        now, beats = backend.heartbeats(study._study_id)
+        if not beats:
+            break
+        if any(trial_id not in first_beats or beat > first_beats[trial_id] for trial_id, beat in beats.items()):
+            break  # a live worker: it leaves after this one
+        silent = {trial_id: (now - beat).total_seconds() for trial_id, beat in beats.items()}
+        for trial_id, seconds in silent.items():
+            if seconds > grace:
+                trial = study._storage.get_trial(trial_id)
+                why = f"went silent ({seconds:.0f} s without a heartbeat) after the budget was met; failed by the last worker out"
+                if retry_trial(study, trial, why=why):
+                    failed.append(trial.number)
+        if len(failed) == len(first_beats):
+            break
+        log.info("budget met; watching %d running trial(s) silent for %.0f s or more (grace period %d s)",
+                 len(silent), min(silent.values()), grace)  # fmt: skip
+        sleep(min(interval / 2, 2.0))  # a finished trial or a new beat ends the wait soon after it happens
+    return failed

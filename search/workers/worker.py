@@ -19,7 +19,7 @@ import optuna
 
 from search.pruners.strategies import make_pruner
 from search.samplers import make_sampler
-from search.study.retry import StaleTrialRetry, retry_trial
+from search.study.retry import StaleTrialRetry, retry_trial, wait_out_silent_trials
 from search.study.settings import StudySettings, finished_trials, load_study
 from search.visualization.artifacts import open_artifact_store, resolve_artifact_dir
 from search.workers.devices import parse_gpus
@@ -28,7 +28,7 @@ from search.workers.stopping import StopRequest, WorkerStopping
 from storage import StorageError, open_storage, redact
 from storage.open import HeartbeatSettings
 from trainer.errors import ConfigError, DataError, UserError
-from trainer.fingerprint import data_fingerprint, describe_difference
+from trainer.fingerprint import describe_difference, fingerprint_like
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,9 @@ def run_worker(
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))
     data = Path(data or settings.data)
-    _check_same_data(study_name, settings, data)
     from trainer.cache import default_cache_dir
+
+    _check_same_data(study_name, settings, data, Path(cache_dir or default_cache_dir()))
 
     study, seed = join_study(study_name, storage, settings, index)
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
@@ -124,8 +125,8 @@ def join_study(
     return load_study(study_name, storage, sampler=sampler, pruner=make_pruner(settings.pruner, settings.config)), seed
 
 
-def _check_same_data(study_name: str, settings: StudySettings, data: Path) -> None:
-    found = data_fingerprint(data)
+def _check_same_data(study_name: str, settings: StudySettings, data: Path, cache_dir: Path) -> None:
+    found = fingerprint_like(settings.fingerprint, data, cache_dir)
     if found != settings.fingerprint:
         raise DataError(
             f"--data {data} is not the data of study {study_name!r} ({describe_difference(settings.fingerprint, found)}); "
@@ -134,7 +135,8 @@ def _check_same_data(study_name: str, settings: StudySettings, data: Path) -> No
 
 
 def _trial_loop(study: optuna.Study, objective: Objective, budget: int, stop: StopRequest) -> int:
-    """One trial after another until ``budget`` trials are finished; returns how many this worker ran."""
+    """One trial after another until ``budget`` trials are finished; returns how many this worker ran. Leaving,
+    the last worker out fails the trials whose workers went silent (:func:`~search.study.retry.wait_out_silent_trials`)."""
     ran = failures = 0
     while finished_trials(study) < budget:
         stop.check()
@@ -158,6 +160,7 @@ def _trial_loop(study: optuna.Study, objective: Objective, budget: int, stop: St
         failures = 0
         if last:
             log.info("trial %d %s value=%s", last[0].number, last[0].state.name, last[0].value)
+    wait_out_silent_trials(study, should_stop=lambda: stop.reason is not None)  # the last worker out
     return ran
 
 
