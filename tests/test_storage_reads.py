@@ -113,21 +113,21 @@ def test_bulk_read_equals_optunas_orm_read_on_postgres(postgres) -> None:
 
 def test_the_pruners_first_snapshot_reuses_the_completed_trials_the_sampler_read(tmp_path: Path, monkeypatch) -> None:
     from search.pruners.same_step import CompletedTrials
-    from storage import resilient
+    from storage import light_reads
 
     url = f"sqlite:///{tmp_path / 'reads.db'}"
     study = _every_kind_of_trial(open_storage(url, None))
     joined = optuna.load_study(study_name="reads", storage=open_storage(url, None))  # a worker that just joined
     joined.get_trials(deepcopy=False)  # what its sampler reads at its first ask
     read: list[set[int]] = []
-    real = resilient.read_trials
+    real = light_reads.read_trials
 
     def counted(session, study_id, states, included, greater):  # the snapshot's reads (caches read all states)
         if states == (TrialState.COMPLETE,):
             read.append(set(included))
         return real(session, study_id, states, included, greater)
 
-    monkeypatch.setattr(resilient, "read_trials", counted)
+    monkeypatch.setattr(light_reads, "read_trials", counted)
     completed = CompletedTrials()
     assert [t.value for t in completed.get(joined, (0, 0))] == [0.45, math.inf]
     assert read == []  # not read a second time
@@ -143,19 +143,19 @@ def test_the_snapshot_of_pruned_trials_reads_each_pruned_trial_once(tmp_path: Pa
     """``reference="reached"`` judges against pruned trials too: the snapshot keeps them, with the values they
     reported, and a refresh reads only the trials pruned since (a pruned trial never changes)."""
     from search.pruners.same_step import CompletedTrials
-    from storage import resilient
+    from storage import light_reads
 
     url = f"sqlite:///{tmp_path / 'reads.db'}"
     study = _every_kind_of_trial(open_storage(url, None))
     read: list[set[int]] = []
-    real = resilient.read_trials
+    real = light_reads.read_trials
 
     def counted(session, study_id, states, included, greater):  # the snapshot's reads (caches read all states)
         if states == (TrialState.COMPLETE, TrialState.PRUNED):
             read.append(set(included))
         return real(session, study_id, states, included, greater)
 
-    monkeypatch.setattr(resilient, "read_trials", counted)
+    monkeypatch.setattr(light_reads, "read_trials", counted)
     snapshot = CompletedTrials(pruned=True)
     assert len(snapshot.get(study, (0, 0))) == 2
     assert [t.intermediate_values for t in snapshot.pruned] == [{0: 0.0}] and len(read) == 1

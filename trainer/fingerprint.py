@@ -4,7 +4,7 @@ The fingerprint is a content digest of everything training reads: the metadata C
 image of the four modality folders (each file's SHA-256 under its folder and name, so two visits' pictures
 swapped, or one replaced by another of the same size, change it).
 
-Hashing the real layout's ~13,000 images (gigabytes) takes a while, so each host keeps the digests it computed
+Hashing the real layout's ~11,500 images (14 GB) takes a while (15 s here, bench/fingerprint.py), so each host keeps the digests it computed
 in the cache folder (``fingerprints/``), each with the file's size, modification and change times and inode:
 a later join re-hashes only files whose ``stat`` changed, and reads the rest from there. Writing a file, or
 renaming one over another, changes its inode or change time (which no tool can set back), so a kept digest is
