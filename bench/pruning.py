@@ -160,10 +160,11 @@ def signal(seed: int) -> dict:
     return {"trials": len(finals), "fold0_best_so_far_vs_final": by_step, "knob_vs_final": knobs}
 
 
-def replay(seed: int, orderings: int) -> dict:
+def replay(seed: int, orderings: int, ordering_seed: int) -> dict:
     curves = result_path("curves", seed, ".json.gz")
     out = result_path("", seed)
-    command = _dfu("replay", "--curves", str(curves), "--orderings", str(orderings), "--out", str(out))
+    command = _dfu("replay", "--curves", str(curves), "--orderings", str(orderings), "--seed", str(ordering_seed),
+                   "--out", str(out))  # fmt: skip
     started = time.perf_counter()
     _run(command, WORK / f"replay-seed{seed}.log")
     document = json.loads((out / "replay.json").read_text())
@@ -253,6 +254,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=None, help="record: 64; live: 16")
     parser.add_argument("--workers", type=int, default=2, help="record: local workers")
     parser.add_argument("--orderings", type=int, default=200)
+    parser.add_argument("--ordering-seed", type=int, default=0, help="replay: seed of the random orderings")
     parser.add_argument("--table", default=TABLE, help="v2 (the trainer now) or v1 (the recordings before it)")
     args = parser.parse_args()
     TABLE = args.table
@@ -265,7 +267,7 @@ def main() -> None:
     elif args.action == "signal":
         result = signal(args.data_seed)
     elif args.action == "replay":
-        result = replay(args.data_seed, args.orderings)
+        result = replay(args.data_seed, args.orderings, args.ordering_seed)
     else:
         result = live(args.data_seed, args.trials or 16)
     result = {"bench": f"pruning-{args.action}", "data_seed": args.data_seed, "machine": machine(),

@@ -13,9 +13,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from storage.errors import StorageError
 
 ENV_VAR = "DFU_SEARCH_STORAGE"
@@ -46,6 +43,9 @@ def kind(url: str) -> str:
             )
         return "journal"
     if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme == "postgres":
+        from sqlalchemy.engine import make_url  # here, not at import: `import storage` stays light
+        from sqlalchemy.exc import ArgumentError
+
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -64,6 +64,8 @@ def kind(url: str) -> str:
 
 def sqlalchemy_url(url: str) -> str:
     """PostgreSQL URLs use the psycopg 3 driver whatever the user wrote (``postgres://`` included)."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -83,6 +85,8 @@ def journal_path(url: str) -> Path:
 
 
 def sqlite_path(url: str) -> Path:
+    from sqlalchemy.engine import make_url
+
     return Path(make_url(url).database)
 
 

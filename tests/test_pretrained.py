@@ -39,7 +39,7 @@ def test_the_key_follows_pretraining_settings_only() -> None:
     other_values = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v * 0.5 + 0.01}
     changed = {"modalities": ("metadata", "depth_rgb"), "backbone": "efficientnetb0", "precision": "mixed",
                "augment": "light", "aug_flip": "vertical", "jit_compile": True, "deterministic": False,
-               "pretrain_alpha": 2.0, "weights": "none"}  # fmt: skip
+               "pretrain_alpha": 2.0, "weights": "imagenet"}  # fmt: skip
     for field in fields(base):
         value = getattr(base, field.name)
         new = changed.get(field.name, other_values.get(type(value), lambda v: v)(value))
@@ -52,6 +52,21 @@ def test_the_key_follows_pretraining_settings_only() -> None:
     assert store.key(base, 1, "data", None, {}) != key
     assert store.key(base, 0, "other data", None, {}) != key
     assert store.key(base, 0, "data", {"enabled": True}, {}) != key
+
+
+def test_a_weights_file_is_keyed_by_its_content_not_its_name(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    store = PretrainStore(Path("unused"))
+    base = load_config("quick")
+    first, renamed = tmp_path / "backbone.weights.h5", tmp_path / "renamed.weights.h5"
+    first.write_bytes(b"weights, version 1")
+    key = store.key(replace(base, weights=str(first)), 0, "data", None, {})
+    assert key != store.key(replace(base, weights="none"), 0, "data", None, {})
+    first.rename(renamed)
+    assert store.key(replace(base, weights=str(renamed)), 0, "data", None, {}) == key  # same content, other name
+    renamed.write_bytes(b"weights, version 2")
+    assert store.key(replace(base, weights=str(renamed)), 0, "data", None, {}) != key  # same name, other content
 
 
 def test_the_key_holds_settings_as_resolved_and_the_device_kind(

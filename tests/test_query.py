@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,11 @@ def test_python_api_and_best_answer_from_the_trials(study_url: str, tmp_path: Pa
         assert (row["prune_rule"], row["prune_fold"], row["prune_stage"], row["prune_epoch"]) == (
             reason["rule"], reason["fold"], reason["stage"], reason["epoch"])  # fmt: skip
         assert row["epochs_trained"] == trial.user_attrs["epochs_trained"]
+        # Optuna's value of a pruned trial is one fold's QWK at one epoch: partial, never among the results
+        assert pd.isna(row["value"]) and row["partial_value"] == trial.value and not row["value_is_final"]
+    assert frame.loc[frame["state"] == "COMPLETE", "value_is_final"].all()
+    top = frame.sort_values("value", ascending=False).iloc[0]
+    assert top["number"] == max((t for t in trials if t.state == States.COMPLETE), key=lambda t: t.value).number
     degenerate = frame[frame["enqueued"] == "degenerate"].iloc[0]
     assert degenerate["alpha_cap"] == "none"  # pinned outside the space, still in its row
     assert degenerate["lr_stage1"] == pytest.approx(1e-6)
@@ -102,13 +108,18 @@ def test_python_api_and_best_answer_from_the_trials(study_url: str, tmp_path: Pa
         reason = trial.user_attrs["prune_reason"]
         assert summary.loc[reason["rule"], reason["stage"]] >= 1
 
-    # epochs avoided: each pruned trial's maximum (folds × every stage's epochs) minus what it trained
+    # epochs pruning avoided: each pruned trial's maximum (folds × every stage's epochs) minus what it reached,
+    # trained or loaded from the pre-training store (the store's savings, counted apart)
+    def cached(trial) -> int:
+        return sum(1 for row in trial.user_attrs["curve"] if row[-1])
+
     expected = sum(
         TrainConfig(**{**t.user_attrs["config"], "modalities": ()}).steps_per_fold * t.user_attrs["config"]["folds"]
-        - t.user_attrs["epochs_trained"]
+        - t.user_attrs["epochs_trained"] - cached(t)
         for t in pruned
     )
     assert view.epochs_saved() == expected > 0
+    assert view.epochs_from_store() == sum(cached(t) for t in trials)
 
 
 def test_queries_never_write_to_the_storage(preset_study) -> None:
@@ -128,12 +139,14 @@ def test_trials_command_in_three_formats(study_url: str) -> None:
         assert {"state", "prune_reason", "value", "number"} <= set(row)
     pruned_rows = [r for r in rows if r["state"] == "PRUNED"]
     assert [r["prune_reason"] for r in pruned_rows] == [t.user_attrs["prune_reason"] for t in by_state["PRUNED"]]
+    assert [(r["value"], r["partial_value"], r["value_is_final"]) for r in pruned_rows] == [
+        (None, pytest.approx(t.value, abs=1e-12), False) for t in by_state["PRUNED"]]  # fmt: skip
     assert all(r["prune_reason"] is None for r in rows if r["state"] == "COMPLETE")
 
     csv = pd.read_csv(
         io.StringIO(_ok(run_cli("trials", "--study", "presets", "--storage", study_url, "--format", "csv")))
     )
-    assert list(csv["state"]) == [r["state"] for r in rows] and "prune_rule" in csv.columns
+    assert list(csv["state"]) == [r["state"] for r in rows] and {"prune_rule", "partial_value"} <= set(csv.columns)
 
     table = _ok(run_cli("trials", "--study", "presets", "--storage", study_url, env={"COLUMNS": "200"}))
     assert "pruned" in table and pruned_rows[0]["prune_reason"]["rule"] in table
@@ -143,7 +156,13 @@ def test_trials_command_in_three_formats(study_url: str) -> None:
     lines = narrow.splitlines()
     assert max(map(len, lines)) <= 80 and "nan" not in narrow and ".0 " not in narrow
     header = next(line for line in lines if line.lstrip().startswith("#"))
-    assert header.split()[-1] == "ep"  # every column kept; only the prune column gives way
+    assert header.split()[-1] == "ep"  # every column kept; only the prune column gives way ...
+    # ... by wrapping, never cut: the prune column's lines, read top to bottom, hold every rule and partial value
+    start = header.index("pruned")
+    column = "".join(re.sub(r"\s+\d+\s*$", "", line[start:]).strip() for line in lines[lines.index(header) + 2 :])
+    assert "…" not in narrow
+    for row in pruned_rows:
+        assert row["prune_reason"]["rule"] in column and f"partial{row['partial_value']:.3f}" in column.replace(" ", "")
 
 
 def test_report_writes_the_plots(study_url: str, tmp_path: Path) -> None:

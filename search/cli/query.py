@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,10 @@ def trials(
     storage: StorageOption = None,
     format_: Annotated[str, typer.Option("--format", help="table, csv or json (a list of rows).")] = "table",
 ) -> None:
-    """One row per trial: state, value, parameters, prune rule and where it fired, best epochs, duration, worker."""
+    """One row per trial: state, QWK, parameters, prune rule and where it fired, best epochs, duration, worker.
+
+    QWK is a complete trial's mean over its folds; a pruned trial shows no QWK, and its last reported value (one
+    fold's QWK at one epoch) is marked partial beside where it was pruned (``partial_value`` in csv and json)."""
     from search.query.view import open_study
     from trainer.errors import ConfigError
 
@@ -40,7 +44,7 @@ def trials(
         frame.to_csv(sys.stdout, index=False)
     elif format_ == "json":
         reasons = {t.number: t.user_attrs.get("prune_reason") for t in snapshot}
-        rows = json.loads(frame.to_json(orient="records"))
+        rows = json.loads(frame.to_json(orient="records", double_precision=15))
         for row in rows:
             row["prune_reason"] = reasons.get(row["number"])
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -123,8 +127,8 @@ _STAGE_SHORT = {"pretrain": "p", "stage1": "s1", "stage2": "s2", "fold-end": "en
 
 
 def _table(frame, params: list[str], title: str):
-    """A summary that stays legible at 80 columns (the best epochs and seconds join from 100); blanks for
-    missing values. ``--format csv`` has every column."""
+    """A summary that stays legible at 80 columns (the best epochs and seconds join from 100; a long prune reason
+    wraps rather than being cut); blanks for missing values. ``--format csv`` has every column."""
     from rich import box
     from rich.table import Table
 
@@ -138,6 +142,8 @@ def _table(frame, params: list[str], title: str):
             stage = _STAGE_SHORT.get(row["prune_stage"], row["prune_stage"])
             rule = row["prune_rule"] + (f"/{row['prune_test']}" if _present(row["prune_test"]) else "")
             pruned = f"{rule} f{_int(row['prune_fold'])} {stage} e{_int(row['prune_epoch'])}"
+            if _present(row["partial_value"]):  # one fold's QWK at one epoch: never in the QWK column
+                pruned += f", partial {row['partial_value']:.3f}"
         cells = [
             str(row["number"]),
             row["state"].lower(),
@@ -153,15 +159,34 @@ def _table(frame, params: list[str], title: str):
         rows.append(cells)
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     widths = [max([len(header), *(len(r[i]) for r in rows)]) for i, header in enumerate(headers)]
-    left = console.width - sum(w for h, w in zip(headers, widths) if h != "pruned") - 2 * len(headers)
+    at = headers.index("pruned")  # the one column that gives way on a narrow terminal: it wraps, never cut
+    left = console.width - sum(w for i, w in enumerate(widths) if i != at) - 2 * len(headers)
+    widths[at] = max(8, min(widths[at], left))
+    for cells in rows:
+        cells[at] = "\n".join(_wrapped(cells[at], widths[at]))
     for header, width in zip(headers, widths):
-        if header == "pruned":  # the one column that gives way on a narrow terminal
-            table.add_column(header, overflow="ellipsis", no_wrap=True, max_width=max(6, min(width, left)))
-        else:
-            table.add_column(header, justify="left" if header == "state" else "right", no_wrap=True, min_width=width)
+        justify = "left" if header in ("state", "pruned") else "right"
+        table.add_column(header, justify=justify, no_wrap=True, min_width=width, max_width=width)
     for cells in rows:
         table.add_row(*cells)
     return table
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``, broken after a space, ``_``, ``-`` or ``/`` where it can be (a rule
+    name like ``images_add_nothing`` breaks at its parts), within a word only where a part is longer."""
+    lines, line = [], ""
+    for part in re.findall(r"[^ _/-]*[ _/-]?", text):
+        if len(line) + len(part.rstrip()) > width and line:
+            lines.append(line.rstrip())
+            line = ""
+        while len(part.rstrip()) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
 
 
 def _present(value) -> bool:

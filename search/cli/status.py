@@ -58,8 +58,8 @@ def print_status(study: optuna.Study, console: Console) -> None:
                 f"{r['rule']} (f{r['fold']} {r['stage']} {r['epoch']})" for r in t.user_attrs.get("stage_stops", [])
             )
             meta = t.user_attrs.get("metadata_qwk")
-            table.add_row(str(t.number), t.user_attrs["enqueued"], t.state.name.lower(),
-                          "" if t.value is None else f"{t.value:.4f}", "" if meta is None else f"{meta:.4f}", stops)  # fmt: skip
+            table.add_row(str(t.number), t.user_attrs["enqueued"], t.state.name.lower(), _final_value(t),
+                          "" if meta is None else f"{meta:.4f}", stops)  # fmt: skip
         console.print(table)
 
     retried = [t for t in trials if t.user_attrs.get("retried_because")]
@@ -79,6 +79,17 @@ def print_status(study: optuna.Study, console: Console) -> None:
         for name in sorted({w for w, _ in per_worker}):
             table.add_row(name, *(str(per_worker[(name, s)]) for s in ("COMPLETE", "PRUNED", "RUNNING", "FAIL")))
         console.print(table)
+
+
+def _final_value(trial: optuna.trial.FrozenTrial) -> str:
+    """A complete trial's mean QWK; a pruned trial's last reported value is one fold's QWK at one epoch: partial."""
+    if trial.value is None:
+        return ""
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        return f"{trial.value:.4f}"
+    reason = trial.user_attrs.get("prune_reason") or {}
+    where = f" at f{reason['fold']} {reason['stage']} e{reason['epoch']}" if "fold" in reason else ""
+    return f"({trial.value:.3f} partial{where})"
 
 
 def _short(value) -> str:

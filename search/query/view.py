@@ -5,7 +5,11 @@
     >>> v.trials_frame().sort_values("value", ascending=False).head()
     >>> v.best_config().to_toml()
     >>> v.prune_summary()
-    >>> v.epochs_saved()
+    >>> v.epochs_saved(), v.epochs_from_store()
+
+``value`` is final only for a complete trial (its mean fold QWK). A pruned trial's number is Optuna's last
+reported value — one fold's QWK at one epoch, often above the best complete trial's mean — so it is kept apart
+as ``partial_value`` and never sorts among the results; ``value_is_final`` says which is which.
 
 Nothing here writes to the storage, and each call reads one snapshot of the trials, so it is safe
 to run while workers are writing. Nothing here imports TensorFlow.
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from search.study.curves import best_epochs
+from search.study.curves import CURVE_COLUMNS, best_epochs
 from search.study.settings import StudySettings, load_study
 from storage.errors import StorageError
 from trainer.config import STAGES, TrainConfig, apply
@@ -52,14 +56,16 @@ class StudyView:
         return self.study.get_trials(deepcopy=False)
 
     def trials_frame(self, trials: list[optuna.trial.FrozenTrial] | None = None) -> pd.DataFrame:
-        """One row per trial: number, state, value, each parameter, prune rule/fold/stage/epoch,
-        best epoch per stage (mean over the folds that ran it), epochs trained, duration, worker.
+        """One row per trial: number, state, value (complete trials only), partial value (pruned trials: the
+        last value reported, at ``prune_fold``/``prune_stage``/``prune_epoch``), whether the value is final, each
+        parameter, prune rule/fold/stage/epoch, best epoch per stage (mean over the folds that ran it), epochs
+        trained and loaded from the store, duration, worker.
         ``trials``: a snapshot already read with :meth:`trials` (default: read one now)."""
         import pandas as pd
 
         params = list(self.settings.search_space.names)
         rows = [_trial_row(t, params) for t in (self.trials() if trials is None else trials)]
-        columns = ["number", "state", "value", *params, *_DIAGNOSTIC_COLUMNS]
+        columns = ["number", "state", "value", "partial_value", "value_is_final", *params, *_DIAGNOSTIC_COLUMNS]
         return pd.DataFrame(rows, columns=columns)
 
     def best_trial(self) -> optuna.trial.FrozenTrial:
@@ -88,12 +94,25 @@ class StudyView:
 
     def epochs_saved(self) -> int:
         """Epochs pruning avoided: for each pruned trial, its configured maximum (folds × all stages' epochs)
-        minus the epochs it trained. An upper bound: early stopping might have ended some trials sooner."""
+        minus the epochs it reached — trained, or loaded from the pre-training store (those are the store's
+        savings, :meth:`epochs_from_store`, not pruning's). An upper bound: early stopping might have ended some
+        trials sooner."""
         saved = 0
         for trial in self.trials():
             if trial.state == optuna.trial.TrialState.PRUNED and "config" in trial.user_attrs:
-                saved += max(0, max_epochs(trial) - int(trial.user_attrs.get("epochs_trained", 0)))
+                reached = int(trial.user_attrs.get("epochs_trained", 0)) + _cached_epochs(trial)
+                saved += max(0, max_epochs(trial) - reached)
         return saved
+
+    def epochs_from_store(self) -> int:
+        """Epochs the pre-training store saved: pre-training epochs loaded instead of trained, over every trial."""
+        return sum(_cached_epochs(trial) for trial in self.trials())
+
+
+def _cached_epochs(trial: optuna.trial.FrozenTrial) -> int:
+    """Epochs of the trial's curve reported again from the pre-training store (its ``cached`` column)."""
+    at = CURVE_COLUMNS.index("cached")
+    return sum(1 for row in trial.user_attrs.get("curve", []) if len(row) > at and row[at])
 
 
 def max_epochs(trial: optuna.trial.FrozenTrial) -> int:
@@ -110,6 +129,7 @@ _DIAGNOSTIC_COLUMNS = (
     "prune_epoch",
     *(f"best_epoch_{stage}" for stage in STAGES),
     "epochs_trained",
+    "epochs_from_store",
     "max_epochs",
     "duration_s",
     "worker",
@@ -125,7 +145,9 @@ def _trial_row(trial: optuna.trial.FrozenTrial, params: list[str]) -> dict:
     row = {
         "number": trial.number,
         "state": trial.state.name,
-        "value": trial.value,
+        "value": trial.value if trial.state == optuna.trial.TrialState.COMPLETE else None,
+        "partial_value": trial.value if trial.state == optuna.trial.TrialState.PRUNED else None,
+        "value_is_final": trial.state == optuna.trial.TrialState.COMPLETE,
         **{name: trial.params.get(name, (attrs.get("overrides") or {}).get(name)) for name in params},
         "prune_rule": reason.get("rule"),
         "prune_test": reason.get("test"),
@@ -133,6 +155,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial, params: list[str]) -> dict:
         "prune_stage": reason.get("stage"),
         "prune_epoch": reason.get("epoch"),
         "epochs_trained": attrs.get("epochs_trained"),
+        "epochs_from_store": _cached_epochs(trial),
         "max_epochs": max_epochs(trial) if "config" in attrs else None,
         "duration_s": trial.duration.total_seconds() if trial.duration else None,
         "worker": worker_label(worker) if worker else None,

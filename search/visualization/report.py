@@ -102,7 +102,8 @@ def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(view.name)}</title>",
         f"<h1>Study {html.escape(view.name)}</h1>",
         "<p>" + ", ".join(f"{state.lower()} {n}" for state, n in sorted(counts.items())) + "; "
-        f"epochs pruning avoided (against each trial's maximum): {view.epochs_saved()}</p>",
+        f"epochs pruning avoided (against each trial's maximum): {view.epochs_saved()}; "
+        f"pre-training epochs the store saved (loaded, not trained): {view.epochs_from_store()}</p>",
     ]
     for key, (title, _, _) in _plots().items():
         if outcome[key] == "ok":
