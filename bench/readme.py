@@ -16,11 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _readme_compile import compile_once
-from _readme_pruning import pruning, pruning_v2
+from _readme_pruning import pruner_decision, pruner_goal, pruner_led, pruning, pruning_led, pruning_v2
 from _readme_scale import scale
 from _readme_tables import RESULTS, load, pct, table
 
 README = Path(__file__).resolve().parent / "README.md"
+REPO_ROOT = README.parents[1]
+#: Passages of other documents rendered from the results too: (file, block name) → text. In the file each sits
+#: between ``<!-- rendered: NAME -->`` and ``<!-- /rendered -->`` lines.
+BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
+    ("README.md", "pruner-decision"): pruner_decision,
+    ("docs/pruning.md", "pruner-goal"): pruner_goal,
+    ("docs/pruning.md", "pruner-led"): pruner_led,
+}
 
 
 def _machine(result: dict) -> str:
@@ -278,6 +286,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     fusion_weight,
     pretrain_store,
     pruning_v2,
+    pruning_led,
     pruning,
     overhead,
     scale,
@@ -305,13 +314,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 if bench/README.md differs from the results")
     args = parser.parse_args()
-    text = render()
+    outputs = {README: render(), **rendered_blocks()}
     if args.check:
-        if not README.is_file() or README.read_text() != text:
-            sys.exit("bench/README.md is stale: run python bench/readme.py")
+        stale = [str(path.relative_to(REPO_ROOT)) for path, text in outputs.items() if path.read_text() != text]
+        if stale:
+            sys.exit(f"{', '.join(stale)} stale: run python bench/readme.py")
         return
-    README.write_text(text)
-    print(f"wrote {README} ({len(text)} bytes)")
+    for path, text in outputs.items():
+        path.write_text(text)
+        print(f"wrote {path} ({len(text)} bytes)")
+
+
+def rendered_blocks() -> dict[Path, str]:
+    """Each document of :data:`BLOCKS` with its blocks rendered from the results."""
+    documents: dict[Path, str] = {}
+    for (name, block), render_block in BLOCKS.items():
+        path = REPO_ROOT / name
+        text = documents.get(path, path.read_text())
+        start, end = f"<!-- rendered: {block} -->\n", "<!-- /rendered -->"
+        if start not in text:
+            sys.exit(f"{name}: no '{start.strip()}' line for the block bench/readme.py renders")
+        head, rest = text.split(start, 1)
+        documents[path] = head + start + render_block() + "\n" + end + rest.split(end, 1)[1]
+    return documents
 
 
 if __name__ == "__main__":
