@@ -28,6 +28,8 @@ class World:
     garbage_png: Path  # one PNG overwritten with text
     other_data: Path  # the demo data with a changed box CSV: another fingerprint
     swapped: Path  # the demo data with two visits' depth pictures exchanged (same names, same sizes, same CSVs)
+    model: Path  # a metadata-only final model (train --save-models) of the study's data
+    lacks_column: Path  # the metadata CSV without a clinical column that model reads
     study_url: str  # a study "s" created with TINY settings (no trials), and "empty"
     db: Path
 
@@ -69,7 +71,18 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
         created = run_cli("launch", "--study", name, "--storage", url, "--data", data, "--folds", "2",
                           "--preset", "quick", *TINY, "--workers", "0", cwd=root)  # fmt: skip
         assert created.returncode == 0, created.stderr
-    return World(root, data, no_boxes, garbage_png, other, swapped, url, db)
+    model = root / "model"
+    trained = run_cli("train", "--data", data, "--modalities", "metadata", "--folds", "2", "--set", "rf_trees=20",
+                      "--save-models", "--out", model, "--cache-dir", root / "model-cache", cwd=root)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    import joblib
+    import pandas as pd
+
+    from trainer.data import _find_metadata_csv
+
+    read = joblib.load(model / "fold0-metadata.joblib").named_steps["encode"].feature_names_in_[0]
+    pd.read_csv(_find_metadata_csv(data)).drop(columns=[read]).to_csv(root / "lacks-column.csv", index=False)
+    return World(root, data, no_boxes, garbage_png, other, swapped, model, root / "lacks-column.csv", url, db)
 
 
 def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, str]]:
@@ -155,6 +168,14 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         "proxy port 0": (["proxy", "--storage", w.study_url, "--port", "0"], "--port"),
         "worker index -5": (["worker", *s, "--index", "-5"], "--index"),
         "worker on swapped pictures": (["worker", *s, "--data", w.swapped], "images_sha256"),
+        # predict: the model and the data must fit each other; nothing written otherwise
+        "predict without a model": (["predict", "--model", w.root / "nosuch", "--data", w.data], "no config.toml"),
+        "predict a data folder as the model": (["predict", "--model", w.data, "--data", w.data], "no config.toml"),
+        "predict data without a column the model reads": (
+            ["predict", "--model", w.model, "--data", w.lacks_column, "--out", w.root / "p.csv"], "that the model in"),
+        "predict into a missing folder": (
+            ["predict", "--model", w.model, "--data", w.data, "--out", w.root / "nosuch" / "p.csv"], "does not exist"),
+        "predict on no data": (["predict", "--model", w.model, "--data", w.root / "nosuch.csv"], "nosuch.csv"),
         # a GPU that does not exist here: the worker must stop, not train on the CPU
         "worker on a GPU it cannot see": (["worker", *s, "--gpu", "7"], "--gpu 7: this worker sees no GPU"),
         "worker on two GPUs": (["worker", *s, "--gpu", "0,1"], "one GPU id per worker"),

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +210,37 @@ def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_s
         probabilities = model.predict_fold(fold.index, dataset, images, fold.val)
         reloaded = score(dataset.metadata.labels[fold.val], probabilities.argmax(axis=1)).qwk
         assert reloaded == pytest.approx(result["folds"][fold.index]["qwk"], abs=1e-9)
+
+    # predict: the fold ensemble on the data it was trained on (labelled: scored with an interval over patients) ...
+    predictions = tmp_path / "predictions.csv"
+    shown = _ok(run_cli("predict", "--model", final, "--data", preset_study.data, "--out", predictions,
+                        "--cache-dir", preset_study.cache))  # fmt: skip
+    table = pd.read_csv(predictions)
+    probabilities = table[["p_I", "p_P", "p_R"]].to_numpy()
+    assert len(table) == len(dataset.metadata) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    ensemble = np.mean([model.predict_fold(f.index, dataset, images, np.arange(len(dataset.metadata)))
+                        for f in folds], axis=0)  # fmt: skip
+    assert np.allclose(probabilities, ensemble, atol=1e-6)
+    assert list(table["predicted"]) == [("I", "P", "R")[i] for i in ensemble.argmax(axis=1)]
+    qwk = score(dataset.metadata.labels, ensemble.argmax(axis=1)).qwk
+    low, high = (float(x) for x in re.search(r"interval over patients ([-\d.]+)–([-\d.]+)\)", shown).groups())
+    assert f"QWK {qwk:.3f}" in shown and low <= round(qwk, 3) <= high < 1
+    # ... and on new visits without labels: the same probabilities, nothing scored
+    unlabelled = tmp_path / "unlabelled"
+    shutil.copytree(preset_study.data, unlabelled)
+    from trainer.data import _find_metadata_csv
+    from trainer.schema import LABEL
+
+    csv = _find_metadata_csv(unlabelled)
+    pd.read_csv(csv).drop(columns=[LABEL]).to_csv(csv, index=False)
+    new = tmp_path / "new.csv"
+    shown = _ok(run_cli("predict", "--model", final, "--data", unlabelled, "--out", new, "--cache-dir", tmp_path / "c"))
+    assert "no labels" in shown and LABEL not in pd.read_csv(new).columns
+    assert np.allclose(pd.read_csv(new)[["p_I", "p_P", "p_R"]].to_numpy(), probabilities, atol=1e-6)
+    # an image model given a bare metadata CSV: one error line, nothing written
+    failed = run_cli("predict", "--model", final, "--data", csv, "--out", tmp_path / "none.csv")
+    assert failed.returncode == 2 and failed.stderr.strip().startswith("error:") and "need a data folder" in failed.stderr
+    assert not (tmp_path / "none.csv").exists()
 
 
 def _ok(result) -> str:

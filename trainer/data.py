@@ -88,8 +88,11 @@ class Dataset:
         return tuple(m for m in self.modalities if m in IMAGE_MODALITIES)
 
 
-def read_metadata(path: Path) -> Metadata:
-    """Read and validate a metadata CSV (UTF-8, with or without BOM, columns in any order)."""
+def read_metadata(path: Path, labels_required: bool = True) -> Metadata:
+    """Read and validate a metadata CSV (UTF-8, with or without BOM, columns in any order).
+
+    ``labels_required=False`` (new visits to predict): a CSV without the label column is read with every label
+    unknown (-1); one with it is checked as for training, so its visits can be scored."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -102,7 +105,8 @@ def read_metadata(path: Path) -> Metadata:
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path}: not a readable CSV ({_first_line(exc)})") from None
     frame.columns = [str(c).replace("\ufeff", "").strip() for c in frame.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    required = [c for c in REQUIRED_COLUMNS if labels_required or c != LABEL]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: no column {', '.join(repr(c) for c in missing)} (is this the DFU metadata CSV?)")
     if frame.empty:
@@ -113,20 +117,23 @@ def read_metadata(path: Path) -> Metadata:
         log.warning("%s: ignoring %d column(s) outside the DFU schema: %s", path.name, len(unknown_columns),
                     ", ".join(repr(c) for c in unknown_columns[:5]) + (" …" if len(unknown_columns) > 5 else ""))  # fmt: skip
 
+    for column in (PATIENT, APPT, DFU):
+        frame[column] = _integer_column(path, frame, column, lines)
+    if LABEL not in frame.columns:  # only without labels_required: new visits, nothing to score
+        return Metadata(path, frame, np.full(len(frame), -1), frame[PATIENT].to_numpy(dtype=np.int64), lines)
     raw_labels = frame[LABEL].astype("string").str.strip()
     unknown = ~raw_labels.isin(list(LABEL_CODES))
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
         shown = "empty" if pd.isna(raw_labels.iloc[i]) else repr(str(raw_labels.iloc[i]))
         raise DataError(f"{path}: line {lines[i]}: unknown label {shown} in column {LABEL!r} (expected I, P or R)")
-    for column in (PATIENT, APPT, DFU):
-        frame[column] = _integer_column(path, frame, column, lines)
     labels = raw_labels.map(LABEL_CODES).to_numpy(dtype=np.int64)
     return Metadata(path, frame, labels, frame[PATIENT].to_numpy(dtype=np.int64), lines)
 
 
-def load_dataset(source: Path, modalities: tuple[str, ...] | None = None) -> Dataset:
-    """Load ``--data``: a bare metadata CSV or a folder in the study's layout.
+def load_dataset(source: Path, modalities: tuple[str, ...] | None = None, labels_required: bool = True) -> Dataset:
+    """Load ``--data``: a bare metadata CSV or a folder in the study's layout (``labels_required``: see
+    :func:`read_metadata`).
 
     ``modalities=None`` picks the default: metadata plus ``depth_rgb`` and ``thermal_map`` for a
     folder with images, metadata alone for a bare CSV.
@@ -135,7 +142,7 @@ def load_dataset(source: Path, modalities: tuple[str, ...] | None = None) -> Dat
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
     if source.is_dir():
-        metadata = read_metadata(_find_metadata_csv(source))
+        metadata = read_metadata(_find_metadata_csv(source), labels_required)
         has_images = any(source.joinpath(f).exists() for f in BOX_FILES.values())
         folders = [f for f in MODALITY_FOLDERS.values() if source.joinpath(f).is_dir()]
         if folders and not has_images:  # images without boxes: a half-copied folder, never "metadata only"
@@ -143,7 +150,7 @@ def load_dataset(source: Path, modalities: tuple[str, ...] | None = None) -> Dat
                 f"{source}: has image folders ({', '.join(folders)}) but no {' or '.join(BOX_FILES.values())}"
             )
     else:
-        metadata = read_metadata(source)
+        metadata = read_metadata(source, labels_required)
         has_images = False
     if modalities is None:
         modalities = (METADATA, "depth_rgb", "thermal_map") if has_images else (METADATA,)

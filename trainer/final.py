@@ -10,6 +10,7 @@ ensemble. The ``.joblib`` files are pickles: load only folders you trust.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class FinalModel:
     config: TrainConfig
     networks: list  # keras.Model per fold, or None for a metadata-only run
     metadata_models: list  # sklearn Pipeline per fold
+    modalities: tuple[str, ...] = ()  # what the run trained on (its data resolved an empty config.modalities)
 
     @property
     def n_folds(self) -> int:
@@ -65,10 +67,23 @@ class FinalModel:
         )
 
     def predict(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, np.ndarray]:
-        """Probabilities for every visit of ``data`` (same layout as training data), averaged over the folds."""
+        """Probabilities for every visit of ``data`` (same layout as training data, labels optional), averaged over
+        the folds. Data that does not fit the model — without a modality it was trained on, or without a clinical
+        column its RandomForest reads — is a :class:`DataError` naming what is missing."""
+        from dataclasses import replace
+
         from trainer.inputs import prepare
 
-        dataset, images = prepare(Path(data).expanduser(), self.config, Path(cache_dir).expanduser())
+        config = replace(self.config, modalities=self.modalities)  # as trained, not as the new data would resolve
+        dataset, images = prepare(Path(data).expanduser(), config, Path(cache_dir).expanduser(), labels_required=False)
+        expected = list(self.metadata_models[0].named_steps["encode"].feature_names_in_)
+        missing = [c for c in expected if c not in dataset.metadata.frame.columns]
+        if missing:
+            raise DataError(
+                f"{dataset.metadata.path}: no column {', '.join(repr(c) for c in missing[:5])}"
+                + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
+                + f" that the model in {self.folder} reads"
+            )
         visits = np.arange(len(dataset.metadata))
         probabilities = np.zeros((len(visits), N_CLASSES))
         for fold in range(self.n_folds):
@@ -91,17 +106,17 @@ def load_final_model(folder: str | Path) -> FinalModel:
     for path in metadata_paths:
         network_path = folder / path.name.replace("-metadata.joblib", ".keras")
         networks.append(_load_network(network_path) if network_path.exists() else None)
-    return FinalModel(folder, config, networks, [joblib.load(p) for p in metadata_paths])
+    modalities = config.modalities
+    if (folder / "result.json").is_file():  # the run's own record of the modalities its data resolved
+        modalities = tuple(json.loads((folder / "result.json").read_text())["config"]["modalities"])
+    return FinalModel(folder, config, networks, [joblib.load(p) for p in metadata_paths], modalities)
 
 
 def _load_network(path: Path):
-    import keras
+    from trainer import _backend  # noqa: F401  (before Keras: it keeps the backend's start-up notes off stderr)
 
-    from trainer import (  # noqa: F401  (register the custom layer, loss and metric)
-        _backend,  # noqa: F401  (quiet Keras start-up)
-        losses,
-        models,
-    )
+    keras = _backend.keras
+    from trainer import losses, models  # noqa: F401  (register the custom layer and loss)
 
     # Predicting needs no optimizer: its saved state (a LossScaleOptimizer's, under mixed float16) is skipped.
     return keras.saving.load_model(path, compile=False)

@@ -11,9 +11,12 @@ from trainer.data import Dataset, load_dataset
 from trainer.folds import patient_folds
 
 
-def prepare(data: Path, config: TrainConfig, cache_dir: Path, on_images=None) -> tuple[Dataset, dict[str, np.ndarray]]:
-    """Load the data and its preprocessed images (built into the cache on first use)."""
-    dataset = load_dataset(Path(data), config.modalities or None)
+def prepare(
+    data: Path, config: TrainConfig, cache_dir: Path, on_images=None, labels_required: bool = True
+) -> tuple[Dataset, dict[str, np.ndarray]]:
+    """Load the data and its preprocessed images (built into the cache on first use); ``labels_required=False``
+    for new visits to predict (:func:`trainer.data.read_metadata`)."""
+    dataset = load_dataset(Path(data), config.modalities or None, labels_required)
     images = {}
     if dataset.image_modalities:
         from trainer.images import load_images, verify_images

@@ -78,3 +78,18 @@ def score_visits(row_probs: np.ndarray, row_visits: np.ndarray, visit_labels: np
     """Scores per visit: rows' probabilities averaged per visit, then argmax."""
     probs = visit_probabilities(row_probs, row_visits, len(visit_labels))
     return score(visit_labels, probs.argmax(axis=1))
+
+
+def qwk_interval(
+    labels: np.ndarray, predicted: np.ndarray, patients: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """A 95 % percentile-bootstrap interval of the QWK, resampling *patients* (with all their visits: visits of one
+    patient are not independent, so resampling visits would draw the interval too narrow)."""
+    rng = np.random.default_rng(seed)
+    by_patient = [np.flatnonzero(patients == p) for p in np.unique(patients)]
+    draws = []
+    for _ in range(resamples):
+        chosen = np.concatenate([by_patient[i] for i in rng.integers(len(by_patient), size=len(by_patient))])
+        draws.append(score(labels[chosen], predicted[chosen]).qwk)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(low), float(high)

@@ -45,9 +45,10 @@ def _options(
     """Hyperparameter search for the three-stage DFU healing-phase classifier (Optuna + Keras)."""
 
 
-from search.cli import cache, query, replay, study, train  # noqa: E402  (each registers its commands on the app)
+from search.cli import cache, predict, query, replay, study, train  # noqa: E402  (each registers its commands on the app)
 
 train.register(app)
+predict.register(app)
 cache.register(app)
 study.register(app)
 query.register(app)

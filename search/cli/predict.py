@@ -1,0 +1,91 @@
+"""``dfu-search predict``: the model ``train --save-models`` wrote, applied to new visits."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search.cli._console import console, setup_logging
+from search.cli._options import CacheOption, DataOption
+
+log = logging.getLogger(__name__)
+
+
+def predict(
+    model: Annotated[
+        Path,
+        typer.Option("--model", help="A folder written by `dfu-search train --save-models` (the fold ensemble)."),
+    ],
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="CSV of per-visit probabilities and predicted phase [default: standard output]."),
+    ] = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Per-visit probabilities of the healing phases (I, P, R) and the predicted phase, averaged over the model's
+    folds. When the data carries labels, the QWK with a 95 % bootstrap interval over patients.
+
+    The data is a folder in the training layout or a bare metadata CSV, labels optional. Data that does not fit the
+    model (a modality it was trained on missing, a clinical column its RandomForest reads missing) is one error
+    line and nothing written. The model's .joblib files are pickles: load only folders you trust."""
+    setup_logging()
+    from trainer.cache import default_cache_dir
+    from trainer.errors import DataError
+    from trainer.final import load_final_model
+
+    if out is not None and not out.parent.is_dir():
+        raise DataError(f"--out {out}: folder {out.parent} does not exist")
+    final = load_final_model(model)
+    dataset, probabilities = final.predict(data, Path(cache_dir or default_cache_dir()))
+    table = _table(dataset, probabilities)
+    if out is None:
+        table.to_csv(sys.stdout, index=False)
+    else:  # whole or not at all: a file that appears is complete
+        partial = out.with_name(f".{out.name}.{os.getpid()}")
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        partial.write_text(buffer.getvalue())
+        os.replace(partial, out)
+    summary = f"{len(table)} visits of {len(set(dataset.metadata.patients))} patients"
+    labels = dataset.metadata.labels
+    if (labels >= 0).all():
+        from trainer.metrics import qwk_interval, score
+
+        predicted = probabilities.argmax(axis=1)
+        low, high = qwk_interval(labels, predicted, dataset.metadata.patients)
+        summary += (
+            f"; QWK {score(labels, predicted).qwk:.3f} (95 % bootstrap interval over patients {low:.3f}–{high:.3f})"
+        )
+    else:
+        summary += "; no labels, nothing scored"
+    if out is None:  # the CSV is on standard output: the summary goes to the log (standard error)
+        log.info("%s", summary)
+    else:
+        console.print(f"{summary}; wrote {out}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _table(dataset, probabilities):
+    """One row a visit: its keys, the three probabilities, the predicted phase (and the label, when known)."""
+    import pandas as pd
+
+    from trainer.schema import APPT, CLASSES, DFU, LABEL, PATIENT
+
+    frame = dataset.metadata.frame
+    table = pd.DataFrame({PATIENT: frame[PATIENT].to_numpy(), APPT: frame[APPT].to_numpy(), DFU: frame[DFU].to_numpy()})
+    for i, name in enumerate(CLASSES):
+        table[f"p_{name}"] = probabilities[:, i].round(6)
+    table["predicted"] = [CLASSES[i] for i in probabilities.argmax(axis=1)]
+    if (dataset.metadata.labels >= 0).all():
+        table[LABEL] = [CLASSES[i] for i in dataset.metadata.labels]
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(predict)
