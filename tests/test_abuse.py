@@ -172,9 +172,13 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         "predict without a model": (["predict", "--model", w.root / "nosuch", "--data", w.data], "no config.toml"),
         "predict a data folder as the model": (["predict", "--model", w.data, "--data", w.data], "no config.toml"),
         "predict data without a column the model reads": (
-            ["predict", "--model", w.model, "--data", w.lacks_column, "--out", w.root / "p.csv"], "that the model in"),
+            ["predict", "--model", w.model, "--data", w.lacks_column, "--out", w.root / "p.csv"],
+            "that the model in",
+        ),
         "predict into a missing folder": (
-            ["predict", "--model", w.model, "--data", w.data, "--out", w.root / "nosuch" / "p.csv"], "does not exist"),
+            ["predict", "--model", w.model, "--data", w.data, "--out", w.root / "nosuch" / "p.csv"],
+            "does not exist",
+        ),
         "predict on no data": (["predict", "--model", w.model, "--data", w.root / "nosuch.csv"], "nosuch.csv"),
         # a GPU that does not exist here: the worker must stop, not train on the CPU
         "worker on a GPU it cannot see": (["worker", *s, "--gpu", "7"], "--gpu 7: this worker sees no GPU"),

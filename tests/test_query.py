@@ -116,7 +116,8 @@ def test_python_api_and_best_answer_from_the_trials(study_url: str, tmp_path: Pa
 
     expected = sum(
         TrainConfig(**{**t.user_attrs["config"], "modalities": ()}).steps_per_fold * t.user_attrs["config"]["folds"]
-        - t.user_attrs["epochs_trained"] - cached(t)
+        - t.user_attrs["epochs_trained"]
+        - cached(t)
         for t in pruned
     )
     assert view.epochs_saved() == expected > 0
@@ -239,7 +240,9 @@ def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_s
     assert np.allclose(pd.read_csv(new)[["p_I", "p_P", "p_R"]].to_numpy(), probabilities, atol=1e-6)
     # an image model given a bare metadata CSV: one error line, nothing written
     failed = run_cli("predict", "--model", final, "--data", csv, "--out", tmp_path / "none.csv")
-    assert failed.returncode == 2 and failed.stderr.strip().startswith("error:") and "need a data folder" in failed.stderr
+    assert (
+        failed.returncode == 2 and failed.stderr.strip().startswith("error:") and "need a data folder" in failed.stderr
+    )
     assert not (tmp_path / "none.csv").exists()
 
 
