@@ -240,9 +240,9 @@ def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_s
     assert np.allclose(pd.read_csv(new)[["p_I", "p_P", "p_R"]].to_numpy(), probabilities, atol=1e-6)
     # an image model given a bare metadata CSV: one error line, nothing written
     failed = run_cli("predict", "--model", final, "--data", csv, "--out", tmp_path / "none.csv")
-    assert (
-        failed.returncode == 2 and failed.stderr.strip().startswith("error:") and "need a data folder" in failed.stderr
-    )
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
+    assert failed.returncode == 2 and len(errors) == 1 and "need a data folder" in errors[0], failed.stderr
+    assert "Traceback" not in failed.stderr
     assert not (tmp_path / "none.csv").exists()
 
 

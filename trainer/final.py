@@ -118,5 +118,7 @@ def _load_network(path: Path):
     keras = _backend.keras
     from trainer import losses, models  # noqa: F401  (register the custom layer and loss)
 
+    _backend.gpu_devices()  # the backend's device probe, kept quiet on a CPU (its "failed call to cuInit" note)
+
     # Predicting needs no optimizer: its saved state (a LossScaleOptimizer's, under mixed float16) is skipped.
     return keras.saving.load_model(path, compile=False)
