@@ -76,6 +76,9 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]
     status = run_cli("status", "--study", "presets", "--storage", url)
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
+    narrow = run_cli("status", "--study", "presets", "--storage", url, env={"COLUMNS": "80"}).stdout
+    enqueued = narrow.split("enqueued presets", 1)[1].split("trials per worker", 1)[0]
+    assert "…" not in enqueued and "partial" in enqueued  # rules wrap, never cut; a pruned value is marked partial
 
 
 def test_a_stopped_or_killed_worker_is_restarted_and_its_trial_rerun(

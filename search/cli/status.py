@@ -51,8 +51,9 @@ def print_status(study: optuna.Study, console: Console) -> None:
 
     enqueued = [t for t in trials if t.user_attrs.get("enqueued")]
     if enqueued:
-        table = Table("trial", "preset", "state", "QWK", "metadata QWK", "stages ended by a rule (fold stage epoch)",
-                      title="enqueued presets")  # fmt: skip
+        # the rules' names wrap, never cut, however narrow the terminal (an 80-column one cut "kappa_nonpos…")
+        stops_column = Column("stages ended by a rule (fold stage epoch)", overflow="fold")
+        table = Table("trial", "preset", "state", "QWK", "metadata QWK", stops_column, title="enqueued presets")
         for t in enqueued:
             stops = "; ".join(
                 f"{r['rule']} (f{r['fold']} {r['stage']} {r['epoch']})" for r in t.user_attrs.get("stage_stops", [])
