@@ -52,19 +52,17 @@ def _v2_rows(document: dict) -> list[list]:
     return rows
 
 
-def ert(value: float | None) -> str:
-    """An expected running time or a ratio of two: ∞ when never reached, — when neither side reached the target."""
+def ert(value: float | None, spec: str = ".0f", unit: str = "") -> str:
+    """An expected running time (``spec`` ``.0f``) or a ratio of two (``.2f``, ``×``): ∞ when never reached, — when
+    neither side reached the target."""
     if value is None:
         return "—"
-    return "∞" if math.isinf(value) else f"{value:.0f}"
+    return "∞" if math.isinf(value) else f"{value:{spec}}{unit}"
 
 
 def _ratios(row: dict, pattern: str) -> str:
-    cells = []
-    for key in ("001", "002"):
-        value = row.get(pattern.format(key))
-        cells.append("—" if value is None else "∞" if math.isinf(value) else f"{value:.2f}×")
-    return " / ".join(cells)
+    """A ratio to within 0.01 and to within 0.02, ``pattern`` naming the row's key with ``{}`` for the target."""
+    return " / ".join(ert(row.get(pattern.format(key)), ".2f", "×") for key in ("001", "002"))
 
 
 def _shortfall_cell(row: dict) -> str:
@@ -339,17 +337,11 @@ def pruner_goal() -> str:
         f"that reads reports. On the ten v2 tables ({'/'.join(map(str, sorted(orderings)))} orderings each) "
         f"`{documents[0][1]['default']}` meets the first on data seeds {', '.join(map(str, met))} "
         f"({len(met)} of {len(rows)}); its ERT ratio to that oracle is "
-        + ", ".join(f"{_ratio_text(r['ert_001_vs_oracle_at_fusion'])} (seed {s})" for s, r in rows.items())
+        + ", ".join(f"{ert(r['ert_001_vs_oracle_at_fusion'], '.2f', '×')} (seed {s})" for s, r in rows.items())
         + ". To within 0.02 (about the standard error of a 3-fold mean QWK here) it is "
         f"{_span([r['sooner_002_vs_median_no_store'] for r in rows.values()])}× sooner than plain Optuna on every "
         f"table, within {_span([r['ert_002_vs_oracle_at_fusion'] for r in rows.values()])}× of the oracle."
     )
-
-
-def _ratio_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return "∞" if math.isinf(value) else f"{value:.2f}×"
 
 
 def _led_documents() -> list[tuple[int, dict]]:

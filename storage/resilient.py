@@ -98,7 +98,8 @@ class ResilientRDBStorage(LightReads, optuna.storages.RDBStorage):
         """Insert a trial at most once through lost connections: the insert records a random token, and
         after a lost acknowledgement the token says whether the insert landed."""
         token = uuid.uuid4().hex
-        template = template if template is not None else _plain_running_trial()
+        # no template: what study.ask() creates when nothing is queued, a RUNNING trial started now
+        template = template if template is not None else optuna.trial.create_trial(state=TrialState.RUNNING)
 
         def landed() -> FrozenTrial | object:  # after a lost connection (or a deadlock): did the insert land?
             trial = self._trial_with_token(token)
@@ -299,14 +300,6 @@ def _with_retry(method):
         return _through_outage(self, lambda: method(self, *args, **kwargs))
 
     return call
-
-
-def _plain_running_trial() -> FrozenTrial:
-    """What ``study.ask()`` creates when nothing is queued: a RUNNING trial started now (Optuna's default)."""
-    return FrozenTrial(
-        number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(), datetime_complete=None,
-        params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=-1,
-    )  # fmt: skip
 
 
 def _same_instant(stored: datetime | None, stamp: datetime) -> bool:

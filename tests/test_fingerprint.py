@@ -17,13 +17,13 @@ from trainer.fingerprint import data_fingerprint, fingerprint_like
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The files the fingerprint hashes, in order (the real hashing still runs)."""
     seen: list[Path] = []
-    real = fingerprint._sha256
+    real = fingerprint.file_sha256
 
     def counting(path: Path) -> str:
         seen.append(Path(path))
         return real(path)
 
-    monkeypatch.setattr(fingerprint, "_sha256", counting)
+    monkeypatch.setattr(fingerprint, "file_sha256", counting)
     return seen
 
 

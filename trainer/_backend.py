@@ -124,14 +124,15 @@ def device_kind() -> str:
 
         device = jax.devices()[0]
         return f"{device.platform} {device.device_kind}" if device.platform != "cpu" else f"cpu {platform.machine()}"
-    if gpu_devices():
-        if backend == "tensorflow":
-            import tensorflow as tf
+    gpus = gpu_devices()
+    if not gpus:
+        return f"cpu {platform.machine()}"
+    if backend == "tensorflow":  # its device names are /physical_device:GPU:0: the model is in the details
+        import tensorflow as tf
 
-            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-            return f"gpu {details.get('device_name', 'unknown')}"
-        return f"gpu {gpu_devices()[0]}"
-    return f"cpu {platform.machine()}"
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return f"gpu {details.get('device_name', 'unknown')}"
+    return f"gpu {gpus[0]}"
 
 
 def resolved_settings(model: keras.Model, precision: str, deterministic: bool | str, jit_compile: bool | str) -> dict:

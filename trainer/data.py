@@ -55,6 +55,11 @@ class Metadata:
         present = set(self.frame.columns)
         return [c for c in METADATA_COLUMNS if c in present and c not in NEVER_FEATURES]
 
+    @property
+    def labelled(self) -> bool:
+        """Whether every visit has its label (a CSV read for prediction may have none: all -1)."""
+        return bool((self.labels >= 0).all())
+
     def __len__(self) -> int:
         return len(self.frame)
 

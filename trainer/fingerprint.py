@@ -14,7 +14,7 @@ then read its digests. A cache folder that cannot be written is a warning and a 
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from trainer.cache import file_sha256, held_lock, write_atomically
 from trainer.errors import DataError
 from trainer.schema import BOX_FILES, MODALITY_FOLDERS
 
@@ -42,7 +43,7 @@ def data_fingerprint(source: Path, cache_dir: Path | None = None) -> dict:
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
     if source.is_file():
-        return {"metadata_sha256": _sha256(source)}
+        return {"metadata_sha256": file_sha256(source)}
     images = _image_files(source)
     return {**_csv_digests(source), "images": len(images), "images_sha256": _images_digest(source, images, cache_dir)}
 
@@ -67,10 +68,10 @@ def describe_difference(expected: dict, actual: dict) -> str:
 def _csv_digests(source: Path) -> dict[str, str]:
     from trainer.data import _find_metadata_csv
 
-    digests = {"metadata_sha256": _sha256(_find_metadata_csv(source))}
+    digests = {"metadata_sha256": file_sha256(_find_metadata_csv(source))}
     for name in BOX_FILES.values():
         if (source / name).is_file():
-            digests[name] = _sha256(source / name)
+            digests[name] = file_sha256(source / name)
     return digests
 
 
@@ -90,18 +91,16 @@ def _images_digest(source: Path, images: list[str], cache_dir: Path | None) -> s
 
         cache_dir = default_cache_dir()
     kept_path = _kept_digests_path(Path(cache_dir), source)
-    try:
-        kept_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(kept_path.with_suffix(".lock"), "a")  # noqa: SIM115 (held across the hashing below)
-    except OSError as exc:
-        log.warning("cannot keep image digests in %s (%s): hashing every image", kept_path.parent, exc)
-        return _combine(images, _digests(source, images, {}))
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # workers starting together: the first hashes, the others read its digests
-        kept = _read_kept(kept_path)
-        digests = _digests(source, images, kept)
+    with contextlib.ExitStack() as held:
         try:
-            _write_kept(kept_path, digests)
+            kept_path.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(held_lock(kept_path))  # workers starting together: the first hashes, the others read
+        except OSError as exc:
+            log.warning("cannot keep image digests in %s (%s): hashing every image", kept_path.parent, exc)
+            return _combine(images, _digests(source, images, {}))
+        digests = _digests(source, images, _read_kept(kept_path))
+        try:
+            write_atomically(kept_path, json.dumps(digests))
         except OSError as exc:
             log.warning("cannot keep image digests in %s (%s)", kept_path, exc)
     return _combine(images, digests)
@@ -125,7 +124,7 @@ def _digests(source: Path, images: list[str], kept: dict[str, list]) -> dict[str
         total = sum(current[relative][0] for relative in stale)
         log.info("hashing %d of %d images (%.1f GB) for the data fingerprint", len(stale), len(images), total / 1e9)
         with ThreadPoolExecutor(HASH_THREADS) as pool:
-            for relative, digest in zip(stale, pool.map(lambda r: _sha256(source / r), stale)):
+            for relative, digest in zip(stale, pool.map(lambda r: file_sha256(source / r), stale)):
                 current[relative] = [*current[relative], digest]
         log.info("hashed %d images in %.1f s", len(stale), time.perf_counter() - started)
     return current
@@ -150,14 +149,3 @@ def _read_kept(path: Path) -> dict[str, list]:
         return kept if isinstance(kept, dict) else {}
     except (OSError, ValueError):  # none yet, or damaged: hash again
         return {}
-
-
-def _write_kept(path: Path, digests: dict[str, list]) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(digests))
-    os.replace(partial, path)  # readers see the old file or the new one, never half of one
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

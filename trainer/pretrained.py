@@ -37,7 +37,6 @@ store is a warning and a normal, uncached pre-training, never a failed trial.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
@@ -51,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.cache import atomic_directory
+from trainer.cache import atomic_directory, file_sha256, held_lock, lock_file
 from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -121,7 +120,7 @@ class PretrainStore:
             raise ValueError(f"resolved settings {sorted(unknown)} are not pre-training settings")
         settings.update(resolved)
         if config.weights not in ("none", "imagenet"):  # a weights file: its content, not its name
-            settings["weights"] = _file_digest(Path(config.weights))
+            settings["weights"] = file_sha256(Path(config.weights))
         document = {
             "version": STORE_VERSION, "trainer": trainer_source_digest(), "keras": keras.__version__,
             "backend": _backend_version(), "fold": fold, "data": data_digest, "settings": settings,
@@ -174,19 +173,15 @@ class PretrainStore:
     def _discard_unusable(self, target: Path, load: Callable[[Path], object], problem: Exception) -> None:
         """Remove an entry that failed to load, under its lock: a process that replaced it meanwhile holds the lock
         while it builds, and an entry that loads now is a good one (left in place for the caller to load)."""
-        with open(target.with_name(target.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if (target / _META).is_file():
-                    try:
-                        load(target)
-                        return
-                    except UnusableEntry:
-                        pass
-                log.warning("pre-training store: entry %s unusable (%s); training it again", target.name[:12], problem)
-                shutil.rmtree(target, ignore_errors=True)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with held_lock(target):
+            if (target / _META).is_file():
+                try:
+                    load(target)
+                    return
+                except UnusableEntry:
+                    pass
+            log.warning("pre-training store: entry %s unusable (%s); training it again", target.name[:12], problem)
+            shutil.rmtree(target, ignore_errors=True)
 
     def _hit(self, target: Path, load: Callable[[Path], object]) -> object:
         started = time.perf_counter()
@@ -219,7 +214,7 @@ class PretrainStore:
         for entry in self.entries():
             if cutoff is None or entry.last_used < cutoff:
                 shutil.rmtree(entry.path, ignore_errors=True)
-                (entry.path.parent / f"{entry.path.name}.lock").unlink(missing_ok=True)
+                lock_file(entry.path).unlink(missing_ok=True)
                 removed, freed = removed + 1, freed + entry.bytes
         return removed, freed
 
@@ -269,14 +264,6 @@ def source_digest(package: Path) -> str:
             continue
         digest.update(f"{path.relative_to(package).as_posix()}\0{path.stat().st_size}\0".encode())
         digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -36,7 +34,7 @@ def predict(
     model (a modality it was trained on missing, a clinical column its RandomForest reads missing) is one error
     line and nothing written. The model's .joblib files are pickles: load only folders you trust."""
     setup_logging()
-    from trainer.cache import default_cache_dir
+    from trainer.cache import default_cache_dir, write_atomically
     from trainer.errors import DataError
     from trainer.final import load_final_model
 
@@ -48,17 +46,12 @@ def predict(
     if out is None:
         table.to_csv(sys.stdout, index=False)
     else:  # whole or not at all: a file that appears is complete
-        partial = out.with_name(f".{out.name}.{os.getpid()}")
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False)
-        partial.write_text(buffer.getvalue())
-        os.replace(partial, out)
+        write_atomically(out, table.to_csv(index=False))
     summary = f"{len(table)} visits of {len(set(dataset.metadata.patients))} patients"
-    labels = dataset.metadata.labels
-    if (labels >= 0).all():
+    if dataset.metadata.labelled:
         from trainer.metrics import qwk_interval, score
 
-        predicted = probabilities.argmax(axis=1)
+        labels, predicted = dataset.metadata.labels, probabilities.argmax(axis=1)
         low, high = qwk_interval(labels, predicted, dataset.metadata.patients)
         summary += (
             f"; QWK {score(labels, predicted).qwk:.3f} (95 % bootstrap interval over patients {low:.3f}–{high:.3f})"
@@ -82,7 +75,7 @@ def _table(dataset, probabilities):
     for i, name in enumerate(CLASSES):
         table[f"p_{name}"] = probabilities[:, i].round(6)
     table["predicted"] = [CLASSES[i] for i in probabilities.argmax(axis=1)]
-    if (dataset.metadata.labels >= 0).all():
+    if dataset.metadata.labelled:
         table[LABEL] = [CLASSES[i] for i in dataset.metadata.labels]
     return table
 

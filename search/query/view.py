@@ -92,21 +92,22 @@ class StudyView:
         other = [c for c in table.columns if c not in stages and c != "total"]
         return table[[*stages, *other, "total"]] if len(frame) else table
 
-    def epochs_saved(self) -> int:
+    def epochs_saved(self, trials: list[optuna.trial.FrozenTrial] | None = None) -> int:
         """Epochs pruning avoided: for each pruned trial, its configured maximum (folds × all stages' epochs)
         minus the epochs it reached — trained, or loaded from the pre-training store (those are the store's
         savings, :meth:`epochs_from_store`, not pruning's). An upper bound: early stopping might have ended some
-        trials sooner."""
+        trials sooner. ``trials``: a snapshot already read with :meth:`trials` (default: read one now)."""
         saved = 0
-        for trial in self.trials():
+        for trial in self.trials() if trials is None else trials:
             if trial.state == optuna.trial.TrialState.PRUNED and "config" in trial.user_attrs:
                 reached = int(trial.user_attrs.get("epochs_trained", 0)) + _cached_epochs(trial)
                 saved += max(0, max_epochs(trial) - reached)
         return saved
 
-    def epochs_from_store(self) -> int:
-        """Epochs the pre-training store saved: pre-training epochs loaded instead of trained, over every trial."""
-        return sum(_cached_epochs(trial) for trial in self.trials())
+    def epochs_from_store(self, trials: list[optuna.trial.FrozenTrial] | None = None) -> int:
+        """Epochs the pre-training store saved: pre-training epochs loaded instead of trained, over every trial
+        (``trials``: as for :meth:`epochs_saved`)."""
+        return sum(_cached_epochs(trial) for trial in (self.trials() if trials is None else trials))
 
 
 def _cached_epochs(trial: optuna.trial.FrozenTrial) -> int:

@@ -96,14 +96,14 @@ def _collapse_map(view: StudyView, out: Path) -> str:
 
 
 def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
-    frame = view.trials_frame()
-    counts = frame["state"].value_counts().to_dict()
+    trials = view.trials()  # one snapshot for the counts and both savings
+    counts = view.trials_frame(trials)["state"].value_counts().to_dict()
     lines = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(view.name)}</title>",
         f"<h1>Study {html.escape(view.name)}</h1>",
         "<p>" + ", ".join(f"{state.lower()} {n}" for state, n in sorted(counts.items())) + "; "
-        f"epochs pruning avoided (against each trial's maximum): {view.epochs_saved()}; "
-        f"pre-training epochs the store saved (loaded, not trained): {view.epochs_from_store()}</p>",
+        f"epochs pruning avoided (against each trial's maximum): {view.epochs_saved(trials)}; "
+        f"pre-training epochs the store saved (loaded, not trained): {view.epochs_from_store(trials)}</p>",
     ]
     for key, (title, _, _) in _plots().items():
         if outcome[key] == "ok":

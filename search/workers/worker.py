@@ -95,14 +95,15 @@ def run_worker(
     data = Path(data or settings.data)
     from trainer.cache import default_cache_dir
 
-    _check_same_data(study_name, settings, data, Path(cache_dir or default_cache_dir()))
+    cache_dir = Path(cache_dir or default_cache_dir())
+    _check_same_data(study_name, settings, data, cache_dir)
 
     study, seed = join_study(study_name, storage, settings, index)
     artifact_dir = resolve_artifact_dir(storage_url, artifacts, settings.artifacts)
     objective = Objective(
         settings,
         data,
-        Path(cache_dir or default_cache_dir()),
+        cache_dir,
         gpu,
         open_artifact_store(artifact_dir),
         reuse_pretraining,
