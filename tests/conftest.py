@@ -122,7 +122,7 @@ def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory
         # folder either, and a rule rightly ends it: the contrast between the presets needs 32 px.)
         result = run_cli("launch", "--study", "presets", "--storage", f"sqlite:///{folder / 'dfu-search.db'}",
                          "--data", training_folder, "--workers", "1", "--trials", "2", "--folds", "3",
-                         "--preset", "quick", "--enqueue", "default", "--enqueue", "degenerate",
+                         "--preset", "quick", "--enqueue", "degenerate", "--enqueue", "default",
                          "--cache-dir", folder / "cache", "--log-dir", folder / "logs", cwd=folder)  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 

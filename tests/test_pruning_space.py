@@ -237,3 +237,26 @@ def test_images_that_add_nothing_end_the_trial_at_stage_1s_second_epoch() -> Non
     assert verdicts(nothing, moving) == [None] * 5  # stage 1 is learning, from the RF's level
     assert verdicts(nothing, above) == [None] * 5  # fusion already beats the RF alone
     assert DegeneracyRules(enabled=False).check(still, nothing) is None
+
+
+def test_predictions_moved_by_batchnorm_alone_are_not_learning() -> None:
+    """make demo's degenerate trial (LR 1e-6): BatchNorm's moving statistics, which are not trained, catch up in
+    stage 1 and move its predictions (0.50 → 0.52 → 0.57 there, 1.6e-4 relative weight change by epoch 2). Weights
+    that training has not moved end it at stage 1's second epoch; the same predictions with weights that moved
+    (a learning stage 1, LR 1e-4: 1.4e-2) do not, nor reports that carry no weight change (recorded tables)."""
+    from dataclasses import replace
+
+    from search.pruners.rules import RuleWatch
+
+    nothing = epochs([[0, 95, 0]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)
+    moved = epochs([[23, 63, 10], [29, 57, 10]], qwks=[0.36, 0.42], stage="stage1", baseline=0.533)
+
+    def verdicts(stage1):
+        watch = RuleWatch(DegeneracyRules(collapse_epochs=2, kappa_epochs=9, stall_stages=(), warmup_epochs=9))
+        return [watch(r) for r in [*nothing, *stage1]]
+
+    unmoved_weights = [replace(r, weight_change=8.9e-5 * r.epoch) for r in moved]
+    assert verdicts(unmoved_weights)[-1].rule == "images_add_nothing"
+    learning = [replace(r, weight_change=7e-3 * r.epoch) for r in moved]
+    assert verdicts(learning) == [None] * 5
+    assert verdicts(moved) == [None] * 5

@@ -22,6 +22,7 @@ from _cli import artifact_file, load, run_cli
 from PIL import Image
 
 from search import open_study
+from search.study import CURVE_COLUMNS
 from search.visualization.artifacts import artifact_names, default_artifact_dir
 from trainer.config import TrainConfig, load_config
 
@@ -112,7 +113,7 @@ def test_python_api_and_best_answer_from_the_trials(study_url: str, tmp_path: Pa
     # epochs pruning avoided: each pruned trial's maximum (folds × every stage's epochs) minus what it reached,
     # trained or loaded from the pre-training store (the store's savings, counted apart)
     def cached(trial) -> int:
-        return sum(1 for row in trial.user_attrs["curve"] if row[-1])
+        return sum(1 for row in trial.user_attrs["curve"] if row[CURVE_COLUMNS.index("cached")])
 
     expected = sum(
         TrainConfig(**{**t.user_attrs["config"], "modalities": ()}).steps_per_fold * t.user_attrs["config"]["folds"]

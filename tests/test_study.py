@@ -57,23 +57,21 @@ def test_enqueued_degenerate_is_stopped_and_default_completes(preset_study) -> N
     assert default.state == States.COMPLETE and default.value > 0
     config = degenerate.user_attrs["config"]
     assert (config["lr_stage1"], config["cnn_blocks"], config["fusion"]) == (1e-6, 4, "fixed")  # the preset, pinned
-    # its oversized image branch predicts one class; the rules end that pre-training, and in the first fold whose
-    # fused stage 1 (whose LR of 1e-6 moves nothing) is no better than the RandomForest alone, a degeneracy rule
-    # ends the trial, a few epochs into that fold, with one completed trial and no race to lean on — unless the
-    # default pruner's test against that completed trial (near-best: 0.02 below it) sees it first. (A fold in
-    # which the fixed 0.70 RF weight carries the fusion above the RF alone is not the signature: it runs on.)
+    # its oversized image branch predicts one class; the rules end that pre-training, and at the second epoch of its
+    # fused stage 1 — whose LR of 1e-6 moves no weight, whatever BatchNorm's statistics do to its predictions — no
+    # better than the RandomForest alone, a degeneracy rule ends the trial: a few epochs, as make demo shows it.
+    # (Enqueued first, as in make demo: no completed trial yet, so near-best cannot be what ends it.)
     curve = degenerate.user_attrs["curve"]
-    histogram = curve[0][7]  # the preset's signature (README): one class for at least 90 % of the visits
-    assert (curve[0][1], curve[0][2], curve[0][3]) == (0, "pretrain", 1) and max(histogram) >= 0.9 * sum(histogram)
     assert degenerate.state == States.PRUNED
     reason = degenerate.user_attrs["prune_reason"]
+    pretraining = [row for row in curve if row[1] == reason["fold"] and row[2] == "pretrain"]
+    histogram = pretraining[-1][7]  # the preset's signature (README): one class for at least 90 % of the visits
+    assert pretraining[0][3] == 1 and max(histogram) >= 0.9 * sum(histogram)
     assert reason["stage"] == "stage1"
-    assert reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive", "near-best"}
-    if reason["rule"] == "near-best":  # which of its two tests, against what bar
-        assert reason["test"] in {"best", "percentile"} and reason["estimate"] < reason["bar"]
-    in_that_fold = [row for row in curve if row[1] == reason["fold"] and not (len(row) > 13 and row[13])]
-    assert len(in_that_fold) <= 8, curve
-    assert degenerate.user_attrs["epochs_trained"] < default.user_attrs["epochs_trained"]
+    assert reason["rule"] in {"images_add_nothing", "collapsed", "kappa_nonpositive"}, reason
+    assert degenerate.user_attrs["epochs_trained"] <= 8, curve
+    stage1 = [row for row in curve if row[1] == reason["fold"] and row[2] == "stage1"]
+    assert stage1[-1][14] is not None and stage1[-1][14] < 1e-3  # training moved no weight (weight_change)
     status = run_cli("status", "--study", "presets", "--storage", url)
     assert status.returncode == 0 and reason["rule"] in status.stdout and "pruned trials" in status.stdout
     narrow = run_cli("status", "--study", "presets", "--storage", url, env={"COLUMNS": "80"}).stdout

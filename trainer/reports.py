@@ -26,6 +26,10 @@ class EpochReport:
     #: Wall seconds of the epoch: its training steps and the validation after them. A graph traced or compiled
     #: in this epoch is in it (a stage's first epoch of a new graph), so this shows what compiling costs.
     seconds: float = float("nan")
+    #: How far training moved the stage's trainable weights since the stage began: ‖w − w₀‖ / ‖w₀‖ over all of
+    #: them. BatchNorm's moving statistics are not trained and not counted: at a learning rate too low to learn,
+    #: they alone can still move a model's validation predictions (docs/pruning.md, ``images_add_nothing``).
+    weight_change: float = float("nan")
 
 
 class StopStage(Exception):

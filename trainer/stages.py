@@ -218,6 +218,7 @@ class _StageMonitor(keras.callbacks.Callback):
         self.batches_per_epoch = batches_per_epoch
         self.result = StageResult(plan.name)
         self._changeable: list[keras.Variable] = []
+        self._trained_at_start: list[np.ndarray] = []
         self._best_values: list[np.ndarray] | None = None
         self._val_batches: list[dict] = []
         self._since_best = 0
@@ -225,6 +226,7 @@ class _StageMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._changeable = changeable_variables(self.model)
+        self._trained_at_start = [v.numpy() for v in self.model.trainable_variables]
         inputs = _inputs_for(self.model, self.val)
         self._val_batches = [
             {name: ops.convert_to_tensor(array[start : start + _PREDICT_BATCH]) for name, array in inputs.items()}
@@ -239,6 +241,14 @@ class _StageMonitor(keras.callbacks.Callback):
 
     def _predict_val(self) -> np.ndarray:
         return np.concatenate([np.asarray(self.model.predict_on_batch(batch)) for batch in self._val_batches])
+
+    def _weight_change(self) -> float:
+        """‖w − w₀‖ / ‖w₀‖ over the trainable weights (NaN when there are none)."""
+        moved = start = 0.0
+        for variable, first in zip(self.model.trainable_variables, self._trained_at_start, strict=True):
+            moved += float(np.sum(np.square(variable.numpy() - first)))
+            start += float(np.sum(np.square(first)))
+        return math.sqrt(moved / start) if start > 0 else math.nan
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_started = time.perf_counter()
@@ -266,6 +276,7 @@ class _StageMonitor(keras.callbacks.Callback):
             baseline_qwk=self.plan.baseline_qwk,
             patience=self.plan.patience,
             seconds=time.perf_counter() - self._epoch_started,
+            weight_change=self._weight_change(),
         )
         result = self.result
         result.reports.append(report)

@@ -10,8 +10,9 @@ The rules read the trial's own epoch reports, one stage of one fold at a time:
   restore) *and* the stage is poor — a fusion stage at or below the fold's metadata-only QWK, image
   pre-training at or below ``poor_pretrain_qwk`` — or it has outlived its patience. A flat stage
   that is good is left to early stopping: it keeps its weights and the trial goes on.
-- ``images_add_nothing``: nothing learns — the pre-training ended predicting one class, and stage 1's
-  predictions have not moved by its second epoch while it is no better than the RF alone (docs/pruning.md).
+- ``images_add_nothing``: nothing learns — the pre-training ended predicting one class, and by stage 1's second
+  epoch training has not moved its weights (relative change ≤ ``still_weights``) or its predictions have not
+  moved, while it is no better than the RF alone (docs/pruning.md).
 
 The warm-up is ``warmup_epochs`` epochs and at least ``warmup_steps`` optimizer steps (on small data a
 healthy model still predicts the majority class for a few dozen steps), but never so long that
@@ -73,6 +74,12 @@ class DegeneracyRules:
     # allows that; a learning stage 1 moves several times more (the v2 tables: no trial ended at 5 % / 0.05 either).
     still_share: float = 0.04
     still_qwk: float = 0.03
+    #: ... or training has not moved the fused model's weights: at most ``still_weights`` relative change
+    #: (:attr:`EpochReport.weight_change`) by that epoch. At LR 1e-6 BatchNorm's moving statistics, which are not
+    #: trained, still catch up with the features and can move the predictions (a make demo run: QWK 0.362 → 0.418 →
+    #: 0.509). Adam moves the weights ≈ 1.5–1.9 × LR × steps: on make demo's settings 1.6e-4 by epoch 2 at LR 1e-6,
+    #: 1.6e-3 at 1e-5, 1.4e-2 at 1e-4 (docs/pruning.md).
+    still_weights: float = 1e-3
     #: A pre-training epoch "predicts one class" at ``collapse_share`` of the visits and a kappa at chance level: a
     #: few off-class guesses that happen to be right lift kappa a hair above 0 (live, data seed 0: 295 of 298
     #: visits one class, kappa 0.0096), which is not learning.
@@ -140,7 +147,10 @@ class DegeneracyRules:
         return "images_add_nothing" if learned_nothing and no_better and self._still(history) else None
 
     def _still(self, history: list[EpochReport]) -> bool:
-        """Stage 1's predictions have not moved since its first epoch: the fused model is not learning."""
+        """The fused model is not learning: training has not moved its weights, or its predictions have not
+        moved since stage 1's first epoch (a report without ``weight_change`` is judged by its predictions)."""
+        if history[-1].weight_change <= self.still_weights:  # NaN compares False
+            return True
         first = history[0]
         visits = max(1, sum(first.pred_histogram))
         for r in history[1:]:

@@ -244,7 +244,7 @@ def _report(row: list) -> EpochReport:
         val_qwk=number("val_qwk"), val_kappa=number("val_kappa"),
         train_loss=number("train_loss"), pred_histogram=values["pred_histogram"],
         train_batches=int(values.get("train_batches") or 0), baseline_qwk=number("baseline_qwk"),
-        patience=int(values.get("patience") or 0),
+        patience=int(values.get("patience") or 0), weight_change=number("weight_change"),
     )  # fmt: skip
 
 

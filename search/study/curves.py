@@ -31,6 +31,7 @@ CURVE_COLUMNS = (
     "train_batches",
     "patience",
     "cached",  # reported again from the pre-training store, not trained in this trial
+    "weight_change",  # relative change of the stage's trainable weights since it began (rows since 2026-12-07)
 )
 
 
@@ -51,6 +52,7 @@ def curve_row(report: EpochReport) -> list:
         report.train_batches,
         report.patience,
         report.cached,
+        _finite_or_none(report.weight_change, digits=7),
     ]
 
 
@@ -74,5 +76,5 @@ def best_epochs(curve: list[list]) -> dict[tuple[int, str], int]:
     return {key: epoch for key, (epoch, _) in best.items()}
 
 
-def _finite_or_none(value: float) -> float | None:
-    return round(float(value), 5) if math.isfinite(value) else None
+def _finite_or_none(value: float, digits: int = 5) -> float | None:
+    return round(float(value), digits) if math.isfinite(value) else None
