@@ -18,6 +18,7 @@ from pathlib import Path
 from _readme_compile import compile_once
 from _readme_pruning import pruner_decision, pruner_goal, pruner_led, pruning, pruning_led, pruning_v2
 from _readme_scale import scale
+from _readme_selection import estimate_summary, selection
 from _readme_tables import RESULTS, load, pct, table
 
 README = Path(__file__).resolve().parent / "README.md"
@@ -28,6 +29,8 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("README.md", "pruner-decision"): pruner_decision,
     ("docs/pruning.md", "pruner-goal"): pruner_goal,
     ("docs/pruning.md", "pruner-led"): pruner_led,
+    ("README.md", "selection-estimate"): estimate_summary,
+    ("docs/estimate.md", "selection-estimate"): lambda: estimate_summary("../bench/README.md"),
 }
 
 
@@ -294,6 +297,7 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     trainer,
     compile_once,
     fingerprint,
+    selection,
     gpu,
 )
 

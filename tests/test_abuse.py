@@ -188,6 +188,10 @@ def _cases(w: World, busy_port: int, real_csv: Path) -> dict[str, tuple[list, st
         "demo-data onto a file": (["demo-data", w.root / "a-file.txt"], "a-file.txt"),
         "demo-data old option": (["demo-data", w.root / "d", "--image-noise", "2"], "No such option: --image-noise"),
         "demo-data shots": (["demo-data", w.root / "d", "--shots", "9"], "--shots must be between 1 and 4"),
+        "demo-data fixed world of a CSV": (
+            ["demo-data", w.root / "d", "--from-metadata", w.root / "nolabel.csv", "--fixed-world"],
+            "--fixed-world draws new patients",
+        ),
         "replay without curves": (["replay", "--curves", w.root / "nope.json.gz", "--out", w.root / "r"], "nope"),
         "unknown command": (["tune"], "No such command 'tune'"),
         # train on bad data or settings: nothing written, not even the output folder

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
 CLI = [sys.executable, "-m", "search"]
 
 
@@ -56,6 +60,15 @@ def test_train_metadata_only_on_real_csv_writes_result_json(real_csv: Path, tmp_
         assert {"qwk", "kappa", "n_val_visits", "pred_histogram"} <= set(fold)
         assert sum(fold["pred_histogram"]) == fold["n_val_visits"]
     assert 0.25 < summary["qwk"] < 0.6  # a real signal, far from a leak
+    # every visit's out-of-fold prediction, in the CSV's order: each fold's rows score that fold's QWK
+    oof = pd.read_csv(out / "oof.csv")
+    assert len(oof) == 890 and sorted(oof["fold"].unique()) == [0, 1, 2]
+    assert list(oof["Healing Phase Abs"]) == list(pd.read_csv(real_csv)["Healing Phase Abs"])
+    for fold in summary["folds"]:
+        rows = oof[oof["fold"] == fold["fold"]]
+        assert cohen_kappa_score(rows["Healing Phase Abs"], rows["predicted"], weights="quadratic") == pytest.approx(
+            fold["qwk"], abs=1e-12
+        )
     assert "mean QWK" in result.stdout
 
 

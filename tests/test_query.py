@@ -184,13 +184,21 @@ def test_report_writes_the_plots(study_url: str, tmp_path: Path) -> None:
     assert (out / "plotly.min.js").is_file()  # the HTML works offline
     index = (out / "index.html").read_text()
     assert "epochs pruning avoided" in index and f"pruned {len(_by_state(study_url)['PRUNED'])}" in index
+    assert "new patients: expected QWK on new patients" in output and "expected QWK on new patients" in index
 
 
 def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_study, tmp_path: Path) -> None:
     best_toml = tmp_path / "best.toml"
-    _ok(run_cli("best", "--study", "presets", "--storage", preset_study.url, "--out", best_toml))
+    shown = _ok(run_cli("best", "--study", "presets", "--storage", preset_study.url, "--out", best_toml))
     view = open_study("presets", storage=preset_study.url)
     assert load_config(None, best_toml, []) == view.best_config()
+    # one complete trial: its own bootstrap estimate, said to correct no choice; in the printout and the TOML's header
+    estimate = view.selection_estimate()
+    assert estimate.trials == 1 and estimate.best_trial == view.best_trial().number
+    assert estimate.low <= estimate.estimate <= estimate.high and estimate.win_shares == {estimate.best_trial: 1.0}
+    said = f"expected QWK on new patients {estimate.estimate:.3f}"
+    assert said in shown and "no choice to correct" in shown
+    assert f"# {said}" in best_toml.read_text()
 
     final = tmp_path / "final"
     _ok(run_cli("train", "--data", preset_study.data, "--config", best_toml, "--save-models", "--out", final,
@@ -202,6 +210,16 @@ def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_s
     assert result["qwk"] == pytest.approx(trial.value, abs=1e-12)
     assert [f["stages"]["pretrain"]["cached"] for f in result["folds"]] == [True] * len(result["folds"])
     assert load_config(None, final / "config.toml", []) == view.best_config()
+    # the out-of-fold predictions the trial kept are the ones train writes (to the 16-bit precision they are kept at)
+    from search.study import decode_oof, decode_visits
+
+    kept = decode_oof(trial.user_attrs["oof"])
+    written = pd.read_csv(final / "oof.csv")
+    assert list(written["fold"]) == list(kept.folds) and sorted(set(kept.folds)) == list(range(len(result["folds"])))
+    assert np.abs(written[["p_I", "p_P", "p_R"]].to_numpy() - kept.probabilities).max() < 2e-5
+    visits = decode_visits(view.study.user_attrs["oof_visits"])
+    assert [["I", "P", "R"][i] for i in visits.labels] == list(written["Healing Phase Abs"])
+    assert len(set(visits.patients)) == written["Patient#"].nunique()
 
     from trainer import load_final_model, patient_folds, prepare, score
 

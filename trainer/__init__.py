@@ -30,6 +30,7 @@ _EXPORTS = {
     "load_final_model": "trainer.final",
     "patient_folds": "trainer.folds",
     "prepare": "trainer.inputs",
+    "prediction_table": "trainer.run",
     "preset_names": "trainer.config",
     "read_metadata": "trainer.data",
     "score": "trainer.metrics",

@@ -11,6 +11,8 @@ like the real metadata's 0.38–0.39 (docs/design.md, reference figures).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -74,16 +76,21 @@ _NUMBERS = {
 
 
 def synthetic_metadata(
-    n_patients: int, rng: np.random.Generator, signal: float = METADATA_SIGNAL
+    n_patients: int, rng: np.random.Generator, signal: float = METADATA_SIGNAL, fixed_world: bool = False
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """The metadata frame (the real CSV's columns), the labels 0/1/2 and each visit's standardised phase."""
-    visits = np.minimum(rng.geometric(0.3, n_patients), 17)  # ≥ 1, mean ≈ 3.3 as in the real data
-    patient = np.repeat(np.arange(1, n_patients + 1), visits)
-    appt = np.concatenate([np.arange(v) for v in visits])
-    tendency = rng.normal(0, 0.8, n_patients)
-    phase = tendency[patient - 1] + 0.12 * appt + rng.normal(0, 0.6, len(patient))
-    phase = (phase - phase.mean()) / phase.std()
-    labels = np.searchsorted(np.quantile(phase, np.cumsum(LABEL_SHARES)[:-1]), phase)
+    """The metadata frame (the real CSV's columns), the labels 0/1/2 and each visit's standardised phase.
+
+    ``fixed_world``: standardise the phase and cut the labels by the world's constants (:func:`world_constants`)
+    rather than this sample's, so that folders drawn with different seeds are independent patients of one world;
+    by default each folder is standardised on itself and its label shares are exactly :data:`LABEL_SHARES`."""
+    patient, appt, phase = _patients_and_phases(n_patients, rng)
+    if fixed_world:
+        mean, sd, cuts = world_constants()
+        phase = (phase - mean) / sd
+    else:
+        phase = (phase - phase.mean()) / phase.std()
+        cuts = np.quantile(phase, np.cumsum(LABEL_SHARES)[:-1])
+    labels = np.searchsorted(cuts, phase)
 
     rows = []
     constants: dict = {}
@@ -100,6 +107,25 @@ def synthetic_metadata(
     for column, share in _MISSING.items():
         frame.loc[rng.random(len(frame)) < share, column] = np.nan
     return frame, labels, phase
+
+
+def _patients_and_phases(n_patients: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patients with 1–17 visits each, and each visit's latent phase (unstandardised)."""
+    visits = np.minimum(rng.geometric(0.3, n_patients), 17)  # ≥ 1, mean ≈ 3.3 as in the real data
+    patient = np.repeat(np.arange(1, n_patients + 1), visits)
+    appt = np.concatenate([np.arange(v) for v in visits])
+    tendency = rng.normal(0, 0.8, n_patients)
+    return patient, appt, tendency[patient - 1] + 0.12 * appt + rng.normal(0, 0.6, len(patient))
+
+
+@functools.cache
+def world_constants() -> tuple[float, float, np.ndarray]:
+    """The world's phase mean and standard deviation over visits, and the standardised phases that cut it into
+    :data:`LABEL_SHARES`: from 200,000 patients drawn once with a fixed seed (≈ 660,000 visits; the constants
+    move by < 0.005 between such draws)."""
+    _, _, phase = _patients_and_phases(200_000, np.random.default_rng(20261207))
+    mean, sd = float(phase.mean()), float(phase.std())
+    return mean, sd, np.quantile((phase - mean) / sd, np.cumsum(LABEL_SHARES)[:-1])
 
 
 def _visit_row(rng: np.random.Generator, patient: int, appt: int, label: int, signal: float, constants: dict) -> dict:

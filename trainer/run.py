@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.data import Dataset
+from trainer.data import Dataset, Metadata
 from trainer.final import CONFIG_FILE
 from trainer.folds import patient_folds
 from trainer.inputs import prepare
@@ -22,6 +22,8 @@ from trainer.training import FoldResult, PretrainReuse, train_fold
 log = logging.getLogger(__name__)
 
 _MEANS = ("qwk", "kappa", "accuracy", "macro_f1")
+#: ``train --out``'s table of out-of-fold predictions, beside result.json.
+OOF_FILE = "oof.csv"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,37 @@ def train(
     summary = summarize(results, dataset, config, time.perf_counter() - started)
     if out is not None:
         (Path(out) / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+        out_of_fold(results, dataset).to_csv(Path(out) / OOF_FILE, index=False)
     return summary
+
+
+def out_of_fold(results: list[FoldResult], dataset: Dataset):
+    """Every visit's out-of-fold prediction: the model of the fold that held it out, in metadata order."""
+    visits = np.concatenate([r.val_visits for r in results])
+    order = np.argsort(visits, kind="stable")
+    probabilities = np.concatenate([r.val_probabilities for r in results])[order]
+    folds = np.concatenate([np.full(len(r.val_visits), r.fold) for r in results])[order]
+    return prediction_table(dataset.metadata, probabilities, visits[order], folds)
+
+
+def prediction_table(metadata: Metadata, probabilities: np.ndarray, visits=None, folds=None):
+    """One row a visit: its keys (and fold), the three probabilities, the predicted phase and, when the data
+    has labels, the label. ``visits``: the metadata positions the rows are for (default: every visit)."""
+    import pandas as pd
+
+    from trainer.schema import APPT, CLASSES, DFU, LABEL, PATIENT
+
+    frame = metadata.frame if visits is None else metadata.frame.iloc[visits]
+    table = pd.DataFrame({key: frame[key].to_numpy() for key in (PATIENT, APPT, DFU)})
+    if folds is not None:
+        table["fold"] = folds
+    for i, name in enumerate(CLASSES):
+        table[f"p_{name}"] = np.asarray(probabilities)[:, i].round(6)
+    table["predicted"] = [CLASSES[i] for i in np.asarray(probabilities).argmax(axis=1)]
+    if metadata.labelled:
+        labels = metadata.labels if visits is None else metadata.labels[visits]
+        table[LABEL] = [CLASSES[i] for i in labels]
+    return table
 
 
 def summarize(results: list[FoldResult], dataset: Dataset, config: TrainConfig, seconds: float) -> dict:

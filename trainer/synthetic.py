@@ -56,15 +56,21 @@ def write_demo_data(
     image_signal: str | float | dict[str, float] | None = None,
     metadata_signal: float = METADATA_SIGNAL,
     progress: Callable[[int, int], None] | None = None,
+    fixed_world: bool = False,
 ) -> DemoSummary:
     """Write a complete data folder to ``out``: metadata CSV, two box CSVs and four image folders.
 
     ``image_signal``: see :func:`trainer._synthetic_images.parse_signal` (None: the calibrated values).
+    ``fixed_world``: label cuts and phase scale are the world's, not this sample's (see
+    :func:`trainer._synthetic_metadata.synthetic_metadata`): folders of different ``seed`` are then new patients
+    of one world, e.g. a test set for a model trained on another.
     """
     out = Path(out)
     _check_arguments(out, shots_per_visit, metadata_signal)
     signal = parse_signal(image_signal)
     rng = np.random.default_rng(seed)
+    if from_metadata is not None and fixed_world:
+        raise DataError("--fixed-world draws new patients; with --from-metadata the labels are the CSV's own")
     if from_metadata is not None:
         metadata = read_metadata(Path(from_metadata))
         frame = pd.read_csv(from_metadata, encoding="utf-8-sig", dtype=str, keep_default_na=False)
@@ -74,7 +80,7 @@ def write_demo_data(
     else:
         if patients < 2:
             raise DataError("--patients must be at least 2")
-        frame, labels, phases = synthetic_metadata(patients, rng, metadata_signal)
+        frame, labels, phases = synthetic_metadata(patients, rng, metadata_signal, fixed_world)
         keys = frame[[PATIENT, APPT, DFU]].to_numpy(dtype=int)
 
     out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,11 @@ class FoldResult:
     n_val_visits: int
     fusion_weight: float | None = None
     stages: dict = field(default_factory=dict)  # name → StageResult
+    #: The out-of-fold predictions: the validation visits (positions in the metadata) and the final model's
+    #: probabilities for each (rows in the same order). A study keeps them to correct its best score for the
+    #: selection (search.query's selection estimate); ``train`` writes them to ``oof.csv``.
+    val_visits: np.ndarray | None = None
+    val_probabilities: np.ndarray | None = None
 
     def summary(self) -> dict:
         return {
@@ -68,7 +73,8 @@ def train_fold(
     if not dataset.image_modalities:
         if save_to is not None:
             save_fold(save_to, fold.index, None, dataset, fold.train, config)
-        return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val))
+        return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val),
+                          val_visits=fold.val, val_probabilities=rf.val)  # fmt: skip
     if METADATA not in dataset.modalities:
         rf = None
 
@@ -136,6 +142,8 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
         len(fold.val),
         models.fusion_weight(model) if rf is not None else None,
         stages,
+        val_visits=fold.val,
+        val_probabilities=probabilities,
     )
 
 

@@ -34,6 +34,7 @@ def predict(
     model (a modality it was trained on missing, a clinical column its RandomForest reads missing) is one error
     line and nothing written. The model's .joblib files are pickles: load only folders you trust."""
     setup_logging()
+    from trainer import prediction_table
     from trainer.cache import default_cache_dir, write_atomically
     from trainer.errors import DataError
     from trainer.final import load_final_model
@@ -42,7 +43,7 @@ def predict(
         raise DataError(f"--out {out}: folder {out.parent} does not exist")
     final = load_final_model(model)
     dataset, probabilities = final.predict(data, Path(cache_dir or default_cache_dir()))
-    table = _table(dataset, probabilities)
+    table = prediction_table(dataset.metadata, probabilities)
     if out is None:
         table.to_csv(sys.stdout, index=False)
     else:  # whole or not at all: a file that appears is complete
@@ -62,22 +63,6 @@ def predict(
         log.info("%s", summary)
     else:
         console.print(f"{summary}; wrote {out}", markup=False, highlight=False, soft_wrap=True)
-
-
-def _table(dataset, probabilities):
-    """One row a visit: its keys, the three probabilities, the predicted phase (and the label, when known)."""
-    import pandas as pd
-
-    from trainer.schema import APPT, CLASSES, DFU, LABEL, PATIENT
-
-    frame = dataset.metadata.frame
-    table = pd.DataFrame({PATIENT: frame[PATIENT].to_numpy(), APPT: frame[APPT].to_numpy(), DFU: frame[DFU].to_numpy()})
-    for i, name in enumerate(CLASSES):
-        table[f"p_{name}"] = probabilities[:, i].round(6)
-    table["predicted"] = [CLASSES[i] for i in probabilities.argmax(axis=1)]
-    if dataset.metadata.labelled:
-        table[LABEL] = [CLASSES[i] for i in dataset.metadata.labels]
-    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -68,13 +68,25 @@ def best(
     view = open_study(study, storage)
     trial = view.best_trial()
     config = view.best_config()
+    with console.status("estimating what the chosen trial will score on new patients …"):
+        estimate = view.selection_estimate()
+    lines = estimate.describe() if estimate else [_NO_ESTIMATE]
     header = (
         f"# best trial {trial.number} of study {view.name!r}: mean QWK {trial.value:.4f} over {config.folds} folds\n"
-        f"# train the final models: dfu-search train --data DATA --config {out.name} --save-models --out final\n"
+        + "".join(f"# {line}\n" for line in lines)
+        + f"# train the final models: dfu-search train --data DATA --config {out.name} --save-models --out final\n"
     )
     out.write_text(header + config.to_toml())
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
-    console.print(f"trial {trial.number}: mean QWK {trial.value:.4f} ({params}); wrote {out}")
+    console.print(f"trial {trial.number}: mean QWK {trial.value:.4f} ({params}); wrote {out}", soft_wrap=True)
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+#: What ``best`` and ``report`` say when no complete trial kept its out-of-fold predictions.
+_NO_ESTIMATE = (
+    "no estimate for new patients: no complete trial kept out-of-fold predictions (trials run before 2026-12-07)"
+)
 
 
 def report(

@@ -54,7 +54,8 @@ def train(
     no_pretrain_cache: NoPretrainCacheOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
 ) -> None:
-    """Train and cross-validate the classifier once; writes OUT/result.json."""
+    """Train and cross-validate the classifier once; writes OUT/result.json and OUT/oof.csv (every visit's
+    out-of-fold prediction: the model of the fold that held it out)."""
     setup_logging(verbose)
     from trainer import load_config
     from trainer.cache import default_cache_dir
@@ -72,7 +73,7 @@ def train(
 
     console.print(results_table(summary))
     console.print(
-        f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'}"
+        f"mean QWK {summary['qwk']:.4f} over {settings.folds} folds in {summary['wall_seconds']:.1f} s; wrote {out / 'result.json'} and {out / 'oof.csv'}"
     )
 
 
@@ -117,6 +118,15 @@ def demo_data(
         float,
         typer.Option(help="Strength of the phase in the synthetic clinical columns (ignored with --from-metadata)."),
     ] = 0.4,
+    fixed_world: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-world",
+            help="Cut the labels by the world's phase thresholds, not this sample's: folders drawn with different "
+            "--seed are then new patients of one world (a test set for a model trained on another). Default: each "
+            "folder's label shares are exactly I/P/R 31/56/13 %.",
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic data folder in the DFU study's layout (metadata CSV, box CSVs, four image folders)."""
     setup_logging()
@@ -136,6 +146,7 @@ def demo_data(
             image_signal=image_signal,
             metadata_signal=metadata_signal,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            fixed_world=fixed_world,
         )
     counts = ", ".join(f"{k} {v}" for k, v in summary.label_counts.items())
     console.print(

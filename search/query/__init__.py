@@ -3,9 +3,12 @@
 from search import lazy_exports
 
 _EXPORTS = {
+    "MIN_TRIALS": "search.query.selection",
+    "SelectionEstimate": "search.query.selection",
     "StudyView": "search.query.view",
     "max_epochs": "search.query.view",
     "open_study": "search.query.view",
+    "selection_estimate": "search.query.selection",
     "worker_label": "search.query.view",
 }
 

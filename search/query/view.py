@@ -30,6 +30,8 @@ from trainer.config import STAGES, TrainConfig, apply
 if TYPE_CHECKING:
     import pandas as pd
 
+    from search.query.selection import SelectionEstimate
+
 
 def open_study(name: str, storage: str | None = None) -> StudyView:
     """A read-only view of study ``name`` on ``storage`` (URL; default ``$DFU_SEARCH_STORAGE`` or ./dfu-search.db)."""
@@ -78,6 +80,33 @@ class StudyView:
         """The trainer config the best trial trained with (base settings, pinned values and sampled knobs)."""
         best = self.best_trial()
         return apply(TrainConfig(), best.user_attrs["config"], f"trial {best.number}")
+
+    def selection_estimate(
+        self, trials: list[optuna.trial.FrozenTrial] | None = None, bootstraps: int = 1000, seed: int = 0
+    ) -> SelectionEstimate | None:
+        """The best trial's QWK corrected for having been chosen: BBC-CV over the complete trials' out-of-fold
+        predictions, with a 95 % interval and each trial's share of the bootstrap's choices
+        (:mod:`search.query.selection`). None when no complete trial kept out-of-fold predictions.
+        ``trials``: a snapshot already read with :meth:`trials` (default: read one now)."""
+        from search.query.selection import selection_estimate
+        from search.study.oof import STUDY_ATTR, TRIAL_ATTR, decode_oof, decode_visits
+
+        visits = self.study.user_attrs.get(STUDY_ATTR)
+        kept = [
+            t
+            for t in (self.trials() if trials is None else trials)
+            if t.state == optuna.trial.TrialState.COMPLETE and TRIAL_ATTR in t.user_attrs
+        ]
+        if visits is None or not kept:
+            return None
+        return selection_estimate(
+            [t.number for t in kept],
+            [float(t.value) for t in kept],
+            [decode_oof(t.user_attrs[TRIAL_ATTR]) for t in kept],
+            decode_visits(visits),
+            bootstraps=bootstraps,
+            seed=seed,
+        )
 
     def prune_summary(self) -> pd.DataFrame:
         """Pruned trials counted by rule (rows) and stage (columns), with totals."""

@@ -1,6 +1,6 @@
 """A study: its launch settings (kept in the study's attributes, so a worker joins by name alone), its
 search space, creating and resuming it, retrying a trial whose worker died, the learning curve
-each trial keeps, and whether the study is whole (nothing lost, duplicated or stuck)."""
+and out-of-fold predictions each trial keeps, and whether the study is whole (nothing lost, duplicated or stuck)."""
 
 from search import lazy_exports
 
@@ -10,6 +10,8 @@ _EXPORTS = {
     "DEFAULT_TRIALS": "search.study.create",
     "Integrity": "search.study.integrity",
     "Knob": "search.study.space",
+    "OutOfFold": "search.study.oof",
+    "StudyVisits": "search.study.oof",
     "SearchSpace": "search.study.space",
     "StudyRequest": "search.study.create",
     "StudySettings": "search.study.settings",
@@ -18,6 +20,10 @@ _EXPORTS = {
     "create_or_resume": "search.study.create",
     "curve_frame": "search.study.curves",
     "curve_row": "search.study.curves",
+    "decode_oof": "search.study.oof",
+    "decode_visits": "search.study.oof",
+    "encode_oof": "search.study.oof",
+    "encode_visits": "search.study.oof",
     "enqueue_preset": "search.study.create",
     "fail_and_retry": "search.study.retry",
     "finished_trials": "search.study.settings",

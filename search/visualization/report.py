@@ -2,8 +2,8 @@
 
 Writes ``history``, ``intermediate`` (every trial's per-step QWK; pruned trials end early),
 ``importances`` and ``parallel`` as ``.html`` and ``.png``, the ``collapse-map.png`` (alpha cap × pre-training
-LR, each trial coloured by its prune rule: where in the knob space training collapses), plus ``index.html`` linking them and
-``prune-summary.csv``. A plot that cannot be drawn yet (importances need two complete trials with
+LR, each trial coloured by its prune rule: where in the knob space training collapses), plus ``index.html`` linking them (with what the
+best trial will score on new patients: the selection estimate) and ``prune-summary.csv``. A plot that cannot be drawn yet (importances need two complete trials with
 different parameters) is listed in the index with the reason instead of failing the report.
 """
 
@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from search.query.view import StudyView
+from search.query import SelectionEstimate, StudyView
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def _plots() -> dict[str, tuple[str, Callable, Callable]]:
 
 
 def write_report(view: StudyView, out: Path) -> dict[str, str]:
-    """Write the report into ``out``; returns {plot: "ok" or why it was skipped}."""
+    """Write the report into ``out``; returns {plot: "ok" or why it was skipped, "new patients": the selection
+    estimate (search.query.selection)}."""
     import matplotlib
 
     from trainer.errors import UserError
@@ -55,7 +56,9 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     outcome["collapse-map"] = _collapse_map(view, out)
     prune_summary = view.prune_summary()
     prune_summary.to_csv(out / "prune-summary.csv")
-    (out / "index.html").write_text(_index(view, outcome, prune_summary))
+    estimate = view.selection_estimate(trials)
+    (out / "index.html").write_text(_index(view, outcome, prune_summary, estimate))
+    outcome["new patients"] = "; ".join(estimate.describe()) if estimate else "no out-of-fold predictions: no estimate"
     return outcome
 
 
@@ -95,7 +98,7 @@ def _collapse_map(view: StudyView, out: Path) -> str:
     return "ok"
 
 
-def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
+def _index(view: StudyView, outcome: dict[str, str], prune_summary, estimate: SelectionEstimate | None) -> str:
     trials = view.trials()  # one snapshot for the counts and both savings
     counts = view.trials_frame(trials)["state"].value_counts().to_dict()
     lines = [
@@ -105,6 +108,11 @@ def _index(view: StudyView, outcome: dict[str, str], prune_summary) -> str:
         f"epochs pruning avoided (against each trial's maximum): {view.epochs_saved(trials)}; "
         f"pre-training epochs the store saved (loaded, not trained): {view.epochs_from_store(trials)}</p>",
     ]
+    lines.append("<h2>What the best trial will score on new patients</h2>")
+    if estimate is None:
+        lines.append("<p>No estimate: no complete trial kept out-of-fold predictions.</p>")
+    else:
+        lines += [f"<p>{html.escape(line)}</p>" for line in estimate.describe()]
     for key, (title, _, _) in _plots().items():
         if outcome[key] == "ok":
             lines.append(f"<h2>{title}</h2><a href='{key}.html'><img src='{key}.png' width='800'></a>")

@@ -13,12 +13,14 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from search.pruners.judge import Judge
 from search.pruners.rules import DegeneracyRules, prune_reason
 from search.study.curves import curve_row
+from search.study.oof import STUDY_ATTR, TRIAL_ATTR, encode_oof, encode_visits
 from search.study.settings import StudySettings
 from search.workers.stopping import StopRequest
 from trainer import RunCallbacks, prepare, train
@@ -55,6 +57,7 @@ class Objective:
         self.stop: StopRequest | None = None  # the worker's; checked at every epoch boundary
         self.current: optuna.Trial | None = None  # the trial running now (or the last one)
         self._prepared: dict[tuple, tuple] = {}
+        self._visits_recorded = False
 
     def config_for(self, trial: optuna.Trial) -> TrainConfig:
         """Base config, then an enqueued trial's pinned settings, then the sampled knobs."""
@@ -88,6 +91,7 @@ class Objective:
             trial.set_user_attr("curve", reporter.curve)
             if summary is not None:
                 trial.set_user_attr("metadata_qwk", summary["metadata_qwk"])
+                self._keep_out_of_fold(trial, config, reporter)
             stopping = self.stop is not None and self.stop.reason is not None
             if self.artifact_store is not None and not stopping:  # an interrupted trial runs again: no plots
                 self._upload(trial, config, reporter, summary, error)
@@ -128,6 +132,18 @@ class Objective:
         result["epochs_trained"] = reporter.epochs
         upload_diagnostics(self.artifact_store, trial, result, reporter.curve, reporter.folds, title)
 
+    def _keep_out_of_fold(self, trial: optuna.Trial, config: TrainConfig, reporter: _Reporter) -> None:
+        """The complete trial's out-of-fold predictions, and (once per study) its visits' labels and patients:
+        what the selection estimate re-chooses the best trial on (search.study.oof)."""
+        if not reporter.out_of_fold:
+            return  # a simulated trial (the load benchmark) predicts nothing
+        metadata = self._prepare(config)[0].metadata
+        trial.set_user_attr(TRIAL_ATTR, encode_oof(len(metadata.labels), reporter.out_of_fold))
+        if not self._visits_recorded:
+            if STUDY_ATTR not in trial.study.user_attrs:  # every worker writes the same value: no race to lose
+                trial.study.set_user_attr(STUDY_ATTR, encode_visits(metadata.labels, metadata.patients))
+            self._visits_recorded = True
+
     def _prepare(self, config: TrainConfig):
         key = (config.modalities, config.image_size)
         if key not in self._prepared:
@@ -149,6 +165,7 @@ class _Reporter:
         self.folds: list[dict] = []
         self.prune_reason: dict | None = None
         self.stage_stops: list[dict] = []
+        self.out_of_fold: list[tuple[int, np.ndarray, np.ndarray]] = []  # (fold, visits, probabilities) per fold
 
     def __call__(self, report: EpochReport) -> None:
         self.epochs += not report.cached
@@ -170,6 +187,8 @@ class _Reporter:
         keys = ("fold", "qwk", "metadata_qwk", "fusion_weight", "stages", "confusion")
         self.folds.append({k: summary[k] for k in keys})
         self.trial.set_user_attr("folds", self.folds)
+        if getattr(result, "val_visits", None) is not None:
+            self.out_of_fold.append((result.fold, result.val_visits, result.val_probabilities))
         verdict = self.judge.on_fold(result.fold, float(result.scores.qwk))
         if verdict is not None:
             last = self.curve[-1] if self.curve else [None] * 4
