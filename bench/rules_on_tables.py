@@ -20,7 +20,7 @@ from _common import REPO
 
 from search.pruners.rules import DegeneracyRules
 from search.replay import load_recording
-from search.replay.simulate import _report
+from search.study import report_from_row
 
 log = logging.getLogger("bench.rules_on_tables")
 
@@ -39,7 +39,7 @@ def table_evidence(path: Path, rules: DegeneracyRules) -> dict:
     for trial in recording.trials:
         flagged = False
         for fold in range(recording.folds):
-            rows = [_report(row) for row in trial.curve if row[1] == fold]
+            rows = [report_from_row(row) for row in trial.curve if row[1] == fold]
             pretrain = [r for r in rows if r.stage == "pretrain"]
             stage1 = [r for r in rows if r.stage == "stage1"][: rules.nothing_epochs]
             if pretrain:

@@ -244,3 +244,23 @@ def test_documents_name_modules_that_exist() -> None:
                 if importlib.util.find_spec(module) is None:
                     break
     assert not missing, missing
+
+
+def test_no_package_imports_another_packages_private_names() -> None:
+    """A leading underscore means "this package's own": search/, trainer/ and storage/ import another of our
+    packages' names only if they are public (Optuna's private storage helpers are the one outside exception:
+    storage/ reads through Optuna's own session helper, storage/light_reads.py and storage/resilient.py)."""
+    import ast
+
+    found = []
+    for root in ("search", "trainer", "storage"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                    continue
+                if node.module.startswith("optuna.") or node.module == package or node.module.startswith(package + "."):
+                    continue
+                found += [f"{path.relative_to(REPO)}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]  # fmt: skip
+    assert not found, found

@@ -25,6 +25,7 @@ _EXPORTS = {
     "UserError": "trainer.errors",
     "check_data": "trainer.inputs",
     "class_alpha": "trainer.alpha",
+    "gpu_devices": "trainer._backend",
     "load_config": "trainer.config",
     "load_dataset": "trainer.data",
     "load_final_model": "trainer.final",

@@ -37,10 +37,9 @@ from search.pruners.names import DEFAULT_PRUNER, REPLAYABLE, WITH_RULES
 from search.pruners.rules import DegeneracyRules
 from search.pruners.strategies import make_pruner
 from search.replay.recording import RecordedTrial, Recording
-from search.study.curves import CURVE_COLUMNS
+from search.study.curves import report_from_row
 from trainer.config import StepLayout
 from trainer.errors import UserError
-from trainer.reports import EpochReport
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ def _feed(
     curve = recorded.curve
     identity = recorded.pretrain_identity
     for i, row in enumerate(curve):
-        report = _report(row)
+        report = report_from_row(row)
         key = (report.fold, identity)
         free = stored is not None and report.stage == "pretrain" and key in stored
         ends_pretrain = report.stage == "pretrain" and (i + 1 == len(curve) or curve[i + 1][2] != "pretrain")
@@ -229,23 +228,6 @@ def _feed(
             if verdict is not None:
                 return spent, verdict.rule
     return spent, None
-
-
-def _report(row: list) -> EpochReport:
-    values = dict(zip(CURVE_COLUMNS, row))
-    nan = float("nan")
-
-    def number(key: str) -> float:
-        value = values.get(key)
-        return nan if value is None else float(value)
-
-    return EpochReport(
-        fold=values["fold"], stage=values["stage"], epoch=values["epoch"], step=values["step"],
-        val_qwk=number("val_qwk"), val_kappa=number("val_kappa"),
-        train_loss=number("train_loss"), pred_histogram=values["pred_histogram"],
-        train_batches=int(values.get("train_batches") or 0), baseline_qwk=number("baseline_qwk"),
-        patience=int(values.get("patience") or 0), weight_change=number("weight_change"),
-    )  # fmt: skip
 
 
 def _oracle(order: list[RecordedTrial], at_fusion: bool, store: bool) -> _Run:

@@ -23,11 +23,10 @@ from pathlib import Path
 import optuna
 
 from search.replay.recording import RecordedTrial, Recording
-from search.replay.simulate import _report
+from search.study.curves import report_from_row
 from search.study.settings import StudySettings, load_study
 from search.workers.objective import Objective
-from search.workers.stopping import StopRequest
-from search.workers.worker import _requeue_running, _trial_loop, join_study
+from search.workers.worker import join_study, run_trials
 from storage import open_storage
 from storage.open import HeartbeatSettings
 from trainer.config import TrainConfig
@@ -77,7 +76,7 @@ class SimulatedObjective(Objective):
         identity = recorded.pretrain_identity
         curve, skipped, metadata = recorded.curve, None, []
         for i, row in enumerate(curve):
-            report = _report(row)
+            report = report_from_row(row)
             fold_ends = i + 1 == len(curve) or curve[i + 1][1] != report.fold
             if (report.fold, report.stage) != skipped:
                 cached = report.stage == "pretrain" and (report.fold, identity) in self.store
@@ -132,11 +131,8 @@ def run_simulated_worker(
     settings = StudySettings.load(load_study(study_name, storage))
     study, _ = join_study(study_name, storage, settings, index)
     objective = SimulatedObjective(settings, recording, epoch_seconds, store)
-    # never installed (signals reach the main thread only): the trial loop checks it, nothing requests it
-    stop = StopRequest(force=lambda: _requeue_running(study, objective))
-    objective.stop = stop
-    try:
-        return _trial_loop(study, objective, settings.trials, stop)
+    try:  # no signal handlers: signals reach the main thread only, and these workers are threads
+        return run_trials(study, objective, settings.trials, handle_signals=False)
     finally:
         if hasattr(storage, "engine"):
             storage.engine.dispose()  # a thread's pool, closed with it

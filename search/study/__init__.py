@@ -30,6 +30,7 @@ _EXPORTS = {
     "load_space": "search.study.space",
     "load_study": "search.study.settings",
     "preset_trial": "search.study.create",
+    "report_from_row": "search.study.curves",
     "retry_trial": "search.study.retry",
 }
 

@@ -56,6 +56,26 @@ def curve_row(report: EpochReport) -> list:
     ]
 
 
+def report_from_row(row: list) -> EpochReport:
+    """The epoch's report again, from its row (:func:`curve_row` read back; a column the row predates is NaN or
+    0): what replay and the simulated worker feed the pruners."""
+    from trainer.reports import EpochReport
+
+    values = dict(zip(CURVE_COLUMNS, row))
+
+    def number(key: str) -> float:
+        value = values.get(key)
+        return math.nan if value is None else float(value)
+
+    return EpochReport(
+        fold=values["fold"], stage=values["stage"], epoch=values["epoch"], step=values["step"],
+        val_qwk=number("val_qwk"), val_kappa=number("val_kappa"),
+        train_loss=number("train_loss"), pred_histogram=values["pred_histogram"],
+        train_batches=int(values.get("train_batches") or 0), baseline_qwk=number("baseline_qwk"),
+        patience=int(values.get("patience") or 0), weight_change=number("weight_change"),
+    )  # fmt: skip
+
+
 def curve_frame(curve: list[list]) -> pd.DataFrame:
     """The rows as a DataFrame; rows written before a column existed get NaN there."""
     import pandas as pd

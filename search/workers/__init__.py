@@ -14,6 +14,7 @@ _EXPORTS = {
     "WorkerStopping": "search.workers.stopping",
     "plan_workers": "search.workers.devices",
     "prepare_launch": "search.workers.launch",
+    "run_trials": "search.workers.worker",
     "run_worker": "search.workers.worker",
 }
 

@@ -60,10 +60,12 @@ def use_gpu(gpu: str) -> None:
         raise ConfigError(f"--gpu {gpu!r}: one GPU id per worker (start a worker for each GPU)")
     gpu = ids[0]
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before the backend loads
-    from trainer import _backend
+    import keras
 
-    if not _backend.gpu_devices():
-        backend = _backend.keras.backend.backend()
+    from trainer import gpu_devices
+
+    if not gpu_devices():
+        backend = keras.backend.backend()
         raise ConfigError(
             f"--gpu {gpu}: this worker sees no GPU (Keras backend {backend} found none with "
             f"CUDA_VISIBLE_DEVICES={gpu}); the backend's CUDA messages above say why. Check nvidia-smi and "
@@ -111,10 +113,19 @@ def run_worker(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     log.info("worker %s joined study %r on %s (sampler seed %d, artifacts in %s)",
              os.getpid(), study_name, redact(storage_url), seed, artifact_dir)  # fmt: skip
+    return run_trials(study, objective, settings.trials)
+
+
+def run_trials(study: optuna.Study, objective: Objective, budget: int, handle_signals: bool = True) -> int:
+    """Run ``objective``'s trials in ``study`` until ``budget`` trials are finished; returns how many it ran.
+
+    A stop request (SIGTERM/SIGINT when ``handle_signals``) ends the running trial at its next epoch boundary,
+    failed and queued again. The load benchmark's simulated workers (threads) run this same loop."""
     stop = StopRequest(force=lambda: _requeue_running(study, objective))
     objective.stop = stop
-    stop.install()
-    return _trial_loop(study, objective, settings.trials, stop)
+    if handle_signals:
+        stop.install()
+    return _trial_loop(study, objective, budget, stop)
 
 
 def join_study(
