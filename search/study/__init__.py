@@ -17,6 +17,8 @@ _EXPORTS = {
     "StudySettings": "search.study.settings",
     "best_epochs": "search.study.curves",
     "check_integrity": "search.study.integrity",
+    "check_resume": "search.study.create",
+    "create_study": "search.study.create",
     "create_or_resume": "search.study.create",
     "curve_frame": "search.study.curves",
     "curve_row": "search.study.curves",
@@ -26,11 +28,14 @@ _EXPORTS = {
     "encode_visits": "search.study.oof",
     "enqueue_preset": "search.study.create",
     "fail_and_retry": "search.study.retry",
+    "find_study": "search.study.create",
     "finished_trials": "search.study.settings",
     "load_space": "search.study.space",
     "load_study": "search.study.settings",
+    "new_study_settings": "search.study.create",
     "preset_trial": "search.study.create",
     "report_from_row": "search.study.curves",
+    "resume_study": "search.study.create",
     "retry_trial": "search.study.retry",
 }
 

@@ -24,7 +24,7 @@ ENQUEUED_ATTR = "dfu_search_enqueued"
 @dataclass(frozen=True)
 class StudyRequest:
     """What ``dfu-search launch`` asks for. Fields left None take the defaults on creation and the
-    stored values on resume (where anything else is refused, see :func:`search.workers.launch.check_resume`)."""
+    stored values on resume (where anything else is refused, see :func:`check_resume`)."""
 
     name: str
     data: Path | None = None
@@ -48,50 +48,110 @@ DEFAULT_TRIALS = 20
 
 def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, StudySettings]:
     """Create the study with its settings, or resume it: ``request.trials`` more finished trials from now
-    (the budget becomes finished + trials), or the stored budget when None.
+    (the budget becomes finished + trials), or the stored budget when None. Everything is checked before anything
+    is written (:func:`new_study_settings`, :func:`resume_study`); ``launch`` also checks its workers first."""
+    study = find_study(storage, request.name)
+    if study is not None:
+        return study, resume_study(request, study)
+    settings = new_study_settings(request)
+    return create_study(request, settings, storage), settings
 
-    Call :func:`search.workers.launch.prepare_launch` rather than this: it checks the request first.
-    """
-    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
-    if request.name in names:
-        study = optuna.load_study(study_name=request.name, storage=storage)
-        settings = StudySettings.load(study)
-        if request.data is not None:
-            found = fingerprint_like(settings.fingerprint, request.data, request.cache_dir)
-            if found != settings.fingerprint:
-                raise DataError(
-                    f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
-                )
-        changes = {}
-        if request.trials is not None:
-            changes["trials"] = finished_trials(study) + request.trials
-        if request.artifacts is not None:
-            changes["artifacts"] = str(request.artifacts)
-        settings = StudySettings(**{**settings.__dict__, **changes})
-        settings.save(study)
-    else:
-        if request.data is None:
-            raise StorageError(f"no study named {request.name!r} yet; pass --data to create it")
-        base = request_config(request, None)
-        space = load_space(request.space)
-        apply(base, space.fixed, "--space")  # validate pinned values now, not in every trial
-        settings = StudySettings(
-            data=str(Path(request.data).resolve()),
-            fingerprint=data_fingerprint(request.data, request.cache_dir),
-            base_config=base.as_dict(),
-            space=space.to_dict(),
-            trials=request.trials or DEFAULT_TRIALS,
-            pruner=request.pruner or DEFAULT_PRUNER,
-            sampler=request.sampler or "tpe",
-            rules=(request.rules or DegeneracyRules()).as_dict(),
-            seed=base.seed,
-            artifacts=str(request.artifacts) if request.artifacts else None,
-        )
-        study = optuna.create_study(study_name=request.name, storage=storage, direction="maximize")
-        settings.save(study)
+
+def find_study(storage: optuna.storages.BaseStorage | None, name: str) -> optuna.Study | None:
+    """Study ``name`` on ``storage``; None when there is no storage yet or no such study."""
+    if storage is None or name not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+        return None
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def new_study_settings(request: StudyRequest, where: str = "") -> StudySettings:
+    """Every check a new study needs — its config, the space and its pinned values, each preset to enqueue, the data
+    (each image opened) — then the data's fingerprint: the settings to create it with. Writes nothing; ``where``
+    names the storage in the error when there is no data to create it from."""
+    if request.data is None:
+        raise StorageError(f"no study named {request.name!r}{where} yet; pass --data to create it")
+    from trainer import check_data
+
+    base = request_config(request, None)
+    space = load_space(request.space)
+    config = apply(base, space.fixed, "--space")  # pinned values checked now, not in every trial
+    space.check(config, f"--space {request.space}" if request.space else "search space")
+    check_data(request.data, config)
+    draft = StudySettings(data="", fingerprint={}, base_config=base.as_dict(), space=space.to_dict(), trials=1)
+    for preset in request.enqueue:
+        preset_trial(draft, preset)
+    return StudySettings(
+        data=str(Path(request.data).resolve()),
+        fingerprint=data_fingerprint(request.data, request.cache_dir),
+        base_config=base.as_dict(),
+        space=space.to_dict(),
+        trials=request.trials or DEFAULT_TRIALS,
+        pruner=request.pruner or DEFAULT_PRUNER,
+        sampler=request.sampler or "tpe",
+        rules=(request.rules or DegeneracyRules()).as_dict(),
+        seed=base.seed,
+        artifacts=str(request.artifacts) if request.artifacts else None,
+    )
+
+
+def create_study(request: StudyRequest, settings: StudySettings, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """The new study, its settings in its attributes and the request's presets enqueued (settings from
+    :func:`new_study_settings`)."""
+    study = optuna.create_study(study_name=request.name, storage=storage, direction="maximize")
+    settings.save(study)
     for preset in request.enqueue:
         enqueue_preset(study, settings, preset)
-    return study, settings
+    return study
+
+
+def resume_study(request: StudyRequest, study: optuna.Study) -> StudySettings:
+    """Check the request against the study's stored settings and data, then apply its budget and artifact folder
+    and enqueue its presets; returns the settings now stored."""
+    settings = StudySettings.load(study)
+    check_resume(request, settings)
+    if request.data is not None:
+        found = fingerprint_like(settings.fingerprint, request.data, request.cache_dir)
+        if found != settings.fingerprint:
+            raise DataError(
+                f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
+            )
+    changes = {}
+    if request.trials is not None:
+        changes["trials"] = finished_trials(study) + request.trials
+    if request.artifacts is not None:
+        changes["artifacts"] = str(request.artifacts)
+    settings = StudySettings(**{**settings.__dict__, **changes})
+    settings.save(study)
+    for preset in request.enqueue:
+        enqueue_preset(study, settings, preset)
+    return settings
+
+
+def check_resume(request: StudyRequest, stored: StudySettings) -> None:
+    """Refuse to resume with settings that differ from the study's, naming each difference."""
+    differences = []
+    asked = request_config(request, stored.base_config).as_dict()
+    for key, value in stored.base_config.items():
+        if asked.get(key) != value:
+            differences.append(f"{key} {_shown(value)} → {_shown(asked.get(key))}")
+    if request.space is not None and load_space(request.space).to_dict() != stored.space:
+        differences.append(f"--space {request.space} differs from the stored search space")
+    for name, value, was in (("pruner", request.pruner, stored.pruner), ("sampler", request.sampler, stored.sampler)):
+        if value is not None and value != was:
+            differences.append(f"--{name} {was} → {value}")
+    if request.rules is not None and request.rules.enabled != stored.rules.get("enabled", True):
+        differences.append("degeneracy rules on → off (--no-rules)")
+    if differences:
+        raise ConfigError(
+            f"study {request.name!r} exists with other settings ({'; '.join(differences)}); "
+            "resume it without them, or launch a new --study"
+        )
+    for preset in request.enqueue:
+        preset_trial(stored, preset)
+
+
+def _shown(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def request_config(request: StudyRequest, stored: dict | None):

@@ -15,13 +15,12 @@ import optuna
 
 from search.pruners.strategies import PRUNERS
 from search.samplers import SAMPLERS
-from search.study.create import StudyRequest, create_or_resume, preset_trial, request_config
+from search.study.create import StudyRequest, create_study, find_study, new_study_settings, resume_study
 from search.study.settings import StudySettings, finished_trials
-from search.study.space import SearchSpace, load_space
+from search.study.space import SearchSpace
 from search.workers.devices import capacity, detect_gpus, parse_gpus
 from storage import StorageError, open_storage, redact
 from storage.urls import file_path
-from trainer.config import apply
 from trainer.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -52,21 +51,14 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
     gpus, count = check_workers(workers)
     _check_names(request)
     storage = _open_if_present(storage_url)
-    exists = storage is not None and request.name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
-    before = None  # (budget, finished) of a study being resumed
-    if exists:
-        existing = optuna.load_study(study_name=request.name, storage=storage)
-        stored = StudySettings.load(existing)
-        check_resume(request, stored)
-        before = (stored.trials, finished_trials(existing))
+    existing = find_study(storage, request.name)
+    if existing is not None:
+        before = (StudySettings.load(existing).trials, finished_trials(existing))
+        study, settings = existing, resume_study(request, existing)
     else:
-        if request.data is None:
-            raise StorageError(
-                f"no study named {request.name!r} on {redact(storage_url)} yet; pass --data to create it"
-            )
-        _check_new(request)
-        storage = storage or open_storage(storage_url)
-    study, settings = create_or_resume(request, storage)
+        before = None
+        settings = new_study_settings(request, where=f" on {redact(storage_url)}")  # every check; nothing written
+        study = create_study(request, settings, storage or open_storage(storage_url))
     message = _budget_message(request.name, before, settings.trials)
     return Plan(study, settings, message, gpus, count, _sharing_notes(settings.search_space))
 
@@ -118,43 +110,6 @@ def _open_if_present(url: str) -> optuna.storages.BaseStorage | None:
     return open_storage(url)
 
 
-def _check_new(request: StudyRequest) -> None:
-    """Everything a new study needs, checked before anything is written."""
-    from trainer import check_data
-
-    base = request_config(request, None)
-    space = load_space(request.space)
-    config = apply(base, space.fixed, "--space")
-    space.check(config, f"--space {request.space}" if request.space else "search space")
-    check_data(request.data, config)
-    settings = StudySettings(data="", fingerprint={}, base_config=base.as_dict(), space=space.to_dict(), trials=1)
-    for preset in request.enqueue:
-        preset_trial(settings, preset)
-
-
-def check_resume(request: StudyRequest, stored: StudySettings) -> None:
-    """Refuse to resume with settings that differ from the study's, naming each difference."""
-    differences = []
-    asked = request_config(request, stored.base_config).as_dict()
-    for key, value in stored.base_config.items():
-        if asked.get(key) != value:
-            differences.append(f"{key} {_shown(value)} → {_shown(asked.get(key))}")
-    if request.space is not None and load_space(request.space).to_dict() != stored.space:
-        differences.append(f"--space {request.space} differs from the stored search space")
-    for name, value, was in (("pruner", request.pruner, stored.pruner), ("sampler", request.sampler, stored.sampler)):
-        if value is not None and value != was:
-            differences.append(f"--{name} {was} → {value}")
-    if request.rules is not None and request.rules.enabled != stored.rules.get("enabled", True):
-        differences.append("degeneracy rules on → off (--no-rules)")
-    if differences:
-        raise ConfigError(
-            f"study {request.name!r} exists with other settings ({'; '.join(differences)}); "
-            "resume it without them, or launch a new --study"
-        )
-    for preset in request.enqueue:
-        preset_trial(stored, preset)
-
-
 def _budget_message(name: str, before: tuple[int, int] | None, budget: int) -> str:
     if before is None:
         return f"created study {name!r}: budget {budget} finished trials"
@@ -168,8 +123,4 @@ def _budget_message(name: str, before: tuple[int, int] | None, budget: int) -> s
     return f"resumed study {name!r} ({finished} finished): {change} finished trials"
 
 
-def _shown(value) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-__all__ = ["Plan", "WorkerRequest", "check_resume", "check_workers", "prepare_launch"]
+__all__ = ["Plan", "WorkerRequest", "check_workers", "prepare_launch"]
