@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY trainer ./trainer
 COPY search ./search
 COPY storage ./storage
+COPY demodata ./demodata
 RUN pip install ".[${EXTRAS}]"
 
 USER dfu

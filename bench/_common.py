@@ -67,7 +67,7 @@ def real_demo_data(visits: int | None, shots: int, seed: int = 0) -> Path:
 
     Built once per (visits, shots, seed) under ``bench/.work``; the real CSV is read, never copied into the repo.
     """
-    from trainer.synthetic import GENERATOR_VERSION, write_demo_data
+    from demodata import GENERATOR_VERSION, write_demo_data
 
     if not REAL_CSV.is_file():
         sys.exit(f"error: the real metadata is not at {REAL_CSV} (set DFU_SHARED_DATA)")

@@ -28,7 +28,7 @@ MODALITIES = ("depth_rgb", "depth_map", "thermal_rgb", "thermal_map")
 
 
 def synthetic_data(seed: int, shots: int, patients: int = 268) -> Path:
-    from trainer.synthetic import GENERATOR_VERSION, write_demo_data
+    from demodata import GENERATOR_VERSION, write_demo_data
 
     folder = WORK / f"synthetic-v{GENERATOR_VERSION}-{patients}-{shots}shot-{seed}"
     if not (folder / "data").is_dir():

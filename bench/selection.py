@@ -48,7 +48,7 @@ def run(command: list[str], log_file: Path, timeout: float = 3600) -> None:
 
 
 def demo_folder(path: Path, seed: int, patients: int, shots: int) -> Path:
-    from trainer.synthetic import METADATA_NAME
+    from demodata import METADATA_NAME
 
     if not (path / METADATA_NAME).exists():
         shutil.rmtree(path, ignore_errors=True)
@@ -175,7 +175,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     HERE.mkdir(parents=True, exist_ok=True)
     test = demo_folder(HERE / "test", TEST_SEED, args.test_patients, args.shots)
-    from trainer.synthetic import METADATA_NAME
+    from demodata import METADATA_NAME
 
     test_visits = len(pd.read_csv(test / METADATA_NAME))
     rows = [one_study(i, args, test) for i in range(args.studies)]

@@ -61,7 +61,7 @@ def real_csv() -> Path:
 @pytest.fixture(scope="session")
 def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic data folder (30 patients, 2 shots a visit), shared by the session; treat as read-only."""
-    from trainer.synthetic import write_demo_data
+    from demodata import write_demo_data
 
     folder = tmp_path_factory.mktemp("demo") / "data"
     write_demo_data(folder, patients=30, seed=0, shots_per_visit=2)
@@ -94,7 +94,7 @@ def cache_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def training_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo folder big enough for the networks to learn something in a few epochs (~280 visits)."""
-    from trainer.synthetic import write_demo_data
+    from demodata import write_demo_data
 
     def build(root: Path) -> None:
         write_demo_data(root / "data", patients=80, seed=1, shots_per_visit=2)

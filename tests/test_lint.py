@@ -11,7 +11,7 @@ from conftest import REPO
 
 def test_ruff_finds_nothing() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "trainer", "search", "storage", "tests"],
+        [sys.executable, "-m", "ruff", "check", "trainer", "search", "storage", "demodata", "tests"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -40,7 +40,10 @@ def test_layers_stay_apart() -> None:
     for path, names in _imports("storage").items():
         assert not names & {"trainer", "search", "keras", "tensorflow"}, (path, names)
     for path, names in _imports("trainer").items():
-        assert not names & {"optuna", "search", "storage", "optuna_dashboard"}, (path, names)
+        assert not names & {"optuna", "search", "storage", "optuna_dashboard", "demodata"}, (path, names)
+    # the demo-data generator builds data for the trainer and knows nothing of training, the search or the storage
+    for path, names in _imports("demodata").items():
+        assert not names & {"optuna", "search", "storage", "keras", "tensorflow"}, (path, names)
 
 
 #: search/'s packages from the bottom up: each may import those before it, never those after it.
@@ -52,7 +55,7 @@ def _module_graph() -> dict[str, set[str]]:
     import ast
 
     modules = {}
-    for package in ("trainer", "storage", "search"):
+    for package in ("trainer", "storage", "search", "demodata"):
         for path in (REPO / package).rglob("*.py"):
             parts = path.relative_to(REPO).with_suffix("").parts
             modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
@@ -135,7 +138,7 @@ def test_the_repository_stands_alone() -> None:
     cited = []
     for path in [*REPO.glob("*.md"), *REPO.glob("docs/*.md")] + [
         p
-        for package in ("trainer", "search", "storage", "bench")
+        for package in ("trainer", "search", "storage", "demodata", "bench")
         for p in (REPO / package).rglob("*.py")
         if ".work" not in p.relative_to(REPO).parts  # benchmarks' scratch (a checkout of another commit, say)
     ]:
@@ -225,7 +228,7 @@ def test_documents_name_modules_that_exist() -> None:
 
     files = [*REPO.glob("*.md"), *REPO.glob("docs/*.md")] + [
         p
-        for package in ("trainer", "search", "storage", "bench", "tests")
+        for package in ("trainer", "search", "storage", "demodata", "bench", "tests")
         for p in (REPO / package).rglob("*.py")
         if ".work" not in p.relative_to(REPO).parts
     ]
@@ -247,13 +250,13 @@ def test_documents_name_modules_that_exist() -> None:
 
 
 def test_no_package_imports_another_packages_private_names() -> None:
-    """A leading underscore means "this package's own": search/, trainer/ and storage/ import another of our
+    """A leading underscore means "this package's own": search/, trainer/, storage/ and demodata/ import another of our
     packages' names only if they are public (Optuna's private storage helpers are the one outside exception:
     storage/ reads through Optuna's own session helper, storage/light_reads.py and storage/resilient.py)."""
     import ast
 
     found = []
-    for root in ("search", "trainer", "storage"):
+    for root in ("search", "trainer", "storage", "demodata"):
         for path in sorted((REPO / root).rglob("*.py")):
             package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
             for node in ast.walk(ast.parse(path.read_text())):

@@ -117,7 +117,7 @@ def test_mismatched_predictions_are_refused() -> None:
 def test_a_fixed_world_cuts_labels_by_its_own_thresholds_not_the_samples() -> None:
     """``demo-data --fixed-world``: every folder is standardised and cut by the world's constants, so a seed draws new
     patients of one world; without it each folder's label shares are exactly 31/56/13 %."""
-    from trainer._synthetic_metadata import LABEL_SHARES, synthetic_metadata, world_constants
+    from demodata._metadata import LABEL_SHARES, synthetic_metadata, world_constants
 
     _, sd, cuts = world_constants()
     assert sd > 0 and cuts[0] < cuts[1]

@@ -132,7 +132,7 @@ def demo_data(
     setup_logging()
     from rich.progress import Progress
 
-    from trainer.synthetic import write_demo_data
+    from demodata import write_demo_data
 
     started = time.perf_counter()
     with Progress(console=console, transient=True) as progress:

@@ -1,9 +1,9 @@
 """A synthetic data folder in the study's exact layout, for demos, tests and CI (the images are private).
 
 Calibrated to be as hard as the real data (docs/demo-data.md): the metadata carries about the real
-metadata's signal (:mod:`trainer._synthetic_metadata`), and the images a subtle, statistical cue of
+metadata's signal (:mod:`demodata._metadata`), and the images a subtle, statistical cue of
 each visit's latent phase, per modality as strong as the research found the real images to be
-(:mod:`trainer._synthetic_images`). Metadata and images see the phase through independent noise, so
+(:mod:`demodata._images`). Metadata and images see the phase through independent noise, so
 a working fusion beats each branch and a collapsed one does not. Given the real metadata CSV, the
 generator keeps its rows and labels and draws a phase consistent with each label for the images.
 """
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, truncnorm
 
-from trainer._synthetic_images import IMAGE_SIGNAL, VIEWS, Canvas, draw_shot, parse_signal, visit_cues
-from trainer._synthetic_metadata import COLUMNS, METADATA_SIGNAL, synthetic_metadata
+from demodata._images import IMAGE_SIGNAL, VIEWS, Canvas, draw_shot, parse_signal, visit_cues
+from demodata._metadata import COLUMNS, METADATA_SIGNAL, synthetic_metadata
 from trainer.data import read_metadata
 from trainer.errors import DataError
 from trainer.schema import APPT, BOX_FILES, CLASSES, DFU, MODALITY_FOLDERS, PATIENT
@@ -60,9 +60,9 @@ def write_demo_data(
 ) -> DemoSummary:
     """Write a complete data folder to ``out``: metadata CSV, two box CSVs and four image folders.
 
-    ``image_signal``: see :func:`trainer._synthetic_images.parse_signal` (None: the calibrated values).
+    ``image_signal``: see :func:`demodata._images.parse_signal` (None: the calibrated values).
     ``fixed_world``: label cuts and phase scale are the world's, not this sample's (see
-    :func:`trainer._synthetic_metadata.synthetic_metadata`): folders of different ``seed`` are then new patients
+    :func:`demodata._metadata.synthetic_metadata`): folders of different ``seed`` are then new patients
     of one world, e.g. a test set for a model trained on another.
     """
     out = Path(out)
