@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -89,6 +91,28 @@ def real_demo_data(visits: int | None, shots: int, seed: int = 0) -> Path:
     write_demo_data(partial, from_metadata=source, seed=seed, shots_per_visit=shots)
     partial.rename(folder / "data")
     return folder / "data"
+
+
+def dfu_command(*args: object) -> list[str]:
+    """``dfu-search ARGS`` as this checkout runs it (``python -m search``)."""
+    return [sys.executable, "-m", "search", *map(str, args)]
+
+
+def shown(command: list[str]) -> str:
+    """A command as a user would type it."""
+    return " ".join(shlex.quote(str(c)) for c in command).replace(sys.executable + " -m search", "dfu-search")
+
+
+def run_timed(command: list[str], log: Path | None = None) -> float:
+    """Run a command as a user would (its output to ``log``); returns its CPU seconds (with its children)."""
+    print(f"$ {shown(command)}", flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log, "w") if log else open("/dev/null", "w") as sink:
+        code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if code != 0:
+        sys.exit(f"error: command failed with exit {code} (log: {log})")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def timed(function, *args, **kwargs) -> float:

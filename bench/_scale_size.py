@@ -54,11 +54,11 @@ _CHILD_TABLES = {  # table: the columns a copy keeps (its own id is new, its tri
 
 def study_size(args) -> dict:
     from _common import machine
-    from scale import CURVES, _server
+    from _scale_common import CURVES, postgres_server
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     recording = load_recording(CURVES)
-    server = _server(100)
+    server = postgres_server(100)
     try:
         url = server.create_database()
         storage = open_storage(url, None)

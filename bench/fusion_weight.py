@@ -17,27 +17,26 @@ import json
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, emit, machine, real_demo_data
-from pruning import _dfu, _run, _shown
+from _common import REPO, WORK, dfu_command, emit, machine, real_demo_data, run_timed, shown
 
 RESULTS = REPO / "bench" / "results"
 
 
 def run(data: Path, init: float, scale: float, seed: int, sets: list[str]) -> dict:
     out = WORK / f"fusion-{init}-{scale}-seed{seed}"
-    command = _dfu("train", "--data", str(data), "--preset", "quick", "--folds", "3", "--seed", str(seed),
+    command = dfu_command("train", "--data", str(data), "--preset", "quick", "--folds", "3", "--seed", str(seed),
                    "--set", f"fusion_init={init}", "--set", f"fusion_lr_scale={scale}",
                    *(a for s in sets for a in ("--set", s)), "--cache-dir", str(WORK / "fusion-cache"),
                    "--out", str(out))  # fmt: skip
     started = time.perf_counter()
-    cpu = _run(command, WORK / f"{out.name}.log")
+    cpu = run_timed(command, WORK / f"{out.name}.log")
     summary = json.loads((out / "result.json").read_text())
     folds = [{"stage1": f["stages"].get("stage1", {}).get("fusion_weight"),
               "stage2": f["stages"].get("stage2", {}).get("fusion_weight"),
               "final": f["fusion_weight"], "qwk": f["qwk"]} for f in summary["folds"]]  # fmt: skip
     return {"init": init, "scale": scale, "seed": seed, "qwk": summary["qwk"], "metadata_qwk": summary["metadata_qwk"],
             "folds": folds, "cpu_s": round(cpu, 1), "wall_s": round(time.perf_counter() - started, 1),
-            "command": _shown(command)}  # fmt: skip
+            "command": shown(command)}  # fmt: skip
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, emit, machine, real_demo_data, timed
-from pruning import FOLDS, RECORD_SETS, SHOTS, _dfu, _run, _shown, _study_summary, warm_caches
+from _common import REPO, WORK, dfu_command, emit, machine, real_demo_data, run_timed, shown, timed
+from pruning import FOLDS, RECORD_SETS, SHOTS, study_summary, warm_caches
 
 RESULTS = REPO / "bench" / "results"
 
@@ -40,15 +40,15 @@ def live_pair(trials: int, workers: int) -> dict:
         name = f"store-{'on' if arm == 'store' else 'off'}"
         db = WORK / f"{name}.db"
         db.unlink(missing_ok=True)
-        command = _dfu("launch", "--study", name, "--storage", f"sqlite:///{db}", "--data", str(data), "--preset",
+        command = dfu_command("launch", "--study", name, "--storage", f"sqlite:///{db}", "--data", str(data), "--preset",
                        "quick", "--folds", str(FOLDS), *(a for s in RECORD_SETS for a in ("--set", s)), "--trials",
                        str(trials), "--workers", str(workers), "--seed", "0", "--cache-dir", str(cache),
                        "--log-dir", str(WORK / "logs" / name), *extra)  # fmt: skip
         started = time.perf_counter()
-        cpu = _run(command, WORK / f"{name}.log")
-        summary = _study_summary(name, db)
+        cpu = run_timed(command, WORK / f"{name}.log")
+        summary = study_summary(name, db)
         arms[arm] = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(cpu, 1),
-                     "command": _shown(command), **summary, "cached_epochs": _cached_epochs(name, db)}  # fmt: skip
+                     "command": shown(command), **summary, "cached_epochs": _cached_epochs(name, db)}  # fmt: skip
     entries = PretrainStore(cache / FOLDER).entries()
     arms["store"].update(misses=len(entries), hits=sum(e.hits for e in entries),
                          entry_bytes_median=sorted(e.bytes for e in entries)[len(entries) // 2] if entries else None)  # fmt: skip

@@ -19,14 +19,13 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, emit, machine, real_demo_data
+from _common import REPO, WORK, dfu_command, emit, machine, real_demo_data, run_timed, shown
 
 RESULTS = REPO / "bench" / "results"
 #: Which recording: "v1" (before the pre-training store and the learning fusion weight; the files without a
@@ -48,23 +47,6 @@ SHOTS = 1
 FOLDS = 3
 
 
-def _dfu(*args: str) -> list[str]:
-    return [sys.executable, "-m", "search", *args]
-
-
-def _run(command: list[str], log: Path | None = None) -> float:
-    """Run a command as a user would (its output to ``log``); returns its CPU seconds (with its children)."""
-    shown = " ".join(shlex.quote(str(c)) for c in command).replace(sys.executable + " -m search", "dfu-search")
-    print(f"$ {shown}", flush=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(log, "w") if log else open("/dev/null", "w") as sink:
-        code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO).returncode
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if code != 0:
-        sys.exit(f"error: command failed with exit {code} (log: {log})")
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def _study_args(name: str, db: Path, data: Path, seed: int, trials: int, workers: int, cache: Path = WORK / "cache",
                 sampler: str | None = "random") -> list[str]:  # fmt: skip
     """``launch`` on the recording's data and settings; ``sampler`` None: the default (TPE), as a user runs it."""
@@ -82,16 +64,16 @@ def record(seed: int, trials: int, workers: int) -> dict:
     db.unlink(missing_ok=True)
     curves = result_path("curves", seed, ".json.gz")
     commands = [
-        _dfu(*_study_args(name, db, data, seed, trials, workers), "--pruner", "none", "--no-rules"),
-        _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
+        dfu_command(*_study_args(name, db, data, seed, trials, workers), "--pruner", "none", "--no-rules"),
+        dfu_command("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
              "--out", str(result_path("", seed))),
     ]  # fmt: skip
     started = time.perf_counter()
-    cpu = _run(commands[0], WORK / f"{name}.log")
+    cpu = run_timed(commands[0], WORK / f"{name}.log")
     wall = time.perf_counter() - started
-    _run(commands[1], WORK / f"{name}-replay.log")
+    run_timed(commands[1], WORK / f"{name}-replay.log")
     return {"record_wall_s": round(wall, 1), "record_cpu_s": round(cpu, 1), "curves": str(curves.relative_to(REPO)),
-            "curves_bytes": curves.stat().st_size, "commands": [_shown(c) for c in commands]}  # fmt: skip
+            "curves_bytes": curves.stat().st_size, "commands": [shown(c) for c in commands]}  # fmt: skip
 
 
 def extend(seed: int, trials: int, workers: int) -> dict:
@@ -105,17 +87,17 @@ def extend(seed: int, trials: int, workers: int) -> dict:
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     finished = sum(t.state.name == "COMPLETE" for t in study.trials)
     curves = result_path("curves", seed, ".json.gz")
-    resume = _dfu(*_study_args(name, db, data, seed, trials - finished, 0), "--pruner", "none", "--no-rules")
-    joins = [_dfu("worker", "--study", name, "--storage", f"sqlite:///{db}", "--index", str(100 + k),
+    resume = dfu_command(*_study_args(name, db, data, seed, trials - finished, 0), "--pruner", "none", "--no-rules")
+    joins = [dfu_command("worker", "--study", name, "--storage", f"sqlite:///{db}", "--index", str(100 + k),
                   "--cache-dir", str(WORK / "cache")) for k in range(workers)]  # fmt: skip
-    save = _dfu("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
+    save = dfu_command("replay", "--study", name, "--storage", f"sqlite:///{db}", "--save-curves", str(curves),
                 "--out", str(result_path("", seed)))  # fmt: skip
-    _run(resume, WORK / f"{name}-resume.log")
+    run_timed(resume, WORK / f"{name}-resume.log")
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = []
     for k, command in enumerate(joins):  # one core each, as the launcher would pin them
-        print(f"$ {_shown(command)}", flush=True)
+        print(f"$ {shown(command)}", flush=True)
         log = open(WORK / f"{name}-worker-{100 + k}.log", "w")
         env = dict(os.environ, OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
                    CUDA_VISIBLE_DEVICES="")  # fmt: skip
@@ -126,10 +108,10 @@ def extend(seed: int, trials: int, workers: int) -> dict:
         sys.exit(f"error: a worker failed with exit {codes} (logs in {WORK})")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter() - started
-    _run(save, WORK / f"{name}-replay.log")
+    run_timed(save, WORK / f"{name}-replay.log")
     return {"extend_wall_s": round(wall, 1), "extend_cpu_s": round(after.ru_utime - before.ru_utime, 1),
             "from_trials": finished, "curves": str(curves.relative_to(REPO)), "curves_bytes": curves.stat().st_size,
-            "commands": [_shown(c) for c in (resume, *joins, save)]}  # fmt: skip
+            "commands": [shown(c) for c in (resume, *joins, save)]}  # fmt: skip
 
 
 def signal(seed: int) -> dict:
@@ -163,12 +145,12 @@ def signal(seed: int) -> dict:
 def replay(seed: int, orderings: int, ordering_seed: int) -> dict:
     curves = result_path("curves", seed, ".json.gz")
     out = result_path("", seed)
-    command = _dfu("replay", "--curves", str(curves), "--orderings", str(orderings), "--seed", str(ordering_seed),
+    command = dfu_command("replay", "--curves", str(curves), "--orderings", str(orderings), "--seed", str(ordering_seed),
                    "--out", str(out))  # fmt: skip
     started = time.perf_counter()
-    _run(command, WORK / f"replay-seed{seed}.log")
+    run_timed(command, WORK / f"replay-seed{seed}.log")
     document = json.loads((out / "replay.json").read_text())
-    return {"replay_wall_s": round(time.perf_counter() - started, 1), "command": _shown(command), **document}
+    return {"replay_wall_s": round(time.perf_counter() - started, 1), "command": shown(command), **document}
 
 
 def warm_caches(data: Path, cache: Path) -> None:
@@ -177,7 +159,7 @@ def warm_caches(data: Path, cache: Path) -> None:
 
     config = load_config("quick", None, list(RECORD_SETS) + [f"folds={FOLDS}"])
     prepare(data, config, cache)
-    _run(_dfu("train", "--data", str(data), "--modalities", "metadata", "--folds", str(FOLDS), "--preset", "quick",
+    run_timed(dfu_command("train", "--data", str(data), "--modalities", "metadata", "--folds", str(FOLDS), "--preset", "quick",
               *(a for s in RECORD_SETS for a in ("--set", s)), "--cache-dir", str(cache),
               "--out", str(cache.with_name(cache.name + "-warm-run"))))  # fmt: skip
 
@@ -200,11 +182,11 @@ def live(seed: int, trials: int) -> dict:
         db.unlink(missing_ok=True)
         shutil.rmtree(cache / FOLDER, ignore_errors=True)
         args = _study_args(name, db, data, seed, trials, 2, cache=cache, sampler=None)
-        command = _dfu(*args, "--enqueue", "degenerate", *extra)
+        command = dfu_command(*args, "--enqueue", "degenerate", *extra)
         started = time.perf_counter()
-        cpu = _run(command, WORK / f"{name}.log")
+        cpu = run_timed(command, WORK / f"{name}.log")
         arms[arm] = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(cpu, 1),
-                     "command": _shown(command), **_study_summary(name, db)}  # fmt: skip
+                     "command": shown(command), **study_summary(name, db)}  # fmt: skip
     return {"live": arms}
 
 
@@ -217,7 +199,7 @@ def _degenerate(trials: list) -> dict:
                            "value": trial.value, "prune_reason": trial.user_attrs.get("prune_reason")}}  # fmt: skip
 
 
-def _study_summary(name: str, db: Path) -> dict:
+def study_summary(name: str, db: Path) -> dict:
     import optuna
 
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
@@ -239,10 +221,6 @@ def _study_summary(name: str, db: Path) -> dict:
         "best_qwk": max((t.value for t in finished if t.value is not None), default=None),
         **_degenerate(trials),
     }
-
-
-def _shown(command: list[str]) -> str:
-    return " ".join(shlex.quote(str(c)) for c in command).replace(sys.executable + " -m search", "dfu-search")
 
 
 def main() -> None:

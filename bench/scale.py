@@ -31,12 +31,9 @@ from pathlib import Path
 import numpy as np
 from _common import REPO, WORK, emit, machine
 from _procfs import cpu_seconds, process_tree_cpu
-
-sys.path.insert(0, str(REPO / "tests"))
-from _postgres import PostgresServer  # noqa: E402  (the tests' server: initdb + pg_ctl, run as postgres)
+from _scale_common import CURVES, PostgresServer, postgres_server
 
 RESULTS = REPO / "bench" / "results"
-CURVES = RESULTS / "pruning-v2-curves-seed0.json.gz"
 OUTAGE_LIMIT = 20  # s: rides out a restart; the heartbeat grace is this + 3 intervals, as a worker's default
 CALLS = ("ask", "report", "should_prune", "set_attr", "tell", "heartbeat", "budget")
 log = logging.getLogger("scale")
@@ -291,13 +288,9 @@ def _recovery(reports: list, fault: dict) -> dict:
     return {"reports_per_s_before": rate, "recovered_after_s": None}
 
 
-def _server(max_connections: int) -> PostgresServer:
-    return PostgresServer.start(max_connections=max_connections)
-
-
 def sweep(args) -> dict:
     sizes = [int(s) for s in args.workers.split(",")]
-    server = _server(3 * max(sizes) + 50)  # a pool of 2 + 1 overflow per worker, as the README sizes it
+    server = postgres_server(3 * max(sizes) + 50)  # a pool of 2 + 1 overflow per worker, as the README sizes it
     runs = []
     try:
         for via in args.via.split(","):
@@ -313,7 +306,7 @@ def sweep(args) -> dict:
 
 
 def faults(args) -> dict:
-    server = _server(3 * args.fault_workers + 50)
+    server = postgres_server(3 * args.fault_workers + 50)
     runs = []
     at = args.fault_at
     plans = [{"kind": "restart", "at_s": at}, {"kind": "kill", "at_s": at},

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import REPO, WORK, emit, machine, run_command
+from _common import REPO, WORK, dfu_command, emit, machine, run_command, shown
 
 log = logging.getLogger("bench.selection")
 
@@ -35,16 +35,11 @@ STUDY_SETTINGS = ["--preset", "quick", "--set", "batch_size=8", "--folds", "3"]
 TRAIN_SEED, TEST_SEED = 100, 999
 
 
-def dfu(*args: object) -> list[str]:
-    return [sys.executable, "-m", "search", *map(str, args)]
-
-
 def run(command: list[str], log_file: Path, timeout: float = 3600) -> None:
-    shown = " ".join(command).replace(sys.executable + " -m search", "dfu-search")
-    log.info("$ %s", shown)
+    log.info("$ %s", shown(command))
     code, tail = run_command(command, timeout, log_file=log_file)
     if code != 0:
-        sys.exit(f"error: `{shown}` failed with exit {code}:\n{tail}")
+        sys.exit(f"error: `{shown(command)}` failed with exit {code}:\n{tail}")
 
 
 def demo_folder(path: Path, seed: int, patients: int, shots: int) -> Path:
@@ -52,7 +47,7 @@ def demo_folder(path: Path, seed: int, patients: int, shots: int) -> Path:
 
     if not (path / METADATA_NAME).exists():
         shutil.rmtree(path, ignore_errors=True)
-        run(dfu("demo-data", path, "--fixed-world", "--seed", seed, "--patients", patients, "--shots", shots),
+        run(dfu_command("demo-data", path, "--fixed-world", "--seed", seed, "--patients", patients, "--shots", shots),
             path.with_suffix(".log"))  # fmt: skip
     return path
 
@@ -71,18 +66,18 @@ def run_study(folder: Path, index: int, args: argparse.Namespace, test: Path) ->
     data = demo_folder(folder / "data", TRAIN_SEED + index, args.patients, args.shots)
     storage = f"sqlite:///{folder / 'study.db'}"
     started = time.perf_counter()
-    run(dfu("launch", "--study", "selection", "--storage", storage, "--data", data, "--workers", args.workers,
+    run(dfu_command("launch", "--study", "selection", "--storage", storage, "--data", data, "--workers", args.workers,
             "--trials", args.trials, *STUDY_SETTINGS, "--seed", 0, "--cache-dir", HERE / "cache",
             "--log-dir", folder / "logs", *(["--pruner", args.pruner] if args.pruner else [])),
         folder / "launch.log")  # fmt: skip
     (folder / "study-seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
     best_toml = folder / "best.toml"
-    run(dfu("best", "--study", "selection", "--storage", storage, "--out", best_toml), folder / "best.log")
+    run(dfu_command("best", "--study", "selection", "--storage", storage, "--out", best_toml), folder / "best.log")
     final = folder / "final"
     shutil.rmtree(final, ignore_errors=True)
-    run(dfu("train", "--data", data, "--config", best_toml, "--save-models", "--out", final,
+    run(dfu_command("train", "--data", data, "--config", best_toml, "--save-models", "--out", final,
             "--cache-dir", HERE / "cache"), folder / "train.log")  # fmt: skip
-    run(dfu("predict", "--model", final, "--data", test, "--out", folder / "test-predictions.csv",
+    run(dfu_command("predict", "--model", final, "--data", test, "--out", folder / "test-predictions.csv",
             "--cache-dir", HERE / "cache"), folder / "predict.log")  # fmt: skip
 
 

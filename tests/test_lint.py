@@ -267,3 +267,28 @@ def test_no_package_imports_another_packages_private_names() -> None:
                 found += [f"{path.relative_to(REPO)}: {node.module}.{a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]  # fmt: skip
     assert not found, found
+
+
+def test_bench_modules_share_helpers_without_circles_or_private_names() -> None:
+    """bench/ is flat scripts plus shared helper modules: no script imports another's private helpers (they move to a
+    shared module: _common, _scale_common, _readme_tables), and no two modules import each other, directly or round
+    a longer circle."""
+    import ast
+
+    packages = {"trainer", "search", "storage", "demodata"}  # bench/trainer.py's name is also the package's
+    modules = {path.stem: path for path in (REPO / "bench").glob("*.py") if path.stem not in packages}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    private = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in modules and not node.level:
+                graph[name].add(node.module)
+                private += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            elif isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in modules}
+    assert not private, private
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
+
+    assert not [name for name in graph if reaches(name, name, {name})]
