@@ -44,6 +44,16 @@ def _cpu_start_up_quiet():
         os.close(saved)
 
 
+class _NoRetracingNote(logging.Filter):
+    """TensorFlow's "N out of the last N calls ... triggered tf.function retracing" note: each saved fold network
+    traces its own predict step (``predict`` applies several), which is expected here and not worth a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NoRetracingNote())
+
 # TensorFlow reads its C++ log level once, when it loads: errors only with a GPU, nothing on a CPU.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu_requested() else "3")
 with _cpu_start_up_quiet():
