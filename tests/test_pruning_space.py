@@ -243,7 +243,8 @@ def test_predictions_moved_by_batchnorm_alone_are_not_learning() -> None:
     """make demo's degenerate trial (LR 1e-6): BatchNorm's moving statistics, which are not trained, catch up in
     stage 1 and move its predictions (0.50 → 0.52 → 0.57 there, 1.6e-4 relative weight change by epoch 2). Weights
     that training has not moved end it at stage 1's second epoch; the same predictions with weights that moved
-    (a learning stage 1, LR 1e-4: 1.4e-2) do not, nor reports that carry no weight change (recorded tables)."""
+    (a learning stage 1, LR 1e-4: 1.4e-2) do not, nor reports that carry no weight change (recorded tables). Where
+    reports carry it, the weights decide, also when the predictions are still."""
     from dataclasses import replace
 
     from search.pruners.rules import RuleWatch
@@ -260,3 +261,10 @@ def test_predictions_moved_by_batchnorm_alone_are_not_learning() -> None:
     learning = [replace(r, weight_change=7e-3 * r.epoch) for r in moved]
     assert verdicts(learning) == [None] * 5
     assert verdicts(moved) == [None] * 5
+    # and the other way round: a fresh clone's make demo, trial 5 (LR 6.9e-4): fold 0 finished at 0.606 (the best
+    # trial's 0.612, the RF alone 0.533); fold 1's pre-training ended one class and its stage 1 moved 2 of 95 visits by
+    # epoch 2 (0.442 → 0.431, the RF alone 0.471) with its weights 4 % moved: learning, not yet visible. Its predictions
+    # are still, its weights are not: not ended (the predictions alone ended it until 2026-12-07).
+    slow = epochs([[35, 49, 11], [33, 50, 12]], qwks=[0.442, 0.431], stage="stage1", baseline=0.471)
+    assert verdicts(slow)[-1].rule == "images_add_nothing"  # without weight_change: the predictions decide
+    assert verdicts([replace(r, weight_change=0.02 * r.epoch) for r in slow]) == [None] * 5

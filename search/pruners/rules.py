@@ -11,8 +11,8 @@ The rules read the trial's own epoch reports, one stage of one fold at a time:
   pre-training at or below ``poor_pretrain_qwk`` — or it has outlived its patience. A flat stage
   that is good is left to early stopping: it keeps its weights and the trial goes on.
 - ``images_add_nothing``: nothing learns — the pre-training ended predicting one class, and by stage 1's second
-  epoch training has not moved its weights (relative change ≤ ``still_weights``) or its predictions have not
-  moved, while it is no better than the RF alone (docs/pruning.md).
+  epoch training has not moved the fused model's weights (relative change ≤ ``still_weights``; for reports
+  without it, its predictions have not moved), while it is no better than the RF alone (docs/pruning.md).
 
 The warm-up is ``warmup_epochs`` epochs and at least ``warmup_steps`` optimizer steps (on small data a
 healthy model still predicts the majority class for a few dozen steps), but never so long that
@@ -66,19 +66,19 @@ class DegeneracyRules:
     trial_folds: int = 1
     every_fold: tuple[str, ...] = ("images_add_nothing", "nan_loss")
     #: ``images_add_nothing``: judged at stage 1's epoch ``nothing_epochs``, after a pre-training that learned
-    #: nothing: stage 1 has not changed its predictions (``still_share`` of the visits, ``still_qwk``) and is
-    #: within ``nothing_margin`` of the fold's metadata-only QWK or below it.
+    #: nothing: stage 1 is not learning (below) and is within ``nothing_margin`` of the fold's metadata-only QWK or
+    #: below it. For reports without ``weight_change``, "not learning" is predictions unchanged since stage 1's first
+    #: epoch (``still_share`` of the visits, ``still_qwk``) ...
     nothing_epochs: int = 2
     nothing_margin: float = 0.02
     # At LR 1e-6 a fused stage 1 still flips a few near-tie visits an epoch (make demo: 3 of 96, QWK +0.021): "still"
     # allows that; a learning stage 1 moves several times more (the v2 tables: no trial ended at 5 % / 0.05 either).
     still_share: float = 0.04
     still_qwk: float = 0.03
-    #: ... or training has not moved the fused model's weights: at most ``still_weights`` relative change
-    #: (:attr:`EpochReport.weight_change`) by that epoch. At LR 1e-6 BatchNorm's moving statistics, which are not
-    #: trained, still catch up with the features and can move the predictions (a make demo run: QWK 0.362 → 0.418 →
-    #: 0.509). Adam moves the weights ≈ 1.5–1.9 × LR × steps: on make demo's settings 1.6e-4 by epoch 2 at LR 1e-6,
-    #: 1.6e-3 at 1e-5, 1.4e-2 at 1e-4 (docs/pruning.md).
+    #: ... judged, where reports carry it, by how far training moved the fused model's weights instead: at most
+    #: ``still_weights`` relative change (:attr:`EpochReport.weight_change`) by that epoch. Adam moves the weights
+    #: ≈ 1.5–1.9 × LR × steps: on make demo's settings 1.6e-4 by epoch 2 at LR 1e-6, 1.6e-3 at 1e-5, 1.4e-2 at 1e-4
+    #: (docs/pruning.md).
     still_weights: float = 1e-3
     #: A pre-training epoch "predicts one class" at ``collapse_share`` of the visits and a kappa at chance level: a
     #: few off-class guesses that happen to be right lift kappa a hair above 0 (live, data seed 0: 295 of 298
@@ -147,10 +147,14 @@ class DegeneracyRules:
         return "images_add_nothing" if learned_nothing and no_better and self._still(history) else None
 
     def _still(self, history: list[EpochReport]) -> bool:
-        """The fused model is not learning: training has not moved its weights, or its predictions have not
-        moved since stage 1's first epoch (a report without ``weight_change`` is judged by its predictions)."""
-        if history[-1].weight_change <= self.still_weights:  # NaN compares False
-            return True
+        """The fused model is not learning. Judged by its weights where the trainer reports how far training moved
+        them (at most ``still_weights``), since its predictions mislead both ways: at LR 1e-6 BatchNorm's statistics
+        alone move them, and a fold can learn (weights 4 % moved) while its predictions barely move yet. Judged by
+        the predictions (unmoved since stage 1's first epoch) only for reports without ``weight_change`` (curves
+        recorded before 2026-12-07)."""
+        change = history[-1].weight_change
+        if math.isfinite(change):
+            return change <= self.still_weights
         first = history[0]
         visits = max(1, sum(first.pred_histogram))
         for r in history[1:]:
