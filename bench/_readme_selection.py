@@ -97,3 +97,23 @@ def estimate_summary(bench_readme: str = "bench/README.md") -> str:
         f"the naive value is off by {ensemble['naive']['mean_bias']:+.3f} and BBC-CV by {ensemble['bbc']['mean_bias']:+.3f} "
         f"(conservative); its 95 % interval covered the ensemble's truth in {s['covered']}."
     )
+
+
+_READS = (("ask_cold", "a joining worker's first TPE ask"), ("completed_cold", "the pruner's first snapshot"),
+          ("optuna_budget_cold", "Optuna's read of every finished trial"), ("ask_warm", "its next ask"))  # fmt: skip
+
+
+def oof_read_cost() -> str:
+    """docs/estimate.md's table (block ``oof-read-cost``): a worker's reads with and without out-of-fold predictions."""
+    without, with_oof = load("scale-study-size-oof-0.json"), load("scale-study-size-oof-890.json")
+    rows = []
+    for before, after in zip(without["rows"], with_oof["rows"], strict=True):
+        for key, label in _READS:
+            a, b = before[key]["median_ms"], after[key]["median_ms"]
+            rows.append([f"{before['trials']:,}", label, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}×"])
+    return (
+        f"`python bench/scale.py study-size --sizes 1000,5000 [--oof-visits {with_oof['oof_visits']}]` (PostgreSQL, "
+        f"{without['running']} running trials, median of {without['repeats']}; the two arms in turn, the same "
+        "trials, the complete ones with or without 890 visits' predictions):\n\n"
+        + table(["finished trials", "read", "without (ms)", "with (ms)", "ratio"], rows)
+    )

@@ -34,6 +34,7 @@ from search.pruners.strategies import make_pruner
 from search.replay.recording import load_recording
 from search.replay.simulated_worker import nearest_recorded, simulated_settings
 from search.samplers import make_sampler
+from search.study.oof import STUDY_ATTR, TRIAL_ATTR, encode_oof, encode_visits
 from search.study.settings import finished_trials
 from storage import open_storage
 
@@ -66,12 +67,15 @@ def study_size(args) -> dict:
         settings = simulated_settings(recording, 10**6, DEFAULT_PRUNER)
         settings.save(study)
         rng = np.random.default_rng(0)
+        if args.oof_visits:  # as a study whose complete trials keep out-of-fold predictions (search.study.oof)
+            labels, patients = np.arange(args.oof_visits) % 3, np.arange(args.oof_visits) // 3
+            study.set_user_attr(STUDY_ATTR, encode_visits(labels, patients))
         _running(study, settings, recording, args.running)
         rows, have = [], 0
         for size in sizes:
             started = time.perf_counter()
             sampled = min(size - have, max(0, SAMPLED_UP_TO - have))
-            _fill(study, settings, recording, sampled, rng)
+            _fill(study, settings, recording, sampled, rng, args.oof_visits)
             copied = size - have - sampled
             while copied > 0:
                 copied -= _copy_finished(storage, study._study_id, copied)
@@ -86,13 +90,16 @@ def study_size(args) -> dict:
         "machine": machine(),
         "repeats": REPEATS,
         "running": args.running,
+        "oof_visits": args.oof_visits,
         "rows": rows,
     }
 
 
-def _fill(study: optuna.Study, settings, recording, count: int, rng: np.random.Generator) -> None:
-    """Add ``count`` finished trials shaped as a study's: sampled knobs, a recorded curve, its attributes."""
+def _fill(study: optuna.Study, settings, recording, count: int, rng: np.random.Generator, oof_visits: int = 0) -> None:
+    """Add ``count`` finished trials shaped as a study's: sampled knobs, a recorded curve, its attributes (and, with
+    ``oof_visits``, a complete trial's out-of-fold predictions for that many visits)."""
     sampler_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(int(rng.integers(1 << 30))))
+    oof_rng = np.random.default_rng(count)  # its own stream: both arms draw the same trials from ``rng``
     space, base = settings.search_space, settings.config
     batch = []
     for _ in range(count):
@@ -110,12 +117,20 @@ def _fill(study: optuna.Study, settings, recording, count: int, rng: np.random.G
                         "config": base.as_dict(), "epochs_trained": len(curve),
                         "worker": {"host": "sim", "pid": 0, "gpu": "cpu"}},
         ))  # fmt: skip
+        if oof_visits and not pruned:
+            batch[-1].user_attrs[TRIAL_ATTR] = _random_oof(oof_visits, oof_rng)
         sampler_study.tell(asked, 0.0)
         if len(batch) == 200:
             study.add_trials(batch)
             batch = []
     if batch:
         study.add_trials(batch)
+
+
+def _random_oof(visits: int, rng: np.random.Generator) -> dict:
+    """Out-of-fold predictions of the stored size: three folds of random probabilities."""
+    probabilities = rng.dirichlet(np.ones(3), visits)
+    return encode_oof(visits, [(f, np.arange(f, visits, 3), probabilities[f::3]) for f in range(3)])
 
 
 def _copy_finished(storage, study_id: int, count: int) -> int:

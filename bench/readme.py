@@ -18,7 +18,7 @@ from pathlib import Path
 from _readme_compile import compile_once
 from _readme_pruning import pruner_decision, pruner_goal, pruner_led, pruning, pruning_led, pruning_v2
 from _readme_scale import scale
-from _readme_selection import estimate_summary, selection
+from _readme_selection import estimate_summary, oof_read_cost, selection
 from _readme_tables import RESULTS, load, pct, table
 
 README = Path(__file__).resolve().parent / "README.md"
@@ -31,6 +31,7 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("docs/pruning.md", "pruner-led"): pruner_led,
     ("README.md", "selection-estimate"): estimate_summary,
     ("docs/estimate.md", "selection-estimate"): lambda: estimate_summary("../bench/README.md"),
+    ("docs/estimate.md", "oof-read-cost"): oof_read_cost,
 }
 
 

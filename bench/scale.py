@@ -348,6 +348,8 @@ def main() -> None:
     parser.add_argument("--fault-at", type=float, default=60.0, help="faults: seconds into the run")
     parser.add_argument("--sizes", default="100,1000,5000", help="study-size: finished trials in the study")
     parser.add_argument("--running", type=int, default=100, help="study-size: RUNNING trials in the study")
+    parser.add_argument("--oof-visits", type=int, default=0,
+                        help="study-size: complete trials keep out-of-fold predictions for this many visits")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by its PID: the server is still stopped
