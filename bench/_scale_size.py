@@ -34,7 +34,7 @@ from search.pruners.strategies import make_pruner
 from search.replay.recording import load_recording
 from search.replay.simulated_worker import nearest_recorded, simulated_settings
 from search.samplers import make_sampler
-from search.study.oof import STUDY_ATTR, TRIAL_ATTR, encode_oof, encode_visits
+from search.study.oof import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, encode_oof, encode_visits
 from search.study.settings import finished_trials
 from storage import open_storage
 
@@ -69,7 +69,7 @@ def study_size(args) -> dict:
         rng = np.random.default_rng(0)
         if args.oof_visits:  # as a study whose complete trials keep out-of-fold predictions (search.study.oof)
             labels, patients = np.arange(args.oof_visits) % 3, np.arange(args.oof_visits) // 3
-            study.set_user_attr(STUDY_ATTR, encode_visits(labels, patients))
+            study.set_user_attr(OOF_STUDY_ATTR, encode_visits(labels, patients))
         _running(study, settings, recording, args.running)
         rows, have = [], 0
         for size in sizes:
@@ -118,7 +118,7 @@ def _fill(study: optuna.Study, settings, recording, count: int, rng: np.random.G
                         "worker": {"host": "sim", "pid": 0, "gpu": "cpu"}},
         ))  # fmt: skip
         if oof_visits and not pruned:
-            batch[-1].user_attrs[TRIAL_ATTR] = _random_oof(oof_visits, oof_rng)
+            batch[-1].user_attrs[OOF_TRIAL_ATTR] = _random_oof(oof_visits, oof_rng)
         sampler_study.tell(asked, 0.0)
         if len(batch) == 200:
             study.add_trials(batch)

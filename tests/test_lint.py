@@ -292,3 +292,21 @@ def test_bench_modules_share_helpers_without_circles_or_private_names() -> None:
         return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
 
     assert not [name for name in graph if reaches(name, name, {name})]
+
+
+def test_search_packages_use_each_others_exports() -> None:
+    """A module of one search/ package imports another search/ package through that package's exports
+    (``from search.study import StudySettings``), never a module inside it: what a package offers the others is
+    its ``__init__``, and its modules may move (Optuna's convention)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "search").rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        own = parts[1] if len(parts) > 2 else None
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                module = node.module.split(".")
+                if module[0] == "search" and len(module) > 2 and module[1] != own:
+                    found.append(f"{path.relative_to(REPO)}: {node.module}")
+    assert not found, found

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from search.pruners.names import DEFAULT_PRUNER, PRUNER_HELP
+from search.pruners import DEFAULT_PRUNER, PRUNER_HELP
 
 StorageOption = Annotated[
     str | None,

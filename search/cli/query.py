@@ -32,7 +32,7 @@ def trials(
 
     QWK is a complete trial's mean over its folds; a pruned trial shows no QWK, and its last reported value (one
     fold's QWK at one epoch) is marked partial beside where it was pruned (``partial_value`` in csv and json)."""
-    from search.query.view import open_study
+    from search.query import open_study
     from trainer.errors import ConfigError
 
     if format_ not in ("table", "csv", "json"):
@@ -58,7 +58,7 @@ def best(
     storage: StorageOption = None,
 ) -> None:
     """Write the best trial's full trainer config as TOML, for `dfu-search train --config`."""
-    from search.query.view import open_study
+    from search.query import open_study
     from trainer.errors import ConfigError
 
     if out.is_dir():
@@ -95,8 +95,8 @@ def report(
     storage: StorageOption = None,
 ) -> None:
     """Optimization history, intermediate values, parameter importances and parallel coordinates (HTML + PNG)."""
-    from search.query.view import open_study
-    from search.visualization.report import write_report
+    from search.query import open_study
+    from search.visualization import write_report
     from trainer.errors import ConfigError
 
     if out.exists() and not out.is_dir():
@@ -119,7 +119,7 @@ def dashboard(
 ) -> None:
     """Serve optuna-dashboard on the study storage, with the trials' diagnostics (artifacts) wired in."""
     from search.cli._console import check_port_free, warn_if_exposed
-    from search.visualization.artifacts import dashboard_artifact_dir, open_artifact_store
+    from search.visualization import dashboard_artifact_dir, open_artifact_store
     from storage import open_storage, redact, resolve_url
 
     url = resolve_url(storage)

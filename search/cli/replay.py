@@ -10,7 +10,7 @@ import typer
 
 from search.cli._console import console, setup_logging
 from search.cli._options import StorageOption
-from search.pruners.names import REPLAYABLE
+from search.pruners import REPLAYABLE
 
 
 def replay(
@@ -53,8 +53,7 @@ def replay(
     setup_logging()
     from rich.progress import Progress
 
-    from search.replay.figure import write_outputs
-    from search.replay.simulate import percentile_trial, run_replay
+    from search.replay import percentile_trial, run_replay, write_outputs
 
     recording = _recording(study, storage, curves, orderings, out)
     if save_curves is not None:
@@ -88,7 +87,7 @@ def replay(
 
 def _recording(study: str | None, storage: str | None, curves: Path | None, orderings: int, out: Path):
     """The curves to replay (from a study or a file), once the options are known to make sense."""
-    from search.replay.recording import load_recording, record_from_study
+    from search.replay import load_recording, record_from_study
     from trainer.errors import ConfigError
 
     if (study is None) == (curves is None):
@@ -99,7 +98,7 @@ def _recording(study: str | None, storage: str | None, curves: Path | None, orde
         raise ConfigError(f"--out {out}: exists and is not a folder")
     if curves is not None:
         return load_recording(curves)
-    from search.query.view import open_study
+    from search.query import open_study
 
     return record_from_study(open_study(study, storage).study)
 

@@ -8,8 +8,8 @@ import optuna
 from rich.console import Console
 from rich.table import Column, Table
 
-from search.query.view import worker_label
-from search.study.settings import StudySettings, finished_trials
+from search.query import worker_label
+from search.study import StudySettings, finished_trials
 
 
 def print_status(study: optuna.Study, console: Console) -> None:

@@ -64,10 +64,10 @@ def launch(
     Everything is checked before anything is written; resuming with other settings is refused.
     """
     setup_logging()
-    from search.pruners.rules import DegeneracyRules
-    from search.study.create import StudyRequest
-    from search.visualization.artifacts import artifact_dir_to_keep
-    from search.workers.launch import WorkerRequest, prepare_launch
+    from search.pruners import DegeneracyRules
+    from search.study import StudyRequest
+    from search.visualization import artifact_dir_to_keep
+    from search.workers import WorkerRequest, prepare_launch
     from storage import redact, resolve_url
 
     route_optuna_logs()
@@ -93,9 +93,8 @@ def _supervise(
 ) -> int:
     """Run the plan's local workers until the budget is met, then print the study's summary; the exit code."""
     from search.cli.status import print_status
-    from search.visualization.artifacts import resolve_artifact_dir
-    from search.workers.devices import plan_workers
-    from search.workers.supervise import Launcher
+    from search.visualization import resolve_artifact_dir
+    from search.workers import Launcher, plan_workers
     from storage import StorageError, redact
 
     name = plan.study.study_name
@@ -127,8 +126,7 @@ def worker(
 ) -> None:
     """Join a study from any machine and run trials until its budget is met."""
     setup_logging(timestamps=True)
-    from search.workers.stopping import EXIT_STOPPED, WorkerStopping
-    from search.workers.worker import EXIT_FAILURES, WorkerGaveUp, run_worker
+    from search.workers import EXIT_FAILURES, EXIT_STOPPED, WorkerGaveUp, WorkerStopping, run_worker
     from storage import resolve_url
 
     route_optuna_logs()
@@ -151,7 +149,7 @@ def worker(
 def status(study: StudyOption, storage: StorageOption = None) -> None:
     """Trial states, the best trial, prune reasons and trials per worker."""
     from search.cli.status import print_status
-    from search.study.settings import load_study
+    from search.study import load_study
     from storage import open_storage, resolve_url
 
     print_status(load_study(study, open_storage(resolve_url(storage), heartbeat=None, create=False)), console)

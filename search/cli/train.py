@@ -87,8 +87,7 @@ def _train_with_display(data, settings, cache, out, save_models: bool, stage_rul
     with TrainingDisplay(console, settings.folds, settings.steps_per_fold) as display:
         on_epoch, rules = display.on_epoch, None
         if stage_rules:
-            from search.pruners.judge import StageStopper
-            from search.pruners.rules import DegeneracyRules
+            from search.pruners import DegeneracyRules, StageStopper
 
             rules = DegeneracyRules()
             on_epoch = StageStopper(rules, then=display.on_epoch)

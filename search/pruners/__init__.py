@@ -5,15 +5,18 @@ from search import lazy_exports
 
 _EXPORTS = {
     "CompletedTrials": "search.pruners.same_step",
+    "DEFAULT_PRUNER": "search.pruners.names",
     "DegeneracyRules": "search.pruners.rules",
     "FOLD_RACERS": "search.pruners.judge",
     "Judge": "search.pruners.judge",
     "PRUNERS": "search.pruners.names",
+    "PRUNER_HELP": "search.pruners.names",
     "REPLAYABLE": "search.pruners.names",
     "RuleWatch": "search.pruners.rules",
     "SameStepPruner": "search.pruners.same_step",
     "StageStopper": "search.pruners.judge",
     "Verdict": "search.pruners.rules",
+    "WITH_RULES": "search.pruners.names",
     "forgiving_race": "search.pruners.race",
     "incumbent_folds": "search.pruners.race",
     "make_pruner": "search.pruners.strategies",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.study.oof import OutOfFold, StudyVisits
+from search.study import OutOfFold, StudyVisits
 
 #: Complete trials with out-of-fold predictions needed before the estimate corrects for a choice.
 MIN_TRIALS = 2

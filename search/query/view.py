@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from search.study.curves import CURVE_COLUMNS, best_epochs
-from search.study.settings import StudySettings, load_study
+from search.study import CURVE_COLUMNS, StudySettings, best_epochs, load_study
 from storage.errors import StorageError
 from trainer.config import STAGES, TrainConfig, apply
 
@@ -89,20 +88,20 @@ class StudyView:
         (:mod:`search.query.selection`). None when no complete trial kept out-of-fold predictions.
         ``trials``: a snapshot already read with :meth:`trials` (default: read one now)."""
         from search.query.selection import selection_estimate
-        from search.study.oof import STUDY_ATTR, TRIAL_ATTR, decode_oof, decode_visits
+        from search.study import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, decode_oof, decode_visits
 
-        visits = self.study.user_attrs.get(STUDY_ATTR)
+        visits = self.study.user_attrs.get(OOF_STUDY_ATTR)
         kept = [
             t
             for t in (self.trials() if trials is None else trials)
-            if t.state == optuna.trial.TrialState.COMPLETE and TRIAL_ATTR in t.user_attrs
+            if t.state == optuna.trial.TrialState.COMPLETE and OOF_TRIAL_ATTR in t.user_attrs
         ]
         if visits is None or not kept:
             return None
         return selection_estimate(
             [t.number for t in kept],
             [float(t.value) for t in kept],
-            [decode_oof(t.user_attrs[TRIAL_ATTR]) for t in kept],
+            [decode_oof(t.user_attrs[OOF_TRIAL_ATTR]) for t in kept],
             decode_visits(visits),
             bootstraps=bootstraps,
             seed=seed,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 
-from search.study.curves import CURVE_COLUMNS
+from search.study import CURVE_COLUMNS
 from trainer.config import StepLayout
 from trainer.errors import UserError
 
@@ -67,7 +67,7 @@ class Recording:
 
 def record_from_study(study: optuna.Study) -> Recording:
     """The whole curves of a study's complete trials; refuses a study whose trials were pruned."""
-    from search.study.settings import StudySettings
+    from search.study import StudySettings
 
     settings = StudySettings.load(study)
     trials = study.get_trials(deepcopy=False)

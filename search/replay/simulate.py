@@ -32,12 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from search.pruners.judge import FOLD_RACERS, Judge
-from search.pruners.names import DEFAULT_PRUNER, REPLAYABLE, WITH_RULES
-from search.pruners.rules import DegeneracyRules
-from search.pruners.strategies import make_pruner
+from search.pruners import DEFAULT_PRUNER, FOLD_RACERS, REPLAYABLE, WITH_RULES, DegeneracyRules, Judge, make_pruner
 from search.replay.recording import RecordedTrial, Recording
-from search.study.curves import report_from_row
+from search.study import report_from_row
 from trainer.config import StepLayout
 from trainer.errors import UserError
 

@@ -23,10 +23,8 @@ from pathlib import Path
 import optuna
 
 from search.replay.recording import RecordedTrial, Recording
-from search.study.curves import report_from_row
-from search.study.settings import StudySettings, load_study
-from search.workers.objective import Objective
-from search.workers.worker import join_study, run_trials
+from search.study import StudySettings, load_study, report_from_row
+from search.workers import Objective, join_study, run_trials
 from storage import open_storage
 from storage.open import HeartbeatSettings
 from trainer.config import TrainConfig
@@ -152,8 +150,8 @@ def simulated_settings(
 ) -> StudySettings:
     """Settings of a study whose trials are replayed from ``recording``: its step layout and folds, the default
     search space, the study's budget, pruner and sampler."""
-    from search.pruners.rules import DegeneracyRules
-    from search.study.space import load_space
+    from search.pruners import DegeneracyRules
+    from search.study import load_space
     from trainer.config import STAGES, apply, load_config
 
     layout = {f"epochs_{stage}": n for stage, n in zip(STAGES, recording.epochs)}

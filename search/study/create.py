@@ -8,8 +8,7 @@ from pathlib import Path
 
 import optuna
 
-from search.pruners.names import DEFAULT_PRUNER
-from search.pruners.rules import DegeneracyRules
+from search.pruners import DEFAULT_PRUNER, DegeneracyRules
 from search.study.settings import StudySettings, finished_trials
 from search.study.space import load_space
 from storage.errors import StorageError

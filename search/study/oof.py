@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 #: The trial user attribute holding its out-of-fold predictions, and the study user attribute with the visits.
-TRIAL_ATTR = "oof"
-STUDY_ATTR = "oof_visits"
+OOF_TRIAL_ATTR = "oof"
+OOF_STUDY_ATTR = "oof_visits"
 _SCALE = 65535
 
 

@@ -11,7 +11,7 @@ from storage.errors import StorageError
 from storage.resilient import rdb_backend
 from trainer.config import TrainConfig, apply
 
-ATTR = "dfu_search"
+SETTINGS_ATTR = "dfu_search"
 SETTINGS_VERSION = 1
 
 
@@ -38,14 +38,14 @@ class StudySettings:
         return SearchSpace.from_dict(self.space)
 
     def save(self, study: optuna.Study) -> None:
-        study.set_user_attr(ATTR, asdict(self))
+        study.set_user_attr(SETTINGS_ATTR, asdict(self))
 
     @classmethod
     def load(cls, study: optuna.Study) -> StudySettings:
-        data = study.user_attrs.get(ATTR)
+        data = study.user_attrs.get(SETTINGS_ATTR)
         if data is None:
             raise StorageError(
-                f"study {study.study_name!r} was not created by dfu-search launch (no {ATTR!r} attribute)"
+                f"study {study.study_name!r} was not created by dfu-search launch (no {SETTINGS_ATTR!r} attribute)"
             )
         if data.get("version", SETTINGS_VERSION) > SETTINGS_VERSION:
             raise StorageError(

@@ -11,6 +11,7 @@ _EXPORTS = {
     "open_artifact_store": "search.visualization.artifacts",
     "resolve_artifact_dir": "search.visualization.artifacts",
     "upload_diagnostics": "search.visualization.artifacts",
+    "write_report": "search.visualization.report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
-from search.study.settings import ATTR
+from search.study import SETTINGS_ATTR
 from storage.errors import StorageError
 from storage.urls import file_path, kind
 
@@ -108,7 +108,7 @@ def dashboard_artifact_dir(storage_url: str, storage: optuna.storages.BaseStorag
         return resolve_artifact_dir(storage_url, explicit)
     chosen = set()
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        settings = summary.user_attrs.get(ATTR) or {}
+        settings = summary.user_attrs.get(SETTINGS_ATTR) or {}
         if settings.get("artifacts"):
             chosen.add(settings["artifacts"])
     if len(chosen) > 1:

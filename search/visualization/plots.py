@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.study.curves import curve_frame
+from search.study import curve_frame
 from trainer.config import STAGES
 
 if TYPE_CHECKING:

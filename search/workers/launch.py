@@ -13,11 +13,18 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from search.pruners.strategies import PRUNERS
+from search.pruners import PRUNERS
 from search.samplers import SAMPLERS
-from search.study.create import StudyRequest, create_study, find_study, new_study_settings, resume_study
-from search.study.settings import StudySettings, finished_trials
-from search.study.space import SearchSpace
+from search.study import (
+    SearchSpace,
+    StudyRequest,
+    StudySettings,
+    create_study,
+    find_study,
+    finished_trials,
+    new_study_settings,
+    resume_study,
+)
 from search.workers.devices import capacity, detect_gpus, parse_gpus
 from storage import StorageError, open_storage, redact
 from storage.urls import file_path

@@ -17,11 +17,8 @@ import numpy as np
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.pruners.judge import Judge
-from search.pruners.rules import DegeneracyRules, prune_reason
-from search.study.curves import curve_row
-from search.study.oof import STUDY_ATTR, TRIAL_ATTR, encode_oof, encode_visits
-from search.study.settings import StudySettings
+from search.pruners import DegeneracyRules, Judge, prune_reason
+from search.study import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, StudySettings, curve_row, encode_oof, encode_visits
 from search.workers.stopping import StopRequest
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
@@ -112,7 +109,7 @@ class Objective:
 
     def _upload(self, trial, config: TrainConfig, reporter: _Reporter, summary: dict | None, error: str | None):
         """Learning curves, confusion matrix and result.json as the trial's artifacts (pruned and failed too)."""
-        from search.visualization.artifacts import upload_diagnostics
+        from search.visualization import upload_diagnostics
 
         if summary is not None:
             title = f"trial {trial.number}: complete, mean QWK {summary['qwk']:.3f}"
@@ -138,10 +135,10 @@ class Objective:
         if not reporter.out_of_fold:
             return  # a simulated trial (the load benchmark) predicts nothing
         metadata = self._prepare(config)[0].metadata
-        trial.set_user_attr(TRIAL_ATTR, encode_oof(len(metadata.labels), reporter.out_of_fold))
+        trial.set_user_attr(OOF_TRIAL_ATTR, encode_oof(len(metadata.labels), reporter.out_of_fold))
         if not self._visits_recorded:
-            if STUDY_ATTR not in trial.study.user_attrs:  # every worker writes the same value: no race to lose
-                trial.study.set_user_attr(STUDY_ATTR, encode_visits(metadata.labels, metadata.patients))
+            if OOF_STUDY_ATTR not in trial.study.user_attrs:  # every worker writes the same value: no race to lose
+                trial.study.set_user_attr(OOF_STUDY_ATTR, encode_visits(metadata.labels, metadata.patients))
             self._visits_recorded = True
 
     def _prepare(self, config: TrainConfig):

@@ -26,8 +26,7 @@ import optuna
 from rich.console import Console
 from rich.live import Live
 
-from search.study.retry import MAX_RETRY, fail_and_retry
-from search.study.settings import StudySettings
+from search.study import MAX_RETRY, StudySettings, fail_and_retry
 from search.workers._live import render
 from search.workers.devices import WorkerSlot
 from search.workers.stopping import LAUNCHER_PID_ENV

@@ -17,11 +17,17 @@ from pathlib import Path
 
 import optuna
 
-from search.pruners.strategies import make_pruner
+from search.pruners import make_pruner
 from search.samplers import make_sampler
-from search.study.retry import StaleTrialRetry, retry_trial, wait_out_silent_trials
-from search.study.settings import StudySettings, finished_trials, load_study
-from search.visualization.artifacts import open_artifact_store, resolve_artifact_dir
+from search.study import (
+    StaleTrialRetry,
+    StudySettings,
+    finished_trials,
+    load_study,
+    retry_trial,
+    wait_out_silent_trials,
+)
+from search.visualization import open_artifact_store, resolve_artifact_dir
 from search.workers.devices import parse_gpus
 from search.workers.objective import Objective
 from search.workers.stopping import StopRequest, WorkerStopping
