@@ -85,7 +85,7 @@ def score_study(folder: Path, index: int, args: argparse.Namespace, test: Path) 
     """The study's naive and BBC-CV estimates against the truth: ``predict``'s QWK of the fold ensemble on the test
     folder, and each fold's model alone there (what one fold's CV value estimates, before the ensemble's gain)."""
     from search import open_study
-    from trainer import load_final_model, prepare, score
+    from trainer import load_final_model, score
     from trainer.schema import CLASSES, LABEL
 
     view = open_study("selection", f"sqlite:///{folder / 'study.db'}")
@@ -98,9 +98,7 @@ def score_study(folder: Path, index: int, args: argparse.Namespace, test: Path) 
     labels = table[LABEL].map(codes).to_numpy()
     truth = score(labels, table["predicted"].map(codes).to_numpy()).qwk
     model = load_final_model(folder / "final")
-    from dataclasses import replace
-
-    dataset, images = prepare(test, replace(model.config, modalities=model.modalities), HERE / "cache")
+    dataset, images = model.inputs(test, HERE / "cache")
     visits = np.arange(len(dataset.metadata))
     fold_truths = [score(labels, model.predict_fold(f, dataset, images, visits).argmax(axis=1)).qwk
                    for f in range(model.n_folds)]  # fmt: skip

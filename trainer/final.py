@@ -68,8 +68,18 @@ class FinalModel:
 
     def predict(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, np.ndarray]:
         """Probabilities for every visit of ``data`` (same layout as training data, labels optional), averaged over
-        the folds. Data that does not fit the model — without a modality it was trained on, or without a clinical
-        column its RandomForest reads — is a :class:`DataError` naming what is missing."""
+        the folds (:meth:`inputs` reads the data)."""
+        dataset, images = self.inputs(data, cache_dir)
+        visits = np.arange(len(dataset.metadata))
+        probabilities = np.zeros((len(visits), N_CLASSES))
+        for fold in range(self.n_folds):
+            probabilities += self.predict_fold(fold, dataset, images, visits)
+        return dataset, probabilities / self.n_folds
+
+    def inputs(self, data: str | Path, cache_dir: str | Path) -> tuple[Dataset, dict[str, np.ndarray]]:
+        """``data`` read as the model was trained (its modalities, image size), labels optional: what
+        :meth:`predict_fold` takes. Data that does not fit the model — without a modality it was trained on, or
+        without a clinical column its RandomForest reads — is a :class:`DataError` naming what is missing."""
         from dataclasses import replace
 
         from trainer.inputs import prepare
@@ -84,11 +94,7 @@ class FinalModel:
                 + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
                 + f" that the model in {self.folder} reads"
             )
-        visits = np.arange(len(dataset.metadata))
-        probabilities = np.zeros((len(visits), N_CLASSES))
-        for fold in range(self.n_folds):
-            probabilities += self.predict_fold(fold, dataset, images, visits)
-        return dataset, probabilities / self.n_folds
+        return dataset, images
 
 
 def load_final_model(folder: str | Path) -> FinalModel:

@@ -31,14 +31,17 @@ class FoldResult:
     fold: int
     scores: Scores
     metadata_scores: Scores
-    n_val_visits: int
-    fusion_weight: float | None = None
-    stages: dict = field(default_factory=dict)  # name → StageResult
     #: The out-of-fold predictions: the validation visits (positions in the metadata) and the final model's
     #: probabilities for each (rows in the same order). A study keeps them to correct its best score for the
     #: selection (search.query's selection estimate); ``train`` writes them to ``oof.csv``.
-    val_visits: np.ndarray | None = None
-    val_probabilities: np.ndarray | None = None
+    val_visits: np.ndarray
+    val_probabilities: np.ndarray
+    fusion_weight: float | None = None
+    stages: dict = field(default_factory=dict)  # name → StageResult
+
+    @property
+    def n_val_visits(self) -> int:
+        return len(self.val_visits)
 
     def summary(self) -> dict:
         return {
@@ -73,8 +76,7 @@ def train_fold(
     if not dataset.image_modalities:
         if save_to is not None:
             save_fold(save_to, fold.index, None, dataset, fold.train, config)
-        return FoldResult(fold.index, metadata_scores, metadata_scores, len(fold.val),
-                          val_visits=fold.val, val_probabilities=rf.val)  # fmt: skip
+        return FoldResult(fold.index, metadata_scores, metadata_scores, fold.val, rf.val)
     if METADATA not in dataset.modalities:
         rf = None
 
@@ -139,11 +141,10 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
         fold.index,
         score(val.visit_labels, probabilities.argmax(axis=1)),
         metadata_scores,
-        len(fold.val),
+        fold.val,
+        probabilities,
         models.fusion_weight(model) if rf is not None else None,
         stages,
-        val_visits=fold.val,
-        val_probabilities=probabilities,
     )
 
 

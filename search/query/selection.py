@@ -92,6 +92,9 @@ def selection_estimate(
     chosen_onehot[np.arange(len(labels))[:, None], np.arange(len(numbers)) * _CLASSES + predicted.T] = 1.0
     label_onehot = np.eye(_CLASSES, dtype=np.float32)[labels]  # (visits, 3)
 
+    # each fold's visits, sliced once: a draw's in-bag QWK per fold reads only that fold's rows
+    by_fold = [(rows, label_onehot[rows], chosen_onehot[rows]) for rows in (np.flatnonzero(folds == f)
+                                                                            for f in range(n_folds))]  # fmt: skip
     rng = np.random.default_rng(seed)
     n_patients = int(patients.max()) + 1
     wins = np.zeros(len(numbers))
@@ -99,13 +102,14 @@ def selection_estimate(
     for _ in range(bootstraps):
         drawn = np.bincount(rng.integers(0, n_patients, n_patients), minlength=n_patients)
         weight = drawn[patients].astype(np.float32)  # each visit counted as often as its patient was drawn
-        in_bag = np.mean([_qwks(label_onehot, chosen_onehot, weight * (folds == f)) for f in range(n_folds)], axis=0)
+        in_bag = np.mean([_qwks(labels_f, chosen_f, weight[rows]) for rows, labels_f, chosen_f in by_fold], axis=0)
         choice = int(np.argmax(in_bag))  # the study's rule: the highest mean fold QWK (first of a tie)
         left_out = weight == 0
         if not left_out.any():
             continue
         wins[choice] += 1
-        out_of_bag.append(_qwks(label_onehot[left_out], chosen_onehot[left_out][:, _columns(choice)], None)[0])
+        columns = slice(choice * _CLASSES, (choice + 1) * _CLASSES)
+        out_of_bag.append(_qwks(label_onehot[left_out], chosen_onehot[left_out, columns], None)[0])
     best = int(np.argmax(values))
     scores = np.array(out_of_bag)
     shares = {numbers[i]: float(wins[i] / wins.sum()) for i in np.argsort(-wins) if wins[i] > 0}
@@ -121,10 +125,6 @@ def selection_estimate(
     )
 
 
-def _columns(trial: int) -> slice:
-    return slice(trial * _CLASSES, (trial + 1) * _CLASSES)
-
-
 def _qwks(label_onehot: np.ndarray, chosen_onehot: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
     """Quadratic weighted kappa of every trial's predictions, visits weighted by ``weight`` (None: 1 each)."""
     weighted = label_onehot if weight is None else label_onehot * weight[:, None]
@@ -137,6 +137,5 @@ def _qwks(label_onehot: np.ndarray, chosen_onehot: np.ndarray, weight: np.ndarra
     expected_cost = (expected * _PENALTY).sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = 1.0 - observed_cost / expected_cost
-    return np.where(
-        expected_cost > 0, kappa, 0.0
-    )  # one class predicted and labelled everywhere: no agreement beyond chance
+    # one class predicted and labelled everywhere: no agreement beyond chance to measure, so 0 (never NaN)
+    return np.where(expected_cost > 0, kappa, 0.0)

@@ -46,6 +46,8 @@ class _FoldResult:
     scores: _Scores
     metadata_qwk: float
     pred_histogram: list[int]
+    val_visits: None = None  # a recorded curve has no predictions: nothing for the selection estimate
+    val_probabilities: None = None
 
     def summary(self) -> dict:
         return {"fold": self.fold, "qwk": self.scores.qwk, "metadata_qwk": self.metadata_qwk, "fusion_weight": None,

@@ -51,7 +51,7 @@ def create_or_resume(request: StudyRequest, storage: optuna.storages.BaseStorage
     is written (:func:`new_study_settings`, :func:`resume_study`); ``launch`` also checks its workers first."""
     study = find_study(storage, request.name)
     if study is not None:
-        return study, resume_study(request, study)
+        return study, resume_study(request, study, StudySettings.load(study))
     settings = new_study_settings(request)
     return create_study(request, settings, storage), settings
 
@@ -103,10 +103,9 @@ def create_study(request: StudyRequest, settings: StudySettings, storage: optuna
     return study
 
 
-def resume_study(request: StudyRequest, study: optuna.Study) -> StudySettings:
-    """Check the request against the study's stored settings and data, then apply its budget and artifact folder
+def resume_study(request: StudyRequest, study: optuna.Study, settings: StudySettings) -> StudySettings:
+    """Check the request against the study's stored ``settings`` and data, then apply its budget and artifact folder
     and enqueue its presets; returns the settings now stored."""
-    settings = StudySettings.load(study)
     check_resume(request, settings)
     if request.data is not None:
         found = fingerprint_like(settings.fingerprint, request.data, request.cache_dir)

@@ -57,7 +57,7 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     prune_summary = view.prune_summary()
     prune_summary.to_csv(out / "prune-summary.csv")
     estimate = view.selection_estimate(trials)
-    (out / "index.html").write_text(_index(view, outcome, prune_summary, estimate))
+    (out / "index.html").write_text(_index(view, trials, outcome, prune_summary, estimate))
     outcome["new patients"] = "; ".join(estimate.describe()) if estimate else "no out-of-fold predictions: no estimate"
     return outcome
 
@@ -98,8 +98,9 @@ def _collapse_map(view: StudyView, out: Path) -> str:
     return "ok"
 
 
-def _index(view: StudyView, outcome: dict[str, str], prune_summary, estimate: SelectionEstimate | None) -> str:
-    trials = view.trials()  # one snapshot for the counts and both savings
+def _index(
+    view: StudyView, trials: list, outcome: dict[str, str], prune_summary, estimate: SelectionEstimate | None
+) -> str:
     counts = view.trials_frame(trials)["state"].value_counts().to_dict()
     lines = [
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(view.name)}</title>",

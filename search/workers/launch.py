@@ -60,8 +60,9 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
     storage = _open_if_present(storage_url)
     existing = find_study(storage, request.name)
     if existing is not None:
-        before = (StudySettings.load(existing).trials, finished_trials(existing))
-        study, settings = existing, resume_study(request, existing)
+        stored = StudySettings.load(existing)
+        before = (stored.trials, finished_trials(existing))
+        study, settings = existing, resume_study(request, existing, stored)
     else:
         before = None
         settings = new_study_settings(request, where=f" on {redact(storage_url)}")  # every check; nothing written

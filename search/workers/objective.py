@@ -133,7 +133,7 @@ class Objective:
         """The complete trial's out-of-fold predictions, and (once per study) its visits' labels and patients:
         what the selection estimate re-chooses the best trial on (search.study.oof)."""
         if not reporter.out_of_fold:
-            return  # a simulated trial (the load benchmark) predicts nothing
+            return  # a simulated trial (the load benchmark) has no predictions
         metadata = self._prepare(config)[0].metadata
         trial.set_user_attr(OOF_TRIAL_ATTR, encode_oof(len(metadata.labels), reporter.out_of_fold))
         if not self._visits_recorded:
@@ -184,7 +184,7 @@ class _Reporter:
         keys = ("fold", "qwk", "metadata_qwk", "fusion_weight", "stages", "confusion")
         self.folds.append({k: summary[k] for k in keys})
         self.trial.set_user_attr("folds", self.folds)
-        if getattr(result, "val_visits", None) is not None:
+        if result.val_visits is not None:
             self.out_of_fold.append((result.fold, result.val_visits, result.val_probabilities))
         verdict = self.judge.on_fold(result.fold, float(result.scores.qwk))
         if verdict is not None:
