@@ -26,15 +26,16 @@ def random_rows(n: int, size: int, seed: int) -> tuple[dict[str, np.ndarray], np
 def configure(precision: str, jit_compile: bool | str = "auto", deterministic: bool | str = "auto") -> None:
     """A fresh backend state under the given precision, as the trainer sets one up before each fold."""
     from trainer import _backend
+    from trainer.model import free_memory
 
-    _backend.free_memory()
+    free_memory()
     _backend.configure(0, precision, deterministic, jit_compile)
 
 
 def fusion_model(backbone: str, size: int, precision: str):
     """The trainer's fusion network (RF probabilities + two image branches), uncompiled."""
-    from trainer import models
     from trainer.config import TrainConfig
+    from trainer.model import _network as models
 
     config = TrainConfig(backbone=backbone, image_size=size, precision=precision)
     branches = models.build_image_branches(config, IMAGE_MODALITIES)

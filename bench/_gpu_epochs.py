@@ -3,7 +3,7 @@
 One ``trainer.train`` run of several folds in one process (as a worker runs its trials), each epoch's wall
 seconds taken from its report (``EpochReport.seconds``: training steps and validation). A stage's first
 epoch in fold 0 traces and compiles its graph. On TensorFlow a later fold reuses it (the models are compiled
-once per process, ``trainer.model_cache``); on JAX, XLA compiles per shape, so a later fold whose row counts
+once per process, ``trainer.model._compiled``); on JAX, XLA compiles per shape, so a later fold whose row counts
 give other partial-batch shapes compiles those again (the CPU dry run shows it: fold 1's first epochs cost
 what fold 0's do). Then the same configuration again in the same process, as a worker's second trial, whose
 folds repeat the first's shapes: it should compile nothing, its first epochs as short as steady ones.

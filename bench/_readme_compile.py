@@ -51,7 +51,7 @@ the other, with `KERAS_BACKEND=jax` on one cache folder. The first compiles ever
 drawn as `make demo` draws it (3 folds, `--pruner none --no-rules --sampler random --seed {result["seed"]}`,
 the pre-training store on and empty at the start), `before` = commit `{result["base"]}` (a new model built
 and compiled for every fold and stage, Keras' session cleared after each fold) and `after` = this code
-(`trainer/model_cache.py`), one after the other. CPU seconds are the launcher's and its worker's
+(`trainer/model/_compiled.py`), one after the other. CPU seconds are the launcher's and its worker's
 (py-spy's own taken out).
 
 {arms}

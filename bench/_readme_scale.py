@@ -173,7 +173,7 @@ def _memory(result: dict) -> str:
 
 
 def _sweeps() -> dict | None:
-    """The sweeps as one table: direct and through the proxy, and direct again after the row read (storage/trial_reads.py)."""
+    """The sweeps as one table: direct and through the proxy, and direct again after the row read (storage/_trial_reads.py)."""
     names = ("scale-sweep-direct.json", "scale-sweep-proxy.json", "scale-sweep-direct-row-reads.json")
     found = [r for r in map(_load, names) if r]
     return {"runs": [run for r in found for run in r["runs"]]} if found else None

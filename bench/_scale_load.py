@@ -35,7 +35,7 @@ from search.replay.recording import load_recording
 from search.replay.simulated_worker import first_folds, run_simulated_worker
 from search.study.retry import StaleTrialRetry
 from search.workers import worker as worker_module
-from storage.open import HeartbeatSettings
+from storage import HeartbeatSettings
 
 CALLS: dict[str, list[tuple[float, float]]] = defaultdict(list)  # name → [(end time, seconds)]
 T0 = 0.0
@@ -63,7 +63,7 @@ def instrument() -> None:
     """Time the worker's storage calls wherever Optuna makes them (class attributes: every thread's objects)."""
     from optuna.storages import GrpcStorageProxy
 
-    from storage.resilient import ResilientRDBStorage
+    from storage import ResilientRDBStorage
 
     optuna.study.Study.ask = _timed("ask", optuna.study.Study.ask)
     optuna.trial.Trial.report = _timed("report", optuna.trial.Trial.report)

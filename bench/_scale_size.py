@@ -15,7 +15,7 @@ Beside them, Optuna's own reads of the same (``optuna_*``): they read every runn
 the study also holds ``--running`` RUNNING trials (default 100, one fold into their curves): the trials of
 as many busy workers. And the before of the bulk read (``orm_*``): ``ask`` and Optuna's cold read of the finished
 trials with the storage's ``_get_trials`` put back to Optuna's ORM read (what every read of many trials cost before
-``storage/trial_reads.py``), timed in the same run, after the other arm at each repeat.
+``storage/_trial_reads.py``), timed in the same run, after the other arm at each repeat.
 """
 
 from __future__ import annotations

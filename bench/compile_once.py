@@ -2,7 +2,7 @@
 
 Arms: ``before`` is commit ``--base`` (a git worktree under bench/.work), which built and compiled a new
 model for every fold and stage and cleared Keras' session between folds; ``after`` is this checkout, which
-keeps one compiled set of models per graph (``trainer.model_cache``). Each arm runs the same study, one
+keeps one compiled set of models per graph (``trainer.model._compiled``). Each arm runs the same study, one
 after the other, never at once: ``dfu-search launch --workers 1 --trials 12 --preset quick --folds 3
 --pruner none --no-rules --sampler random --seed S`` on demo data drawn as ``make demo`` draws it, from a
 copy of one warmed image and RandomForest cache (the pre-training store starts empty in both and is on, as

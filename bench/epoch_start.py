@@ -30,7 +30,7 @@ def epoch_starts(backbone: str, size: int, precision: str, n_rows: int, epochs: 
     """Per epoch of one ``fit``: seconds to the first batch, the epoch's wall and CPU seconds."""
     import keras
 
-    from trainer.losses import focal_loss
+    from trainer.model import focal_loss
 
     configure(precision)
     inputs, labels = random_rows(n_rows, size, 0)

@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "fingerprint.json")
     args = parser.parse_args()
-    from trainer import fingerprint
+    from trainer.data import _fingerprint as fingerprint  # its folder and thread count too
 
     folder, cache = WORK / "fingerprint-real-layout", WORK / "fingerprint-cache"
     layout = build_folder(folder)

@@ -41,7 +41,7 @@ def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Que
     from search.study.settings import StudySettings
     from storage import open_storage
     from trainer.config import STAGES, StepLayout
-    from trainer.reports import EpochReport
+    from trainer.stages import EpochReport
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(url, heartbeat=None)
@@ -135,8 +135,8 @@ def one_off_costs(data: Path) -> dict:
     started = time.perf_counter()
     dataset, _ = prepare(data, config, WORK / "cache")
     costs["cache_load_s"] = round(time.perf_counter() - started, 3)
-    from trainer.folds import patient_folds
-    from trainer.metadata import cached_fold_probabilities
+    from trainer.data import patient_folds
+    from trainer.model import cached_fold_probabilities
 
     fold = patient_folds(dataset.metadata.labels, dataset.metadata.patients, 2, 0)[0]
     cached_fold_probabilities(dataset.metadata, fold, config.rf_settings, WORK / "cache")
@@ -148,7 +148,7 @@ def one_off_costs(data: Path) -> dict:
     from trainer import _backend  # noqa: F401  (imports Keras and TensorFlow)
 
     costs["tensorflow_import_s"] = round(time.perf_counter() - started, 2)
-    from trainer import models
+    from trainer.model import _network as models
 
     started = time.perf_counter()
     branches = models.build_image_branches(config, dataset.image_modalities)

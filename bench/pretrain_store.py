@@ -29,7 +29,7 @@ RESULTS = REPO / "bench" / "results"
 
 
 def live_pair(trials: int, workers: int) -> dict:
-    from trainer.pretrained import FOLDER, PretrainStore
+    from trainer.stages import FOLDER, PretrainStore
 
     data = real_demo_data(None, SHOTS, 0)
     cache = WORK / "store-cache"
@@ -85,7 +85,7 @@ def entry_cost(backbone: str, size: int) -> dict:
     """One pre-training epoch of ``backbone`` at ``size`` px on 2 folds of a small demo folder, then the same
     run again: the entries' size and the hits' load time."""
     from trainer import load_config, train
-    from trainer.pretrained import FOLDER, PretrainStore
+    from trainer.stages import FOLDER, PretrainStore
 
     data = real_demo_data(120, 1, 0)
     cache = WORK / f"store-entry-{backbone}-{size}"
@@ -93,12 +93,12 @@ def entry_cost(backbone: str, size: int) -> dict:
     config = load_config("quick", None, [f"backbone={backbone}", f"image_size={size}", "epochs_pretrain=1",
                                          "epochs_stage1=0", "epochs_stage2=0", "folds=2", "rf_trees=30"])  # fmt: skip
     handler = _HitTimes()
-    logging.getLogger("trainer.pretrained").addHandler(handler)
-    logging.getLogger("trainer.pretrained").setLevel(logging.INFO)
+    logging.getLogger("trainer.stages._store").addHandler(handler)
+    logging.getLogger("trainer.stages._store").setLevel(logging.INFO)
     try:
         cold, warm = timed(train, data, config, cache), timed(train, data, config, cache)
     finally:  # or the next case's hits land in this case's list too
-        logging.getLogger("trainer.pretrained").removeHandler(handler)
+        logging.getLogger("trainer.stages._store").removeHandler(handler)
     entries = PretrainStore(cache / FOLDER).entries()
     return {"case": f"{backbone}@{size}", "entries": len(entries), "entry_mb": [round(e.bytes / 1e6, 2) for e in entries],
             "hit_load_s": handler.seconds, "cold_run_s": round(cold, 1), "warm_run_s": round(warm, 1)}  # fmt: skip

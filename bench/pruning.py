@@ -169,7 +169,7 @@ def live(seed: int, trials: int) -> dict:
     one study after the other on the same data, seed and budget, each with the ``degenerate`` preset
     enqueued. The default sampler (TPE, seeded) in both: what each user would run. Each arm starts with a
     cold pre-training store; the image and RF caches are built before either."""
-    from trainer.pretrained import FOLDER
+    from trainer.stages import FOLDER
 
     data = real_demo_data(None, SHOTS, seed)
     cache = WORK / f"live-cache-seed{seed}"

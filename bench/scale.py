@@ -161,7 +161,7 @@ def load_run(
     finished = optuna.load_study(study_name="scale", storage=storage)
     integrity = check_integrity(finished, budget)
     epochs_trained = sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished.get_trials(deepcopy=False))
-    retries = sum(n for o in outputs for k, n in o["log_counts"].items() if k.startswith("storage.resilient"))
+    retries = sum(n for o in outputs for k, n in o["log_counts"].items() if k.startswith("storage._resilient"))
     reports = len(calls["report"])
     result = {
         "workers": workers,

@@ -158,9 +158,9 @@ def paired_epochs(
     """
     import keras
 
-    from trainer import stages
-    from trainer.losses import focal_loss
+    from trainer.model import focal_loss
     from trainer.stages import Split, StagePlan, run_stage
+    from trainer.stages import _stage as stages  # its per-epoch monitor is what this times
 
     inputs, labels = random_rows(schedule.rows, size, 0)
     val_inputs, val_labels = random_rows(schedule.rows // 4, size, 1)
@@ -248,7 +248,7 @@ def paired_epochs(
 def cache_times(size: int) -> dict:
     """Building the preprocessed-image cache for the 300-visit demo data once, then reading it back."""
     from trainer import load_dataset
-    from trainer.images import load_images
+    from trainer.data import load_images
 
     data = real_demo_data(300, 2)
     dataset = load_dataset(data, None)

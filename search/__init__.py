@@ -17,22 +17,7 @@ The public surface for scripts is :func:`open_study` and the replay of recorded 
 stays light.
 """
 
-import importlib as _importlib
-from collections.abc import Callable as _Callable
-
-
-def lazy_exports(package: str, exports: dict[str, str]) -> _Callable[[str], object]:
-    """A module ``__getattr__`` (PEP 562) that imports ``exports[name]`` (a module path) on first use and
-    returns its ``name``: every package of ``search`` exports its public names this way, so importing a
-    package costs nothing until a name is used (``dfu-search --help`` loads neither Optuna nor Keras)."""
-
-    def __getattr__(name: str) -> object:
-        if name in exports:
-            return getattr(_importlib.import_module(exports[name]), name)
-        raise AttributeError(f"module {package!r} has no attribute {name!r}")
-
-    return __getattr__
-
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "StudyView": "search.query",

@@ -38,11 +38,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """A session folder that the pytest-xdist workers of one run share (``make test`` runs two): the first to
     ask builds it, the others wait for it and reuse it — the preprocessing cache's own atomic, locked build
-    (:func:`trainer.cache.atomic_directory`). Without xdist, a plain session folder.
+    (:func:`trainer._files.atomic_directory`). Without xdist, a plain session folder.
 
     (``--dist loadgroup`` would keep a fixture's users in one process instead, but it stopped grouping with
     pytest 9.2: pytest-xdist issue #1386.)"""
-    from trainer.cache import atomic_directory
+    from trainer._files import atomic_directory
 
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -133,5 +133,5 @@ def preset_study(training_folder: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One preprocessing cache for the study tests: entries are keyed by content and safe to share (see
-    trainer/cache.py), so each test does not rebuild the same images and RandomForests."""
+    trainer/_files.py), so each test does not rebuild the same images and RandomForests."""
     return tmp_path_factory.mktemp("shared-cache")

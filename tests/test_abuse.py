@@ -78,7 +78,7 @@ def world(demo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     import joblib
     import pandas as pd
 
-    from trainer.data import _find_metadata_csv
+    from trainer.data._dataset import _find_metadata_csv
 
     read = joblib.load(model / "fold0-metadata.joblib").named_steps["encode"].feature_names_in_[0]
     pd.read_csv(_find_metadata_csv(data)).drop(columns=[read]).to_csv(root / "lacks-column.csv", index=False)

@@ -1,4 +1,4 @@
-"""Compiled once per process (trainer.model_cache): a worker's second trial of an architecture traces nothing,
+"""Compiled once per process (trainer.model._compiled): a worker's second trial of an architecture traces nothing,
 and gives bit for bit what a fresh process gives; on JAX a later process loads what an earlier one compiled."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def test_a_second_trial_of_an_architecture_traces_nothing_and_equals_a_fresh_pro
 def test_value_fields_name_trainer_settings() -> None:
     """A setting outside VALUE_FIELDS is part of the graph key (a new one is safe by default); every name
     in it must be a setting, or a rename would silently move a graph-deciding field out of the key's reach."""
-    from trainer.model_cache import VALUE_FIELDS, graph_fields
+    from trainer.model._compiled import VALUE_FIELDS, graph_fields
 
     names = {f.name for f in fields(TrainConfig)}
     assert VALUE_FIELDS <= names

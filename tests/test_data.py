@@ -41,8 +41,8 @@ def test_columns_found_by_name_in_any_order_with_or_without_bom(real_csv: Path, 
 
     # same data, same answer: the metadata branch's probabilities are identical, not merely close
     from trainer.config import TrainConfig
-    from trainer.folds import patient_folds
-    from trainer.metadata import fold_probabilities
+    from trainer.data import patient_folds
+    from trainer.model import fold_probabilities
 
     fold = patient_folds(a.labels, a.patients, 5, 0)[0]
     settings = TrainConfig(rf_trees=30, rf_oof_folds=3).rf_settings

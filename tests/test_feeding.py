@@ -1,4 +1,4 @@
-"""trainer.feeding: one pipeline for a stage's epochs gives the batches Keras' own array adapter gives."""
+"""trainer.stages._feeding: one pipeline for a stage's epochs gives the batches Keras' own array adapter gives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from trainer.feeding import fit_arguments
+from trainer.stages._feeding import fit_arguments
 
 
 def _keras_epochs(x: np.ndarray, y: np.ndarray, weights: np.ndarray, batch_size: int, epochs: int) -> list:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trainer import fingerprint
-from trainer.fingerprint import data_fingerprint, fingerprint_like
+from trainer.data import _fingerprint as fingerprint
+from trainer.data import data_fingerprint, fingerprint_like
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
 
-from trainer.alpha import class_alpha
-from trainer.data import read_metadata
+from trainer.data import patient_folds, read_metadata
 from trainer.errors import DataError
-from trainer.folds import patient_folds
-from trainer.metrics import score, score_visits, visit_probabilities
+from trainer.model import class_alpha, score, score_visits, visit_probabilities
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from trainer.data import load_dataset
+from trainer.data import load_dataset, load_images
+from trainer.data._images import preprocess_image
 from trainer.errors import DataError
-from trainer.images import load_images, preprocess_image
 
 
 def test_shots_are_matched_to_visits_through_box_csvs(demo_folder: Path) -> None:
@@ -67,7 +67,7 @@ def test_image_cache_is_built_once_and_reused(demo_folder: Path, cache_dir: Path
 
 def test_two_processes_building_the_cache_at_once_agree(demo_folder: Path, cache_dir: Path) -> None:
     script = (
-        "import sys, numpy as np; from trainer.data import load_dataset; from trainer.images import load_images; "
+        "import sys, numpy as np; from trainer.data import load_dataset; from trainer.data._images import load_images; "
         f"a = load_images(load_dataset(r'{demo_folder}'), 24, r'{cache_dir}'); "
         "print(int(a['depth_rgb'].sum()), int(a['thermal_map'].sum()))"
     )

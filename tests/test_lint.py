@@ -92,13 +92,17 @@ def test_search_packages_import_only_downwards() -> None:
     """search/'s packages form layers (:data:`SEARCH_LAYERS`); no module sits directly in search/ but
     the package's entry points."""
     graph = _module_graph()
-    loose = sorted(p.name for p in (REPO / "search").glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    loose = sorted(
+        p.name for p in (REPO / "search").glob("*.py") if p.name not in ("__init__.py", "__main__.py", "_lazy.py")
+    )
     assert not loose, f"modules directly in search/: {loose}"
 
     def layer(module: str) -> int | None:
         parts = module.split(".")
         if parts[0] != "search" or len(parts) == 1:
             return None
+        if parts[1] == "_lazy":
+            return -1  # the packages' shared lazy exports: the floor
         return SEARCH_LAYERS.index(parts[1]) if parts[1] in SEARCH_LAYERS else len(SEARCH_LAYERS)  # __main__: top
 
     upwards = []
@@ -113,12 +117,84 @@ def test_search_packages_import_only_downwards() -> None:
     assert not upwards, upwards
 
 
+#: trainer/'s packages from the bottom up, as search/'s; below them the modules directly in trainer/ (the errors, the
+#: data's schema, the private backend set-up, file helpers and lazy exports), which import none of the packages.
+TRAINER_LAYERS = ("config", "data", "model", "stages", "final", "run")
+TRAINER_LOOSE = ("__init__.py", "errors.py", "schema.py", "_backend.py", "_files.py", "_lazy.py")
+
+
+def test_trainer_packages_import_only_downwards() -> None:
+    """trainer/'s packages form layers (:data:`TRAINER_LAYERS`): the stages may use the model, never the model the
+    stages. Directly in trainer/ sit only the modules every package shares (:data:`TRAINER_LOOSE`)."""
+    graph = _module_graph()
+    loose = sorted(p.name for p in (REPO / "trainer").glob("*.py") if p.name not in TRAINER_LOOSE)
+    assert not loose, f"modules directly in trainer/: {loose}"
+
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        if parts[0] != "trainer" or len(parts) == 1:
+            return None  # trainer/__init__.py holds no code: it re-exports the packages' names to other packages
+        return TRAINER_LAYERS.index(parts[1]) if parts[1] in TRAINER_LAYERS else -1
+
+    upwards = [
+        f"{module} → {target}"
+        for module, imported in graph.items()
+        for target in imported
+        if layer(module) is not None and layer(target) is not None and layer(target) > layer(module)
+    ]
+    assert not upwards, upwards
+
+
+def _surface_of(module: str) -> str:
+    """The package whose exports a module belongs to: ``search.study.create`` → ``search.study``,
+    ``trainer.data._images`` → ``trainer.data``; ``storage._urls``, ``trainer.errors`` → ``storage``, ``trainer``."""
+    parts = module.split(".")
+    if parts[0] in ("search", "trainer") and len(parts) > 1 and (REPO / parts[0] / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return parts[0]
+
+
+def test_packages_use_each_others_exports() -> None:
+    """Product code imports another package through that package's exports (``from trainer.data import
+    prepare``, ``from storage import StorageError``), never a module inside it: what a package offers the others
+    is its ``__init__`` (Optuna's convention), and its modules may move. Exceptions: trainer's public modules
+    :mod:`trainer.errors` and :mod:`trainer.schema`, and a top package's private root modules (``trainer._backend``,
+    ``trainer._files``), which its own packages share."""
+    import ast
+    import importlib
+
+    found = []
+    for root in ("search", "trainer", "storage", "demodata"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            me = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                    continue
+                target = node.module
+                if target.split(".")[0] not in ("search", "trainer", "storage", "demodata"):
+                    continue
+                if _surface_of(target) == _surface_of(me) or target in ("trainer.errors", "trainer.schema"):
+                    continue
+                if target.split(".")[0] == parts[0] and target.count(".") == 1 and target.split(".")[1].startswith("_"):
+                    continue  # a private root module of the importer's own top package
+                if target != _surface_of(target):
+                    found.append(f"{path.relative_to(REPO)}: {target} (a module inside {_surface_of(target)})")
+                    continue
+                exported = set(getattr(importlib.import_module(target), "__all__", ()))
+                shared = {a.name for a in node.names if a.name.startswith("_") and target == parts[0]}
+                found += [f"{path.relative_to(REPO)}: {target}.{a.name} (not exported)" for a in node.names
+                          if a.name not in exported and a.name not in shared]  # fmt: skip
+    assert not found, found
+
+
 def test_no_lazy_export_is_shadowed_by_a_module() -> None:
     """Packages export names lazily (PEP 562); a submodule of the same name would replace the export with
     the module once anything imports it (``from trainer import prepare`` then gets a module)."""
     import importlib
 
-    for init in [REPO / "trainer" / "__init__.py", *(REPO / "search").rglob("__init__.py")]:
+    inits = [*(REPO / "trainer").rglob("__init__.py"), *(REPO / "search").rglob("__init__.py")]
+    for init in [i for i in inits if i.parent.name != "presets"]:  # presets/: the TOML files' resource folder
         name = ".".join(init.parent.relative_to(REPO).parts)
         exports = getattr(importlib.import_module(name), "_EXPORTS", {})
         assert exports or name == "search.cli", f"{name} exports nothing"
@@ -176,16 +252,16 @@ def test_links_between_the_documents_resolve() -> None:
 
 
 def test_the_trainer_compiles_in_one_place_and_never_clears_the_session_while_training() -> None:
-    """Models are compiled once per graph and process (trainer/model_cache.py): a `compile(` or a
+    """Models are compiled once per graph and process (trainer/model/_compiled.py): a `compile(` or a
     `clear_session` anywhere else in trainer/ would bring back a trace per fold and stage."""
     import re
 
     compiles, clears = [], []
     for path in (REPO / "trainer").rglob("*.py"):
         text = path.read_text()
-        if re.search(r"\.compile\(\s*(optimizer|$)", text, flags=re.M) and path.name != "model_cache.py":
+        if re.search(r"\.compile\(\s*(optimizer|$)", text, flags=re.M) and path.name != "_compiled.py":
             compiles.append(path.name)
-        if "clear_session" in text and path.name != "_backend.py":  # free_memory: for tests and benchmarks
+        if "clear_session" in text and path.name != "_compiled.py":  # free_memory: for tests and benchmarks
             clears.append(path.name)
     assert not compiles and not clears, (compiles, clears)
 
@@ -252,7 +328,9 @@ def test_documents_name_modules_that_exist() -> None:
 def test_no_package_imports_another_packages_private_names() -> None:
     """A leading underscore means "this package's own": search/, trainer/, storage/ and demodata/ import another of our
     packages' names only if they are public (Optuna's private storage helpers are the one outside exception:
-    storage/ reads through Optuna's own session helper, storage/light_reads.py and storage/resilient.py)."""
+    storage/ reads through Optuna's own session helper, storage/_light_reads.py and storage/_resilient.py). A top
+    package's private root modules (``trainer._backend``, ``trainer._files``) are shared by its own packages, as
+    Optuna's ``optuna._imports`` is."""
     import ast
 
     found = []
@@ -263,6 +341,10 @@ def test_no_package_imports_another_packages_private_names() -> None:
                 if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
                     continue
                 if node.module.startswith("optuna.") or node.module == package or node.module.startswith(package + "."):
+                    continue
+                if node.module == root:  # ``from trainer import _backend``: the root's own private module
+                    found += [f"{path.relative_to(REPO)}: {root}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not (REPO / root / f"{a.name}.py").is_file()]  # fmt: skip
                     continue
                 found += [f"{path.relative_to(REPO)}: {node.module}.{a.name}" for a in node.names
                           if a.name.startswith("_") and not a.name.startswith("__")]  # fmt: skip

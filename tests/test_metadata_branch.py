@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from trainer.config import TrainConfig
-from trainer.data import Metadata, read_metadata
-from trainer.folds import patient_folds
-from trainer.metadata import cached_fold_probabilities, feature_frame, fit_metadata_model, fold_probabilities
+from trainer.data import Metadata, patient_folds, read_metadata
+from trainer.model import cached_fold_probabilities, feature_frame, fit_metadata_model, fold_probabilities
 
 FAST = TrainConfig(rf_trees=40, rf_oof_folds=3, seed=0).rf_settings
 

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from trainer import models
 from trainer.config import load_config
 from trainer.errors import ConfigError
-from trainer.losses import focal_loss
+from trainer.model import _network as models
+from trainer.model import focal_loss, free_memory
 
 TINY = load_config("quick", overrides={"image_size": 16, "head_units": 16})
 MODALITIES = ("depth_rgb", "thermal_map")
@@ -123,8 +123,8 @@ def test_imagenet_weights_offline_fail_with_a_clear_message() -> None:
 
 
 def test_model_loss_and_metric_code_never_imports_tensorflow() -> None:
-    trainer = Path(models.__file__).parent
-    for name in ("models.py", "losses.py", "metrics.py", "stages.py", "training.py"):
+    trainer = Path(models.__file__).parent.parent
+    for name in ("model/_network.py", "model/_losses.py", "model/_metrics.py", "stages/_stage.py", "stages/_fold.py"):
         source = (trainer / name).read_text()
         assert not re.search(r"^\s*(import|from)\s+tensorflow", source, re.M), name
 
@@ -151,7 +151,7 @@ def _plan(epochs: int, jit_compile: bool | str):
 
 def test_mixed_float16_trains_on_the_cpu_with_loss_scaling_and_float32_outputs_and_reloads(tmp_path: Path) -> None:
     from trainer import _backend
-    from trainer.final import _load_network
+    from trainer.final._final import _load_network
     from trainer.stages import run_stage
 
     overrides = {"image_size": 16, "head_units": 16, "precision": "mixed_float16", "augment": "light"}
@@ -173,7 +173,7 @@ def test_mixed_float16_trains_on_the_cpu_with_loss_scaling_and_float32_outputs_a
         expected = keras.ops.convert_to_numpy(model.predict_on_batch(inputs))
         model.save(tmp_path / "fold0.keras")
     finally:
-        _backend.free_memory()
+        free_memory()
     assert keras.config.dtype_policy().name == "float32"  # the worker's next trial starts from float32
     reloaded = _load_network(tmp_path / "fold0.keras")  # as a query process would, under float32
     conv = next(layer for layer in models.leaf_layers(reloaded) if isinstance(layer, keras.layers.Conv2D))
@@ -196,7 +196,7 @@ def test_a_stage_traces_its_train_step_once() -> None:
         model.train_step = lambda data: traced.append(1) or train_step(data)  # runs in Python only when traced
         run_stage(model, _plan(2, "auto"), *_splits(), None)
     finally:
-        _backend.free_memory()
+        free_memory()
     assert len(traced) == 1
 
 
@@ -224,7 +224,7 @@ def test_precision_jit_and_determinism_resolve_per_device() -> None:
         assert not is_op_determinism_enabled()
     finally:
         _backend.configure(0)
-        _backend.free_memory()
+        free_memory()
     with pytest.raises(ConfigError, match="exclude each other"):
         load_config(overrides={"jit_compile": True, "deterministic": True})
 
@@ -260,7 +260,7 @@ def test_running_qwk_equals_scikit_learn_over_batches() -> None:
     every row seen this epoch, and it starts again at reset."""
     from sklearn.metrics import cohen_kappa_score
 
-    from trainer.losses import RunningQWK
+    from trainer.model._losses import RunningQWK
 
     rng = np.random.default_rng(3)
     metric = RunningQWK()

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from _cli import Background, launch_args, load, run_cli, trials_now, wait_for
 
-from storage.open import MAX_OVERFLOW, POOL_SIZE
+from storage import MAX_OVERFLOW, POOL_SIZE
 
 States = optuna.trial.TrialState
 
@@ -130,14 +130,14 @@ def test_a_lost_commit_acknowledgement_neither_duplicates_nor_orphans_a_trial(
 ) -> None:
     import optuna.storages._rdb.storage as rdb
 
-    import storage.resilient
+    import storage._resilient
     from storage import open_storage
 
     url = postgres.create_database()
     database = url.rsplit("/", 1)[1]
     cut = _CutAfterCommit(postgres, database, rdb._create_scoped_session)
     monkeypatch.setattr(rdb, "_create_scoped_session", cut)
-    monkeypatch.setattr(storage.resilient, "_create_scoped_session", cut)
+    monkeypatch.setattr(storage._resilient, "_create_scoped_session", cut)
     if resilient:
         backend = open_storage(url, heartbeat=None, outage_limit=30, wait_at_start=True)
     else:

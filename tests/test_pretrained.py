@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from trainer.config import load_config
-from trainer.pretrained import FOLDER, OTHER_FIELDS, PRETRAIN_FIELDS, PretrainStore, unclassified_fields
+from trainer.stages import FOLDER, PRETRAIN_FIELDS, PretrainStore
+from trainer.stages._store import OTHER_FIELDS, unclassified_fields
 
 TINY = ["image_size=16", "epochs_pretrain=3", "epochs_stage1=2", "epochs_stage2=0", "rf_trees=30",
         "patience_pretrain=3", "patience_stage1=2", "batch_size=8", "folds=2"]  # fmt: skip
@@ -77,7 +78,7 @@ def test_the_key_holds_settings_as_resolved_and_the_device_kind(
     pre-training on another kind of device, and under a changed trainer source."""
     from dataclasses import replace
 
-    from trainer import pretrained
+    from trainer.stages import _store
 
     store = PretrainStore(Path("unused"))
     as_written = load_config("quick")  # modalities = () until the data resolves them
@@ -92,21 +93,21 @@ def test_the_key_holds_settings_as_resolved_and_the_device_kind(
     with pytest.raises(ValueError, match="lr_stage1"):
         store.key(listed, 0, "data", None, {"lr_stage1": 1e-3})  # not a pre-training setting: a caller's mistake
 
-    monkeypatch.setattr(pretrained, "trainer_source_digest", lambda: "another trainer")
+    monkeypatch.setattr(_store, "trainer_source_digest", lambda: "another trainer")
     assert store.key(listed, 0, "data", None, cpu) != key
 
 
 def test_the_trainer_source_digest_changes_with_any_trainer_file(tmp_path: Path) -> None:
     import trainer
-    from trainer.pretrained import source_digest, trainer_source_digest
+    from trainer.stages._store import source_digest, trainer_source_digest
 
     copy = tmp_path / "trainer"
     shutil.copytree(Path(trainer.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
     assert source_digest(copy) == trainer_source_digest()
     (copy / "__pycache__").mkdir(exist_ok=True)
-    (copy / "__pycache__" / "stages.cpython-311.pyc").write_bytes(b"compiled")  # not source
+    (copy / "__pycache__" / "_stage.cpython-311.pyc").write_bytes(b"compiled")  # not source
     assert source_digest(copy) == trainer_source_digest()
-    with open(copy / "stages.py", "a") as stages:
+    with open(copy / "stages" / "_stage.py", "a") as stages:
         stages.write("\n# how a stage trains changed\n")
     assert source_digest(copy) != trainer_source_digest()
 
@@ -172,7 +173,7 @@ def test_a_stored_pretraining_gives_what_training_it_gives_and_a_changed_image_m
 _RACER = r"""
 import json, sys, time
 from pathlib import Path
-from trainer.pretrained import PretrainStore
+from trainer.stages._store import PretrainStore
 
 store, key, log, seconds = PretrainStore(Path(sys.argv[1])), sys.argv[2], Path(sys.argv[3]), float(sys.argv[4])
 
@@ -256,7 +257,8 @@ def test_an_entry_that_does_not_load_is_a_miss_trained_again_and_replaced(
     stage trained as on a miss from the model's own values, the entry replaced, and the next use a hit."""
     import keras
 
-    from trainer.stages import StageResult, load_stage, save_stage
+    from trainer.stages import StageResult
+    from trainer.stages._stage import load_stage, save_stage
 
     def dense(units: int) -> keras.Model:
         return keras.Sequential([keras.Input((3,)), keras.layers.Dense(units)])

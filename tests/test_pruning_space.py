@@ -10,7 +10,7 @@ import pytest
 from search.pruners.rules import DegeneracyRules
 from search.study.space import DEFAULT_KNOBS, load_space
 from trainer.errors import ConfigError
-from trainer.reports import EpochReport
+from trainer.stages import EpochReport
 
 
 def epochs(

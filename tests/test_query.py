@@ -250,7 +250,7 @@ def test_best_config_round_trips_into_train_and_the_final_model_reloads(preset_s
     # ... and on new visits without labels: the same probabilities, nothing scored
     unlabelled = tmp_path / "unlabelled"
     shutil.copytree(preset_study.data, unlabelled)
-    from trainer.data import _find_metadata_csv
+    from trainer.data._dataset import _find_metadata_csv
     from trainer.schema import LABEL
 
     csv = _find_metadata_csv(unlabelled)

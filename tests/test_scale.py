@@ -94,7 +94,7 @@ def test_twenty_workers_lose_nothing_through_killed_workers_and_terminated_backe
     requeued = {t.user_attrs.get("retry_of") for t in trials if t.user_attrs.get("retries")}
     assert orphans <= requeued  # every killed worker's trial was queued again, by the heartbeat sweep
     assert all(t.state == TrialState.FAIL for t in trials if t.number in orphans)
-    retried = sum(r["log_counts"].get("storage.resilient:WARNING", 0) for r in results)
+    retried = sum(r["log_counts"].get("storage._resilient:WARNING", 0) for r in results)
     assert terminated > 0 and retried > 0, (terminated, results)
     # the pruner ran on the replayed curves: early stops recorded with their rule, as in a real study
     pruned = [t for t in trials if t.state == TrialState.PRUNED]

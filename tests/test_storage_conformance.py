@@ -20,8 +20,7 @@ import optuna
 import pytest
 from optuna.testing.pytest_storages import StorageTestCase
 
-from storage import open_storage
-from storage.resilient import rdb_backend
+from storage import open_storage, rdb_backend
 
 _templates: dict[int, str] = {}  # PostgreSQL server port → the template database's name
 

@@ -1,4 +1,4 @@
-"""The bulk trial read (storage/trial_reads.py) gives the trials Optuna's own ORM read gives, on SQLite and PostgreSQL."""
+"""The bulk trial read (storage/_trial_reads.py) gives the trials Optuna's own ORM read gives, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import pytest
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
-from storage import open_storage, trial_reads
-from storage.resilient import rdb_backend
-from storage.trial_reads import read_trials
+from storage import _trial_reads as trial_reads
+from storage import open_storage, rdb_backend, read_trials
 
 
 def _every_kind_of_trial(storage) -> optuna.Study:
@@ -113,7 +112,7 @@ def test_bulk_read_equals_optunas_orm_read_on_postgres(postgres) -> None:
 
 def test_the_pruners_first_snapshot_reuses_the_completed_trials_the_sampler_read(tmp_path: Path, monkeypatch) -> None:
     from search.pruners.same_step import CompletedTrials
-    from storage import light_reads
+    from storage import _light_reads as light_reads
 
     url = f"sqlite:///{tmp_path / 'reads.db'}"
     study = _every_kind_of_trial(open_storage(url, None))
@@ -143,7 +142,7 @@ def test_the_snapshot_of_pruned_trials_reads_each_pruned_trial_once(tmp_path: Pa
     """``reference="reached"`` judges against pruned trials too: the snapshot keeps them, with the values they
     reported, and a refresh reads only the trials pruned since (a pruned trial never changes)."""
     from search.pruners.same_step import CompletedTrials
-    from storage import light_reads
+    from storage import _light_reads as light_reads
 
     url = f"sqlite:///{tmp_path / 'reads.db'}"
     study = _every_kind_of_trial(open_storage(url, None))

@@ -12,9 +12,8 @@ from demodata import COLUMNS, phases_for_labels, write_demo_data
 from demodata._images import CAMERA_NOISE, IMAGE_SIGNAL, VISIT_NOISE, parse_signal, visit_cues
 from demodata._metadata import LABEL_SHARES, synthetic_metadata
 from trainer import load_config, train
-from trainer.data import load_dataset, read_metadata
+from trainer.data import load_dataset, load_images, read_metadata
 from trainer.errors import DataError
-from trainer.images import load_images
 
 
 def test_synthetic_metadata_looks_like_the_real_csv(real_csv: Path, tmp_path: Path) -> None:

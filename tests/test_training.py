@@ -10,7 +10,7 @@ import pytest
 from _cli import run_cli
 
 from trainer import RunCallbacks, StopStage, load_config, train
-from trainer.reports import EpochReport
+from trainer.stages import EpochReport
 
 # All epochs run (patience ≥ epochs), so every step of a fold is reported.
 FULL_RUN = {

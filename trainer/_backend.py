@@ -214,20 +214,3 @@ def use_compilation_cache(cache_dir: Path) -> Path | None:
 def reseed(seed: int) -> None:
     """Seed Python, NumPy and the backend's generators (TensorFlow's op-seed counter starts again too)."""
     keras.utils.set_random_seed(seed)
-
-
-def free_memory() -> None:
-    """Drop Keras' global state and the compiled models kept for reuse (``trainer.model_cache``).
-
-    Training never needs this between folds or trials (the kept models are reused, and a fold's fresh
-    build is garbage once its values are assigned); tests and benchmarks that build models of their own
-    call it to start clean.
-    """
-    import gc
-
-    from trainer import model_cache
-
-    model_cache.clear()
-    keras.backend.clear_session()
-    keras.config.set_dtype_policy("float32")
-    gc.collect()

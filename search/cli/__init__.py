@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from search.cli._console import console, report_error
-from storage.errors import StorageError
+from storage import StorageError
 from trainer.errors import UserError
 
 app = typer.Typer(

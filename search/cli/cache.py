@@ -30,8 +30,8 @@ def list_entries(cache_dir: CacheOption = None) -> None:
     setup_logging()
     from rich.table import Table
 
-    from trainer.cache import default_cache_dir
-    from trainer.pretrained import FOLDER, PretrainStore
+    from trainer import default_cache_dir
+    from trainer.stages import FOLDER, PretrainStore
 
     root = Path(cache_dir or default_cache_dir())
     entries = PretrainStore(root / FOLDER).entries()
@@ -60,8 +60,8 @@ def clear(
 ) -> None:
     """Remove stored pre-trainings (the next trial that needs one trains it again); other caches stay."""
     setup_logging()
-    from trainer.cache import default_cache_dir
-    from trainer.pretrained import FOLDER, PretrainStore
+    from trainer import default_cache_dir
+    from trainer.stages import FOLDER, PretrainStore
 
     root = Path(cache_dir or default_cache_dir())
     removed, freed = PretrainStore(root / FOLDER).clear(older_than)

@@ -34,8 +34,7 @@ def predict(
     model (a modality it was trained on missing, a clinical column its RandomForest reads missing) is one error
     line and nothing written. The model's .joblib files are pickles: load only folders you trust."""
     setup_logging()
-    from trainer import prediction_table
-    from trainer.cache import default_cache_dir, write_atomically
+    from trainer import default_cache_dir, prediction_table, write_atomically
     from trainer.errors import DataError
     from trainer.final import load_final_model
 
@@ -50,7 +49,7 @@ def predict(
         write_atomically(out, table.to_csv(index=False))
     summary = f"{len(table)} visits of {len(set(dataset.metadata.patients))} patients"
     if dataset.metadata.labelled:
-        from trainer.metrics import qwk_interval, score
+        from trainer.model import qwk_interval, score
 
         labels, predicted = dataset.metadata.labels, probabilities.argmax(axis=1)
         low, high = qwk_interval(labels, predicted, dataset.metadata.patients)

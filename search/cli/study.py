@@ -165,8 +165,7 @@ def proxy(
     """Serve Optuna's gRPC storage proxy in front of the database; workers use --storage grpc://HOST:PORT."""
     setup_logging()
     from search.cli._console import check_port_free, warn_if_exposed
-    from storage import redact, resolve_url
-    from storage.open import serve_proxy
+    from storage import redact, resolve_url, serve_proxy
 
     url = resolve_url(storage)
     check_port_free(host, port)

@@ -57,8 +57,7 @@ def train(
     """Train and cross-validate the classifier once; writes OUT/result.json and OUT/oof.csv (every visit's
     out-of-fold prediction: the model of the fold that held it out)."""
     setup_logging(verbose)
-    from trainer import load_config
-    from trainer.cache import default_cache_dir
+    from trainer import default_cache_dir, load_config
     from trainer.config import apply
 
     overrides = list(set_ or [])

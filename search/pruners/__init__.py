@@ -1,7 +1,7 @@
 """Pruning: the degeneracy rules that need no other trials, comparisons against other trials, and the
 :class:`Judge` that applies a strategy to one trial, live in a worker or replayed."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "CompletedTrials": "search.pruners.same_step",

@@ -27,7 +27,7 @@ from search.pruners.race import forgiving_race, incumbent_folds
 from search.pruners.rules import DegeneracyRules, RuleWatch, Verdict
 from search.pruners.same_step import CompletedTrials
 from search.pruners.strategies import RACE_MARGINS
-from trainer.reports import EpochReport, StopStage
+from trainer.stages import EpochReport, StopStage
 
 _EPOCH_PRUNERS = ("near-best", "running-mean", "ours", "median", "hyperband")
 FOLD_RACERS = tuple(RACE_MARGINS)

@@ -35,8 +35,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from trainer.metrics import COLLAPSE_SHARE, MIN_IMPROVEMENT, top_class_share
-from trainer.reports import EpochReport
+from trainer.model import COLLAPSE_SHARE, MIN_IMPROVEMENT, top_class_share
+from trainer.stages import EpochReport
 
 
 @dataclass(frozen=True)

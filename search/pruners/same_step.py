@@ -21,8 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from storage.resilient import rdb_backend
-from storage.trial_reads import cached_trials
+from storage import cached_trials, rdb_backend
 from trainer.config import STAGES, StepLayout, TrainConfig
 
 

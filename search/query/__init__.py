@@ -1,6 +1,6 @@
 """Read-only questions about a study, for notebooks and scripts (``from search import open_study``)."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "MIN_TRIALS": "search.query.selection",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from search.study import CURVE_COLUMNS, StudySettings, best_epochs, load_study
-from storage.errors import StorageError
+from storage import StorageError
 from trainer.config import STAGES, TrainConfig, apply
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """What would each pruning strategy have saved? Recorded learning curves replayed through it — and through
 simulated workers, the real worker around recorded curves, for the load benchmark."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "RecordedTrial": "search.replay.recording",

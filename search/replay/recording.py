@@ -24,7 +24,7 @@ class RecordedTrial:
     fold_qwks: list[float]
     curve: list[list]  # rows as search.study.curves.CURVE_COLUMNS
     params: dict
-    #: The settings its pre-training read (trainer.pretrained.PRETRAIN_FIELDS), from its config: trials with
+    #: The settings its pre-training read (trainer.stages.PRETRAIN_FIELDS), from its config: trials with
     #: equal ones share a stored pre-training. None (recorded before the store): its sampled parameters.
     pretrain: dict | None = None
 
@@ -41,7 +41,7 @@ class RecordedTrial:
 
 def _pretrain_settings(values: dict) -> dict:
     """The entries of a config (or of sampled parameters) that pre-training reads."""
-    from trainer.pretrained import PRETRAIN_FIELDS
+    from trainer.stages import PRETRAIN_FIELDS
 
     return {k: v for k, v in values.items() if k in PRETRAIN_FIELDS}
 

@@ -25,10 +25,9 @@ import optuna
 from search.replay.recording import RecordedTrial, Recording
 from search.study import StudySettings, load_study, report_from_row
 from search.workers import Objective, join_study, run_trials
-from storage import open_storage
-from storage.open import HeartbeatSettings
+from storage import HeartbeatSettings, open_storage
 from trainer.config import TrainConfig
-from trainer.reports import StopStage
+from trainer.stages import StopStage
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class _Scores:
 
 @dataclass(frozen=True)
 class _FoldResult:
-    """What :meth:`Objective` reads of a finished fold (trainer.training.FoldResult's shape)."""
+    """What :meth:`Objective` reads of a finished fold (trainer.stages.FoldResult's shape)."""
 
     fold: int
     scores: _Scores

@@ -1,6 +1,6 @@
 """The sampler a study's workers use, picked by ``launch --sampler``."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "SAMPLERS": "search.samplers._factory",

@@ -2,7 +2,7 @@
 search space, creating and resuming it, retrying a trial whose worker died, the learning curve
 and out-of-fold predictions each trial keeps, and whether the study is whole (nothing lost, duplicated or stuck)."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "CURVE_COLUMNS": "search.study.curves",

@@ -11,10 +11,10 @@ import optuna
 from search.pruners import DEFAULT_PRUNER, DegeneracyRules
 from search.study.settings import StudySettings, finished_trials
 from search.study.space import load_space
-from storage.errors import StorageError
+from storage import StorageError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml
+from trainer.data import data_fingerprint, describe_difference, fingerprint_like
 from trainer.errors import ConfigError, DataError
-from trainer.fingerprint import data_fingerprint, describe_difference, fingerprint_like
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "dfu_search_enqueued"

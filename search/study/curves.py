@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from trainer.metrics import improves
+from trainer.model import improves
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from trainer.reports import EpochReport
+    from trainer.stages import EpochReport
 
 CURVE_COLUMNS = (
     "step",
@@ -59,7 +59,7 @@ def curve_row(report: EpochReport) -> list:
 def report_from_row(row: list) -> EpochReport:
     """The epoch's report again, from its row (:func:`curve_row` read back; a column the row predates is NaN or
     0): what replay and the simulated worker feed the pruners."""
-    from trainer.reports import EpochReport
+    from trainer.stages import EpochReport
 
     values = dict(zip(CURVE_COLUMNS, row))
 

@@ -1,6 +1,6 @@
 """Is a study whole after many workers, outages and deaths? Lost, duplicated and stuck trials, and the budget.
 
-The retry paths (:mod:`search.study.retry`) and the resilient storage (:mod:`storage.resilient`) promise that
+The retry paths (:mod:`search.study.retry`) and the resilient storage (:mod:`storage._resilient`) promise that
 a study loses no trial, runs none twice and leaves none RUNNING, and that the shared budget of finished
 trials is met with an overshoot of at most ``workers − 1`` (each other worker finishes the trial it has
 when the budget is reached). This module counts what a study shows of that promise; the load benchmark
@@ -25,7 +25,7 @@ class Integrity:
     states: dict[str, int]
     lost: int  # failed by a worker's death or stop, never queued again (and under the retry limit)
     # the same trial queued twice or run to the end twice (one write creating two trials cannot happen: the
-    # write-token table's primary key refuses the second insert, storage.write_tokens)
+    # write-token table's primary key refuses the second insert, storage._write_tokens)
     duplicated: int
     running: int  # still RUNNING with nobody running it (call once every worker has exited)
     overshoot: int  # finished − budget

@@ -4,7 +4,7 @@ One path for every way a trial is lost: the worker that stops (its own re-queue)
 sees a local worker die (:func:`fail_and_retry`), and the heartbeat sweep that finds a trial gone
 silent on another machine (:class:`StaleTrialRetry`). All count retries in the same user attributes
 and queue a failed trial again only once: on PostgreSQL and SQLite the claim and the copy are one
-transaction (:meth:`storage.resilient.ResilientRDBStorage.enqueue_retry`), elsewhere they look for an
+transaction (:meth:`storage._resilient.ResilientRDBStorage.enqueue_retry`), elsewhere they look for an
 existing copy first. A copy carries the trial's parameters and pinned settings only, never what the
 lost attempt recorded.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
-from storage.resilient import rdb_backend
+from storage import rdb_backend
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass, field
 import optuna
 
 from search.study.space import SearchSpace
-from storage.errors import StorageError
-from storage.resilient import rdb_backend
+from storage import StorageError, rdb_backend
 from trainer.config import TrainConfig, apply
 
 SETTINGS_ATTR = "dfu_search"

@@ -55,7 +55,7 @@ class Knob:
 
 DEFAULT_KNOBS = (
     Knob("alpha_cap", 1.0, 10.0),
-    # A few values, not a range, so that trials share pre-trainings (trainer.pretrained): pre-training's
+    # A few values, not a range, so that trials share pre-trainings (trainer.stages._store): pre-training's
     # QWK rises with its LR (Spearman 0.67–0.75 on the recorded curves: ~0.02–0.05 below 1e-4, 0.10–0.13
     # from 1e-4 up) while the final value barely depends on it (−0.22…+0.10); one value a decade from the
     # research's fixed 1e-5 to 1e-3 spans that, and above 1e-3 one table's finals fall (median 0.35).

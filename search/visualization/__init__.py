@@ -1,7 +1,7 @@
 """Figures of a study and its trials: each trial's diagnostics (learning curves, confusion matrix) kept as
 Optuna artifacts, and ``dfu-search report``'s HTML page of Optuna's plots."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "artifact_dir_to_keep": "search.visualization.artifacts",

@@ -20,8 +20,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from search.study import SETTINGS_ATTR
-from storage.errors import StorageError
-from storage.urls import file_path, kind
+from storage import StorageError, file_path, kind
 
 log = logging.getLogger(__name__)
 

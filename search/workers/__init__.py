@@ -2,7 +2,7 @@
 validates a launch, starts local workers on their devices and supervises them; a worker stops only at
 an epoch boundary, its trial queued again."""
 
-from search import lazy_exports
+from search._lazy import lazy_exports
 
 _EXPORTS = {
     "EXIT_FAILURES": "search.workers.worker",

@@ -26,8 +26,7 @@ from search.study import (
     resume_study,
 )
 from search.workers.devices import capacity, detect_gpus, parse_gpus
-from storage import StorageError, open_storage, redact
-from storage.urls import file_path
+from storage import StorageError, file_path, open_storage, redact
 from trainer.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ def prepare_launch(request: StudyRequest, workers: WorkerRequest, storage_url: s
 
 def _sharing_notes(space: SearchSpace) -> list[str]:
     """Searched knobs that pre-training reads, drawn from a range: each trial then pre-trains afresh."""
-    from trainer.pretrained import PRETRAIN_FIELDS
+    from trainer.stages import PRETRAIN_FIELDS
 
     ranged = [k.name for k in space.knobs if k.name in PRETRAIN_FIELDS and k.choices is None]
     if not ranged:

@@ -22,7 +22,7 @@ from search.study import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, StudySettings, curve_ro
 from search.workers.stopping import StopRequest
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
-from trainer.reports import EpochReport, StopStage
+from trainer.stages import EpochReport, StopStage
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,9 @@ from search.visualization import open_artifact_store, resolve_artifact_dir
 from search.workers.devices import parse_gpus
 from search.workers.objective import Objective
 from search.workers.stopping import StopRequest, WorkerStopping
-from storage import StorageError, open_storage, redact
-from storage.open import HeartbeatSettings
+from storage import HeartbeatSettings, StorageError, open_storage, redact
+from trainer.data import describe_difference, fingerprint_like
 from trainer.errors import ConfigError, DataError, UserError
-from trainer.fingerprint import describe_difference, fingerprint_like
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ def run_worker(
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))
     data = Path(data or settings.data)
-    from trainer.cache import default_cache_dir
+    from trainer import default_cache_dir
 
     cache_dir = Path(cache_dir or default_cache_dir())
     _check_same_data(study_name, settings, data, cache_dir)

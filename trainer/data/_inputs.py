@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.data import Dataset, load_dataset
-from trainer.folds import patient_folds
+from trainer.data._dataset import Dataset, load_dataset
+from trainer.data._folds import patient_folds
 
 
 def prepare(
@@ -19,7 +19,7 @@ def prepare(
     dataset = load_dataset(Path(data), config.modalities or None, labels_required)
     images = {}
     if dataset.image_modalities:
-        from trainer.images import load_images, verify_images
+        from trainer.data._images import load_images, verify_images
 
         verify_images(dataset)  # a broken image is an error before anything is written into the cache
         images = load_images(dataset, config.image_size, cache_dir, on_images)
@@ -32,7 +32,7 @@ def check_data(data: Path, config: TrainConfig) -> Dataset:
     dataset = load_dataset(Path(data), config.modalities or None)
     patient_folds(dataset.metadata.labels, dataset.metadata.patients, config.folds, config.seed)
     if dataset.image_modalities:
-        from trainer.images import verify_images
+        from trainer.data._images import verify_images
 
         verify_images(dataset)
     return dataset

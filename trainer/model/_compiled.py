@@ -13,7 +13,7 @@ them), taken from a fresh build or from the one the same random state gave befor
 its optimizer's variables to their values right after the optimizer was built and assigns the stage's
 learning rate (:func:`ready_to_train`). What changes from trial to trial and used to be a constant inside
 the graph is data now: the focal loss's per-class alpha is a per-sample weight ``alpha[label]``
-(``trainer.losses.alpha_weights``). Whatever else decides the graph is the key:
+(``trainer.model.alpha_weights``). Whatever else decides the graph is the key:
 every :class:`~trainer.config.TrainConfig` field outside :data:`VALUE_FIELDS`, the image modalities,
 whether the model fuses the RF, the Keras backend and the dtype policy.
 """
@@ -32,8 +32,8 @@ import keras
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.losses import RunningQWK, focal_loss
-from trainer.models import ImageBranches, build_fusion_model, leaf_layers
+from trainer.model._losses import RunningQWK, focal_loss
+from trainer.model._network import ImageBranches, build_fusion_model, leaf_layers
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class CompiledModels:
 
     def start_fusion(self, config: TrainConfig) -> None:
         """Give the fusion layers (the new output layers and the fusion weight) the values a fresh
-        :func:`~trainer.models.build_fusion_model` gives them now, keeping the branches as pre-training left them.
+        :func:`~trainer.model.build_fusion_model` gives them now, keeping the branches as pre-training left them.
 
         The first time, the fusion model is built on the kept branches and kept. Afterwards its new layers are
         built again on a stand-in for the branch features (an input of the same width): the same layers,
@@ -132,7 +132,7 @@ def start_fold(
     build: Callable[[], tuple[ImageBranches, keras.Model]],
 ) -> CompiledModels:
     """The kept models of this graph, set to what ``build()`` (fresh branches and pre-training model, as
-    :func:`~trainer.models.build_image_branches` and :func:`~trainer.models.build_pretrain_model` make them)
+    :func:`~trainer.model.build_image_branches` and :func:`~trainer.model.build_pretrain_model` make them)
     would give now: every variable's value, every layer trainable, and Python's and NumPy's generators where
     the build leaves them. The first fold of a graph keeps what it builds (the kept models draw no random
     numbers of their own); a later fold that starts from a random state seen before takes the values that
@@ -179,10 +179,20 @@ def _values(variables: list) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
 
 
-def clear() -> None:
-    """Forget every kept model (``trainer._backend.free_memory``)."""
+def free_memory() -> None:
+    """Forget every kept model and drop Keras' global state.
+
+    Training never needs this between folds or trials (the kept models are reused, and a fold's fresh
+    build is garbage once its values are assigned); tests and benchmarks that build models of their own
+    call it to start clean.
+    """
+    import gc
+
     _kept.clear()
     _compiled.clear()
+    keras.backend.clear_session()
+    keras.config.set_dtype_policy("float32")
+    gc.collect()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 from trainer.config import TrainConfig, load_config
 from trainer.data import Dataset
 from trainer.errors import DataError
-from trainer.metadata import feature_frame, fit_metadata_model, predict_proba
+from trainer.model import feature_frame, fit_metadata_model, predict_proba
 from trainer.schema import METADATA, N_CLASSES
 
 CONFIG_FILE = "config.toml"
@@ -82,7 +82,7 @@ class FinalModel:
         without a clinical column its RandomForest reads — is a :class:`DataError` naming what is missing."""
         from dataclasses import replace
 
-        from trainer.inputs import prepare
+        from trainer.data import prepare
 
         config = replace(self.config, modalities=self.modalities)  # as trained, not as the new data would resolve
         dataset, images = prepare(Path(data).expanduser(), config, Path(cache_dir).expanduser(), labels_required=False)
@@ -122,7 +122,7 @@ def _load_network(path: Path):
     from trainer import _backend  # noqa: F401  (before Keras: it keeps the backend's start-up notes off stderr)
 
     keras = _backend.keras
-    from trainer import losses, models  # noqa: F401  (register the custom layer and loss)
+    from trainer.model import build_fusion_model, focal_loss  # noqa: F401  (their modules register the custom layer and loss)
 
     _backend.gpu_devices()  # the backend's device probe, kept quiet on a CPU (its "failed call to cuInit" note)
 

@@ -26,13 +26,21 @@ import numpy as np
 from keras import ops
 
 from trainer.data import Dataset
-from trainer.feeding import fit_arguments
-from trainer.losses import alpha_weights, focal_loss
-from trainer.metrics import COLLAPSE_SHARE, improves, score_visits, top_class_share, visit_probabilities
-from trainer.model_cache import ready_to_train
-from trainer.models import RF_INPUT, leaf_layers
-from trainer.pretrained import UnusableEntry
-from trainer.reports import EpochReport, StopStage
+from trainer.model import (
+    COLLAPSE_SHARE,
+    RF_INPUT,
+    alpha_weights,
+    focal_loss,
+    improves,
+    leaf_layers,
+    ready_to_train,
+    score_visits,
+    top_class_share,
+    visit_probabilities,
+)
+from trainer.stages._feeding import fit_arguments
+from trainer.stages._reports import EpochReport, StopStage
+from trainer.stages._store import UnusableEntry
 
 _PREDICT_BATCH = 256
 
@@ -102,7 +110,7 @@ class StagePlan:
 def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_epoch: OnEpoch | None) -> StageResult:
     """Train ``model`` for one stage and leave it at its best validation-QWK weights.
 
-    The model is compiled on its first stage only (``trainer.model_cache.ready_to_train``): a later stage,
+    The model is compiled on its first stage only (``trainer.model.ready_to_train``): a later stage,
     fold or trial that trains the same model object reuses its traced train step, with the optimizer reset.
     """
     inputs, targets = _inputs_for(model, train), keras.utils.to_categorical(train.labels, 3)
@@ -112,7 +120,7 @@ def run_stage(model: keras.Model, plan: StagePlan, train: Split, val: Split, on_
     example = ({name: array[:batch_size] for name, array in inputs.items()}, targets[:batch_size], weights[:batch_size])
     ready_to_train(model, plan.lr, plan.gamma, plan.jit_compile, example)
     monitor = _StageMonitor(plan, val, on_epoch, batches_per_epoch=math.ceil(train.size / batch_size))
-    # The batches Keras would make from these arrays, in one pipeline for the whole stage (trainer.feeding);
+    # The batches Keras would make from these arrays, in one pipeline for the whole stage (trainer.stages._feeding);
     # steps per epoch come from this very data set, and a batch never exceeds it.
     model.fit(
         **fit_arguments(inputs, targets, weights, batch_size, plan.epochs),

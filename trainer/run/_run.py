@@ -12,12 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from trainer.config import TrainConfig
-from trainer.data import Dataset, Metadata
-from trainer.final import CONFIG_FILE
-from trainer.folds import patient_folds
-from trainer.inputs import prepare
-from trainer.pretrained import FOLDER, PretrainStore
-from trainer.training import FoldResult, PretrainReuse, train_fold
+from trainer.data import Dataset, Metadata, patient_folds, prepare
+from trainer.final import CONFIG_FILE, save_fold
+from trainer.stages import FOLDER, FoldResult, PretrainReuse, PretrainStore, train_fold
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +71,7 @@ def train(
             config,
             cache_dir,
             callbacks.on_epoch,
-            save_to=Path(out) if save_models and out else None,
+            on_model=_saver(Path(out), dataset, config) if save_models and out else None,
             reuse=reuse,
         )
         results.append(result)
@@ -85,6 +82,15 @@ def train(
         (Path(out) / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
         out_of_fold(results, dataset).to_csv(Path(out) / OOF_FILE, index=False)
     return summary
+
+
+def _saver(out: Path, dataset: Dataset, config: TrainConfig) -> Callable:
+    """``train_fold``'s ``on_model`` for ``--save-models``: each fold's models into ``out``."""
+
+    def save(fold, network) -> None:
+        save_fold(out, fold.index, network, dataset, fold.train, config)
+
+    return save
 
 
 def out_of_fold(results: list[FoldResult], dataset: Dataset):

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from trainer.cache import file_sha256, held_lock, write_atomically
+from trainer._files import file_sha256, held_lock, write_atomically
 from trainer.errors import DataError
 from trainer.schema import BOX_FILES, MODALITY_FOLDERS
 
@@ -66,7 +66,7 @@ def describe_difference(expected: dict, actual: dict) -> str:
 
 
 def _csv_digests(source: Path) -> dict[str, str]:
-    from trainer.data import _find_metadata_csv
+    from trainer.data._dataset import _find_metadata_csv
 
     digests = {"metadata_sha256": file_sha256(_find_metadata_csv(source))}
     for name in BOX_FILES.values():
@@ -87,7 +87,7 @@ def _image_files(source: Path) -> list[str]:
 def _images_digest(source: Path, images: list[str], cache_dir: Path | None) -> str:
     """One digest over every image's name and content digest (content digests kept per host, see above)."""
     if cache_dir is None:
-        from trainer.cache import default_cache_dir
+        from trainer._files import default_cache_dir
 
         cache_dir = default_cache_dir()
     kept_path = _kept_digests_path(Path(cache_dir), source)

@@ -1,6 +1,6 @@
 """The table behind at-most-once trial creation: which trial each creating write made.
 
-Creating a trial through a lost connection must not make two (:mod:`storage.resilient`): each insert carries
+Creating a trial through a lost connection must not make two (:mod:`storage._resilient`): each insert carries
 a random token, and after a lost acknowledgement the token says whether the insert landed. The token lives in a
 table of its own, written in the trial's transaction, not among the trial's system attributes, where every
 Optuna client (the dashboard, ``trials_dataframe``, ``copy_study``, Optuna's storage conformance suite) would

@@ -3,7 +3,7 @@
 A *shot* is one depth photo and its thermal partner (same name after ``_``, camera letter ``T``).
 Each shot of a visit is one image row; the map images share their RGB shot's name and box.
 
-Reads only CSVs and folder listings (pandas), never an image: :mod:`trainer.images` opens them.
+Reads only CSVs and folder listings (pandas), never an image: :mod:`trainer.data._images` opens them.
 """
 
 from __future__ import annotations

@@ -186,7 +186,9 @@ class TrainConfig:
 
 def preset_names() -> list[str]:
     return sorted(
-        p.name.removesuffix(".toml") for p in resources.files("trainer.presets").iterdir() if p.name.endswith(".toml")
+        p.name.removesuffix(".toml")
+        for p in resources.files("trainer.config.presets").iterdir()
+        if p.name.endswith(".toml")
     )
 
 
@@ -195,7 +197,7 @@ def read_toml(source: str | Path) -> tuple[dict[str, Any], str]:
     text_source = str(source)
     if text_source in preset_names():
         return tomllib.loads(
-            resources.files("trainer.presets").joinpath(f"{text_source}.toml").read_text()
+            resources.files("trainer.config.presets").joinpath(f"{text_source}.toml").read_text()
         ), f"preset {text_source}"
     path = Path(source)
     if not path.is_file():

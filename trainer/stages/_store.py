@@ -25,7 +25,7 @@ global steps (its later stages may be longer or shorter, which the key rightly i
 metadata baseline. An entry that cannot be loaded into the model (other variables, a damaged file) is a
 miss: trained again and replaced, with one warning.
 
-Exactness: each stage seeds every generator at its start (``trainer.training.stage_seed``), so
+Exactness: each stage seeds every generator at its start (``trainer.stages._fold.stage_seed``), so
 skipping pre-training changes no random stream after it, and a hit restores every variable of the
 branches, BatchNorm statistics and random-layer states included. A hit gives the fold result of a miss.
 
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.cache import atomic_directory, file_sha256, held_lock, lock_file
+from trainer._files import atomic_directory, file_sha256, held_lock, lock_file
 from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from storage.errors import StorageError
+from storage._errors import StorageError
 
 ENV_VAR = "DFU_SEARCH_STORAGE"
 DEFAULT_URL = "sqlite:///dfu-search.db"

@@ -23,11 +23,10 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from trainer.alpha import class_alpha
-from trainer.cache import atomic_directory
+from trainer._files import atomic_directory
 from trainer.config import RFSettings
-from trainer.data import Metadata
-from trainer.folds import Fold
+from trainer.data import Fold, Metadata
+from trainer.model._alpha import class_alpha
 from trainer.schema import N_CLASSES
 
 _CACHE_VERSION = 1

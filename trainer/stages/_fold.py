@@ -8,20 +8,17 @@ backbones unfrozen, BatchNorm frozen; kept only if it beats stage 1).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from trainer.alpha import class_alpha
 from trainer.config import STAGES, TrainConfig
-from trainer.data import Dataset
-from trainer.final import save_fold
-from trainer.folds import Fold
-from trainer.metadata import MetadataProbabilities, cached_fold_probabilities
-from trainer.metrics import Scores, score
-from trainer.pretrained import PretrainStore, data_digest
+from trainer.data import Dataset, Fold
+from trainer.model import MetadataProbabilities, Scores, cached_fold_probabilities, class_alpha, score
 from trainer.schema import METADATA
+from trainer.stages._store import PretrainStore, data_digest
 
 # Keras-dependent modules load lazily: a metadata-only run never imports TensorFlow.
 
@@ -61,10 +58,13 @@ def train_fold(
     config: TrainConfig,
     cache_dir: Path,
     on_epoch=None,
-    save_to: Path | None = None,
+    on_model: Callable[[Fold, object], None] | None = None,
     reuse: PretrainReuse | None = None,
 ) -> FoldResult:
     """Train and validate one fold; ``on_epoch`` may raise to stop it.
+
+    ``on_model(fold, network)``: called with the fold's final network (None: a metadata-only run) once it is
+    trained, before the fold's result is returned (``train --save-models`` saves it).
 
     ``reuse``: take pre-training from the store when it holds this fold's, and store it when it does not.
     """
@@ -74,8 +74,8 @@ def train_fold(
     rf = cached_fold_probabilities(metadata, fold, config.rf_settings, cache_dir)
     metadata_scores = score(metadata.labels[fold.val], rf.val.argmax(axis=1))
     if not dataset.image_modalities:
-        if save_to is not None:
-            save_fold(save_to, fold.index, None, dataset, fold.train, config)
+        if on_model is not None:
+            on_model(fold, None)
         return FoldResult(fold.index, metadata_scores, metadata_scores, fold.val, rf.val)
     if METADATA not in dataset.modalities:
         rf = None
@@ -83,24 +83,32 @@ def train_fold(
     from trainer import _backend
 
     # Seeds and the dtype policy, per fold; Keras' session is not cleared: the compiled models are kept
-    # for the next fold and trial (trainer.model_cache).
+    # for the next fold and trial (trainer.model.start_fold).
     _backend.configure(config.seed + fold.index, config.precision, config.deterministic, config.jit_compile)
-    return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse)
+    return _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, on_model, reuse)
 
 
-def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, save_to, reuse) -> FoldResult:
-    from trainer import _backend, model_cache, models
-    from trainer.stages import predict_visits
+def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch, on_model, reuse) -> FoldResult:
+    from trainer import _backend
+    from trainer.model import (
+        build_image_branches,
+        build_pretrain_model,
+        freeze_backbones,
+        fusion_weight,
+        start_fold,
+        unfreeze_top,
+    )
+    from trainer.stages._stage import predict_visits
 
     train, val = _split(dataset, images, fold, rf)
 
     # The kept compiled models of this graph, with every starting value a fresh build gives (nothing
     # traced); they do the training.
     def build():
-        branches = models.build_image_branches(config, dataset.image_modalities)
-        return branches, models.build_pretrain_model(branches)
+        branches = build_image_branches(config, dataset.image_modalities)
+        return branches, build_pretrain_model(branches)
 
-    compiled = model_cache.start_fold(config, dataset.image_modalities, rf is not None, build)
+    compiled = start_fold(config, dataset.image_modalities, rf is not None, build)
     branches = compiled.branches
 
     plan = functools.partial(_plan, config, fold.index, train.labels, metadata_scores.qwk)
@@ -118,13 +126,13 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
         _backend.reseed(stage_seed(config, fold.index, "stage1"))
         compiled.start_fusion(config)
         model = compiled.fusion
-        models.freeze_backbones(branches)
+        freeze_backbones(branches)
         if config.epochs_stage1 > 0:
             stages["stage1"] = _fusion_stage(model, plan("stage1", config.alpha_cap), train, val, on_epoch)
         if config.epochs_stage2 > 0 and config.unfreeze_fraction > 0:
             _backend.reseed(stage_seed(config, fold.index, "stage2"))
             before = model.get_weights()
-            models.unfreeze_top(branches, config.unfreeze_fraction)
+            unfreeze_top(branches, config.unfreeze_fraction)
             stage2 = _fusion_stage(compiled.fine_tune, plan("stage2", config.alpha_cap), train, val, on_epoch)
             baseline = stages["stage1"].best_qwk if "stage1" in stages else float("-inf")
             stage2.kept = stage2.best_qwk > baseline
@@ -132,18 +140,18 @@ def _train_networks(dataset, images, fold, config, rf, metadata_scores, on_epoch
                 model.set_weights(before)
             stages["stage2"] = stage2
             # Back to stage 1's trainable set, the one the fusion model's predict step was traced with.
-            models.freeze_backbones(branches)
+            freeze_backbones(branches)
 
     probabilities = predict_visits(model, val)
-    if save_to is not None:
-        save_fold(save_to, fold.index, model, dataset, fold.train, config)
+    if on_model is not None:
+        on_model(fold, model)
     return FoldResult(
         fold.index,
         score(val.visit_labels, probabilities.argmax(axis=1)),
         metadata_scores,
         fold.val,
         probabilities,
-        models.fusion_weight(model) if rf is not None else None,
+        fusion_weight(model) if rf is not None else None,
         stages,
     )
 
@@ -164,7 +172,7 @@ def stage_seed(config: TrainConfig, fold: int, stage: str) -> int:
 
 def _plan(config: TrainConfig, fold: int, labels: np.ndarray, baseline_qwk: float, stage: str, alpha_spec):
     """One stage's settings: its LR, epochs and patience, and the fold's alpha from its training labels."""
-    from trainer.stages import StagePlan
+    from trainer.stages._stage import StagePlan
 
     return StagePlan(
         name=stage,
@@ -185,8 +193,8 @@ def _plan(config: TrainConfig, fold: int, labels: np.ndarray, baseline_qwk: floa
 
 def _fusion_stage(model, plan, train, val, on_epoch):
     """A fusion stage, with the RF weight it started from and the one it restored (None for concatenation)."""
-    from trainer.models import fusion_weight
-    from trainer.stages import run_stage
+    from trainer.model import fusion_weight
+    from trainer.stages._stage import run_stage
 
     start = fusion_weight(model)
     result = run_stage(model, plan, train, val, on_epoch)
@@ -198,7 +206,7 @@ def _fusion_stage(model, plan, train, val, on_epoch):
 def _pretrain(model, plan, train, val, on_epoch, reuse, config, fold, dataset, images):
     """Image pre-training: trained here, or loaded from the store and its epochs reported again (marked cached)."""
     from trainer import _backend
-    from trainer.stages import load_stage, replay_reports, run_stage, save_stage
+    from trainer.stages._stage import load_stage, replay_reports, run_stage, save_stage
 
     if reuse is None:
         return run_stage(model, plan, train, val, on_epoch)
@@ -222,7 +230,7 @@ def _pretrain(model, plan, train, val, on_epoch, reuse, config, fold, dataset, i
 
 def _split(dataset: Dataset, images: dict[str, np.ndarray], fold: Fold, rf: MetadataProbabilities | None):
     """Image rows of the fold's training and validation visits, with each row's RF probabilities."""
-    from trainer.stages import visit_rows
+    from trainer.stages._stage import visit_rows
 
     return (
         visit_rows(dataset, images, fold.train, rf.train if rf is not None else None),

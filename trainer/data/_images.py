@@ -1,4 +1,4 @@
-"""Image rows' pixels: preprocessing each image once into a cache (:mod:`trainer.layout` finds the rows).
+"""Image rows' pixels: preprocessing each image once into a cache (:mod:`trainer.data._layout` finds the rows).
 
 Preprocessing crops to the wound box, resizes keeping the aspect ratio so the long side is the
 image size, zero-pads to a square and keeps uint8 values in [0, 255].
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from trainer.cache import atomic_directory
-from trainer.data import Dataset
+from trainer._files import atomic_directory
+from trainer.data._dataset import Dataset
 from trainer.errors import DataError
 from trainer.schema import MODALITY_CAMERA
 
@@ -79,7 +79,7 @@ def load_images(
     """Preprocessed images of every image row, per modality: uint8 arrays of shape (rows, size, size, 3).
 
     Each modality is built once per (files, boxes, image size) and reused by later runs and other
-    processes; see :func:`trainer.cache.atomic_directory` for why concurrent builders are safe.
+    processes; see :func:`trainer._files.atomic_directory` for why concurrent builders are safe.
     """
     rows = dataset.image_rows
     if rows is None:

@@ -7,7 +7,7 @@ the profile), more than anything else that is not executing ops.
 
 The batches are exactly Keras' own: Keras draws an epoch's order with ``tf.random.shuffle`` inside the pipeline,
 and a new iterator of a pipeline seeded alike draws the same order again, so with every generator seeded at
-the stage's start (``trainer.training.stage_seed``) every epoch of a stage sees the same order.
+the stage's start (``trainer.stages._fold.stage_seed``) every epoch of a stage sees the same order.
 :func:`epoch_order` draws that order once, with the same op in the same place, and :func:`fit_arguments`
 repeats its batches (full batches first, the partial one last, as Keras slices them) for every epoch.
 ``tests/test_feeding.py`` holds the order to Keras' own adapter. On other backends ``fit`` gets the arrays as

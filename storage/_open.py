@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import optuna
 
-from storage.errors import StorageError
-from storage.resilient import ResilientRDBStorage
-from storage.urls import file_path, grpc_address, kind, redact, sqlalchemy_url
+from storage._errors import StorageError
+from storage._resilient import ResilientRDBStorage
+from storage._urls import file_path, grpc_address, kind, redact, sqlalchemy_url
 
 #: Connections one process keeps open to PostgreSQL, and how many more it may open under load.
 POOL_SIZE = 2

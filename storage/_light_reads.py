@@ -1,6 +1,6 @@
 """Reads that every worker makes often, kept light: counts and new trials only, not every running trial again.
 
-A mixin of :class:`storage.resilient.ResilientRDBStorage` (which retries each of these through an outage). Optuna's
+A mixin of :class:`storage._resilient.ResilientRDBStorage` (which retries each of these through an outage). Optuna's
 own reads rebuild every running trial each time; with W workers a trial loop that asks "is the budget met?" pays
 W running trials W times a round.
 """
@@ -15,7 +15,7 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
-from storage.trial_reads import read_trials
+from storage._trial_reads import read_trials
 
 
 class LightReads:
@@ -59,7 +59,7 @@ class LightReads:
         included_trial_ids: set[int],
         trial_id_greater_than: int,
     ) -> list[FrozenTrial]:
-        """Optuna's bulk read (its trial cache's every refresh), from plain rows: :mod:`storage.trial_reads`."""
+        """Optuna's bulk read (its trial cache's every refresh), from plain rows: :mod:`storage._trial_reads`."""
         with _create_scoped_session(self.scoped_session) as session:
             return read_trials(session, study_id, states, included_trial_ids, trial_id_greater_than)
 

@@ -10,7 +10,7 @@ the server committed, before the client heard: trying a non-idempotent write aga
 it twice. So those writes first find out what the lost attempt did:
 
 - creating a trial (``study.ask()``, ``enqueue_trial``) records a random token with the new row (in a table
-  of its own, :mod:`storage.write_tokens`, where no Optuna client sees it) and looks for that token before
+  of its own, :mod:`storage._write_tokens`, where no Optuna client sees it) and looks for that token before
   inserting again, so a lost acknowledgement cannot make two trials;
 - taking a WAITING trial (``study.ask()`` on an enqueued trial) stamps ``datetime_start`` with a
   value of its own; a RUNNING trial with that stamp is ours, so it is neither taken twice nor
@@ -21,9 +21,9 @@ A trial becomes RUNNING together with its first heartbeat (one transaction), so 
 heartbeat thread has beaten once still leaves a trial that the heartbeat sweep can take for stale.
 
 Two reads that every worker makes every trial are light here (``count_trials``, ``trials_in_state``, from
-:mod:`storage.light_reads`): Optuna's own read every running trial again each time. And
+:mod:`storage._light_reads`): Optuna's own read every running trial again each time. And
 reading many trials (Optuna's cache, TPE's history) builds them from plain rows, not ORM objects
-(:mod:`storage.trial_reads`).
+(:mod:`storage._trial_reads`).
 
 Heartbeats never raise: a missed heartbeat is logged, and the thread beats again next interval
 (Optuna's heartbeat thread dies at its first exception, and its trial would be failed as stale).
@@ -46,10 +46,10 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from storage.errors import StorageError
-from storage.light_reads import LightReads
-from storage.urls import redact
-from storage.write_tokens import create_write_token_table, record_write_token, trial_made_by_write
+from storage._errors import StorageError
+from storage._light_reads import LightReads
+from storage._urls import redact
+from storage._write_tokens import create_write_token_table, record_write_token, trial_made_by_write
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainer.data._layout import match_image_rows
 from trainer.errors import DataError
-from trainer.layout import match_image_rows
 from trainer.schema import (
     APPT,
     BOX_FILES,
