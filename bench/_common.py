@@ -1,4 +1,6 @@
-"""Shared by the benchmarks: the machine they ran on, demo data drawn from the real metadata, the JSON line."""
+"""Everything the benchmarks share, in one place: the machine they ran on, demo data drawn from the real metadata,
+the JSON line, running commands, CPU seconds and memory from /proc, the fusion model on random rows (throughput,
+epoch start) and the tests' PostgreSQL server with the recorded curves the load benchmarks replay."""
 
 from __future__ import annotations
 
@@ -183,3 +185,158 @@ def stop_group(process: subprocess.Popen) -> None:
             time.sleep(0.1)
         if process.poll() is not None:
             return
+
+
+# --- CPU seconds and memory of processes, read from /proc (Linux; no psutil needed) ---
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # fields from "state" on; the name may hold spaces
+
+
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (``reaped``: also of its children it has waited for)."""
+    try:
+        fields = _stat(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICK
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    return found
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a server process, its live children and the children it has reaped (PostgreSQL's
+    backends come and go; the postmaster reaps them, so their time lands in its cutime)."""
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(child) for child in children(pid))
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """RSS and PSS of ``pid`` in kB (PSS: shared pages divided among the processes that map them)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
+            values[key.lower()] = int(rest.split()[0])
+    return values
+
+
+# --- the fusion model on random rows: what bench/throughput.py and bench/epoch_start.py train to time epochs ---
+
+IMAGE_MODALITIES = ("depth_rgb", "thermal_map")
+
+
+def parse_case(text: str) -> tuple[str, int, str]:
+    """``backbone@size[:precision]`` → (backbone, size, precision)."""
+    name, _, precision = text.partition(":")
+    backbone, _, size = name.partition("@")
+    return backbone, int(size), precision or "float32"
+
+
+def random_rows(n: int, size: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``n`` rows of uint8 images per modality and RF probabilities, with labels: only their shapes matter."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    inputs = {m: rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8) for m in IMAGE_MODALITIES}
+    inputs["rf_probs"] = rng.dirichlet([1, 1, 1], n).astype("float32")
+    return inputs, labels
+
+
+def configure(precision: str, jit_compile: bool | str = "auto", deterministic: bool | str = "auto") -> None:
+    """A fresh backend state under the given precision, as the trainer sets one up before each fold."""
+    from trainer import _backend
+    from trainer.model import free_memory
+
+    free_memory()
+    _backend.configure(0, precision, deterministic, jit_compile)
+
+
+def fusion_model(backbone: str, size: int, precision: str):
+    """The trainer's fusion network (RF probabilities + two image branches), uncompiled."""
+    from trainer.config import TrainConfig
+    from trainer.model import _network as models
+
+    config = TrainConfig(backbone=backbone, image_size=size, precision=precision)
+    branches = models.build_image_branches(config, IMAGE_MODALITIES)
+    return models.build_fusion_model(branches, config)
+
+
+# --- the load benchmarks (bench/scale.py and its parts): the curves simulated workers replay, a PostgreSQL server ---
+
+CURVES = REPO / "bench" / "results" / "pruning-v2-curves-seed0.json.gz"
+
+
+def postgres_server(max_connections: int):
+    """The tests' PostgreSQL server (initdb + pg_ctl, run as postgres), started with ``max_connections``."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from _postgres import PostgresServer
+
+    return PostgresServer.start(max_connections=max_connections)
+
+
+# --- a live study on the calibrated demo data (bench/pruning.py live, bench/pretrain_store.py) ---
+
+#: The recordings' settings over the quick preset: 32 px images, 100 trees; one calibrated shot a visit, 3 folds.
+RECORD_SETS = ("image_size=32", "rf_trees=100")
+SHOTS = 1
+FOLDS = 3
+
+
+def warm_caches(data: Path, cache: Path) -> None:
+    """Preprocessed images and each fold's RF probabilities, built once before either arm."""
+    from trainer import load_config, prepare
+
+    config = load_config("quick", None, list(RECORD_SETS) + [f"folds={FOLDS}"])
+    prepare(data, config, cache)
+    run_timed(dfu_command("train", "--data", str(data), "--modalities", "metadata", "--folds", str(FOLDS), "--preset", "quick",
+              *(a for s in RECORD_SETS for a in ("--set", s)), "--cache-dir", str(cache),
+              "--out", str(cache.with_name(cache.name + "-warm-run"))))  # fmt: skip
+
+
+def _degenerate(trials: list) -> dict:
+    """The enqueued ``degenerate`` trial's outcome, if the study has one."""
+    trial = next((t for t in trials if t.user_attrs.get("enqueued") == "degenerate"), None)
+    if trial is None:
+        return {}
+    return {"degenerate": {"state": trial.state.name, "epochs_trained": trial.user_attrs.get("epochs_trained"),
+                           "value": trial.value, "prune_reason": trial.user_attrs.get("prune_reason")}}  # fmt: skip
+
+
+def study_summary(name: str, db: Path) -> dict:
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    trials = study.trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    rules: dict[str, int] = {}
+    for t in finished:
+        if t.state.name == "PRUNED":
+            rule = (t.user_attrs.get("prune_reason") or {}).get("rule", "?")
+            rules[rule] = rules.get(rule, 0) + 1
+    settings = study.user_attrs.get("dfu_search", {})
+    return {
+        "pruner": settings.get("pruner"),
+        "rules": bool((settings.get("rules") or {}).get("enabled")),
+        "trials": len(finished),
+        "pruned": sum(t.state.name == "PRUNED" for t in finished),
+        "prunes_by_rule": rules,
+        "epochs": sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished),
+        "best_qwk": max((t.value for t in finished if t.value is not None), default=None),
+        **_degenerate(trials),
+    }

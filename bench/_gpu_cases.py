@@ -1,9 +1,9 @@
-"""``bench/gpu.py``'s throughput cases: ``bench/trainer.py`` per backbone, precision and XLA setting.
+"""``bench/gpu.py``'s throughput cases: ``bench/throughput.py`` per backbone, precision and XLA setting.
 
 Each case runs in a process of its own (so its peak GPU memory is its own). A wave of cases starts
 together: they trace and compile side by side on the machine's CPU cores, and once every one of
 them has compiled (or died), they time their epochs one process at a time on the GPU
-(``bench/trainer.py``'s :class:`GpuGate`). On an H200 compiling EfficientNetB0's training step took
+(``bench/throughput.py``'s :class:`GpuGate`). On an H200 compiling EfficientNetB0's training step took
 ~40 s per arm even with XLA's autotuner off, while a timed epoch takes about a second: one case after
 the other, six cases would not fit in eight minutes.
 """
@@ -23,7 +23,7 @@ from _common import finish_command, start_command, stop_group
 
 @dataclass(frozen=True)
 class Case:
-    """One ``bench/trainer.py`` run: ``spec`` is backbone@size[:precision]."""
+    """One ``bench/throughput.py`` run: ``spec`` is backbone@size[:precision]."""
 
     spec: str
     batch: int = 32
@@ -64,7 +64,7 @@ def run_wave(cases: tuple[Case, ...], deadline_s: float, work: Path, progress=No
     env = {**os.environ, "DFU_BENCH_PROGRESS": "1"}
     running = {}
     for case in cases:
-        command = [sys.executable, "bench/trainer.py", "--cases", case.spec, "--repeats", "1", "--rows",
+        command = [sys.executable, "bench/throughput.py", "--cases", case.spec, "--repeats", "1", "--rows",
                    str(case.rows), "--epochs", str(case.epochs), "--batch", str(case.batch), "--jit-compile",
                    case.jit_compile, "--no-cache", "--gate", str(gate), "--out", str(work / f"{case.name}.json")]  # fmt: skip
         running[case] = start_command(command, env, work / f"{case.name}.log")

@@ -1,11 +1,12 @@
-"""The pruning sections of ``bench/README.md``: the v2 tables and the rounds that chose the default, and v1."""
+"""The pruning sections of ``bench/README.md``: the v2 tables replayed through the default and the stock pruners,
+the signal in the reports, the live pairs, and replays led by a strong trial. The rounds that chose the default, and
+the v1 tables before the pre-training store, are frozen in ``bench/results/historical/README.md``."""
 
 from __future__ import annotations
 
 import math
 
-from _readme_rounds import HELD_OUT_CHECKS, OLD_TO_BEST, held_out_check, ninth_round, tenth_round, variants_table
-from _readme_tables import RESULTS, load, pct, relative, table
+from _readme_tables import RESULTS, load, pct, table
 
 
 def _epochs_cell(row: dict) -> str:
@@ -16,20 +17,6 @@ def _epochs_cell(row: dict) -> str:
 
 def _false_prunes_cell(row: dict) -> str:
     return pct(row["false_prune_rate"]) if row["pruned_per_ordering"] else "— (none pruned)"
-
-
-def _replay_rows(document: dict) -> list[list]:
-    rows = []
-    named = {"median": "median (stock)", "hyperband": "hyperband (stock)", "wilcoxon": "wilcoxon (per fold)",
-             "forgiving": "forgiving (fold race)", "rules": "rules alone", "ours": "**ours**"}  # fmt: skip
-    entries = [(named.get(name, name), row) for name, row in document["strategies"].items()]
-    entries += [("oracle (knows every final)", document["oracle"])]
-    entries += [("oracle from fold 0's first fusion epoch", document["oracle_at_fusion"])]
-    for label, row in entries:
-        rows.append([label, _epochs_cell(row), f"{row['speedup_vs_none']:.2f}",
-                     f"{row['speedup_vs_median']:.2f}" if row.get("speedup_vs_median") else "—",
-                     pct(row["p_best_within_001"]), f"{row['epochs_to_within_001']:.0f}", _false_prunes_cell(row)])  # fmt: skip
-    return rows
 
 
 def _v2_rows(document: dict) -> list[list]:
@@ -95,11 +82,18 @@ def pruning_v2() -> str:
     parts = [
         """## Pruning, replayed on the trainer users run (v2)
 
-Recorded as below (v1), on the trainer with the pre-training store and the learning fusion weight, and
-the default space's `lr_pretrain` on its three values: `python bench/pruning.py record --table v2
---data-seed S --trials 64`. Replayed with the store (a pre-training an earlier trial of the ordering
+Whole curves are recorded once (`python bench/pruning.py record --table v2 --data-seed S --trials 64`:
+`dfu-search launch --pruner none --no-rules --sampler random` on the real metadata's 890 visits with one
+calibrated shot each, quick preset at 32 px, 3 folds, the default space's `lr_pretrain` on its three values)
+and replayed through every strategy (`python bench/pruning.py replay --table v2 --data-seed S`, i.e.
+`dfu-search replay`). Replayed with the store (a pre-training an earlier trial of the ordering
 finished costs nothing, its epochs still reported); "plain Optuna" is stock median without the store.
-Data seeds 0 and 1 chose the default (`python bench/pruning_variants.py`, the rule in its docstring,
+The `oracle` knows every final value and stops a loser after one epoch; the second oracle may stop a trial
+only at its first fusion epoch, the limit for a pruner that reads reports.
+
+The default was chosen in rounds, each by a rule stated before the table that checked it; the rounds' code is
+retired and their tables are frozen in [results/historical](results/historical/README.md) with the rule each
+round stated. Data seeds 0 and 1 chose the first default (the rule
 stated before seed 2 was recorded); data seed 2 is **held out**: the chosen default replayed without
 re-tuning. Then, the default having missed the goal against plain Optuna on seeds 0 and 2, variants
 with a percentile per fold were added and the same rule applied to seeds 0–2, stated before data seed 3
@@ -111,19 +105,18 @@ were added and the rule applied to seeds 0–4, stated before data seed 5 was re
 from that choice, which made `near-best` the default (`running-mean` is the default before it). Then
 variants that start the percentile sooner, take a higher one, or a narrower margin were added and the rule
 applied to seeds 0–5, stated before data seed 6 was recorded: seed 6 is **held out** from that choice and
-from `near-best`'s, and the choice did not pass there (below the variants). Then variants measuring the
+from `near-best`'s, and the choice did not pass there. Then variants measuring the
 margin below the best from the incumbent's value at the step were added and the rule applied to seeds 0–6,
 stated before data seed 7 was recorded: seed 7 is **held out** from that choice, which did not pass there
 either. Then variants with a wider margin below the best in fold 0 were added and the rule applied to
-`near-best` and them alone on seeds 0–7 (the ninth round, below), stated before data seed 8 was recorded:
+`near-best` and them alone on seeds 0–7 (the ninth round), stated before data seed 8 was recorded:
 seed 8 is **held out** from that choice, which did not pass there either — its best trial is a slow starter
 that every pruner judging the first fusion epochs stops, stock median too. Data seed 9 was recorded then and
-left unread; the tenth round (below) added candidates that hold judgement while a trial still climbs and chose
+left unread; the tenth round added candidates that hold judgement while a trial still climbs and chose
 on seeds 0–8 by a rule counting the issue's five goals, stated before seed 9 was replayed: seed 9 is **held
-out** from that choice, which did not pass there (the check follows the round's table).
+out** from that choice, which did not pass there.
 Every table below is replayed with the default, `near-best`, and the degeneracy rules of 2026-12-02 (a
-collapsed fused stage 1 ends the trial in the first fold only); the variants of rounds one to eight were
-replayed before that change. **`near-best` was chosen on data seeds 0–4**: only seeds 5–9 are held out from it
+collapsed fused stage 1 ends the trial in the first fold only). **`near-best` was chosen on data seeds 0–4**: only seeds 5–9 are held out from it
 (each table's line says what it was held out from).
 
 Time to the best is the **expected running time** (ERT), as COCO defines it: the epochs every ordering spent —
@@ -131,8 +124,8 @@ until its best so far came within 0.01 (or 0.02, about the standard error of a 3
 recorded trial, or to its end when it never did — divided by the orderings that got there (∞ when none did). A
 strategy that stops early and loses the best pays for it. Beside it, how often the best was kept, and the ERT's
 ratio to the oracle that may stop a trial from its first fusion epoch — the limit for a pruner that reads reports.
-The rounds further down chose by an older figure, the mean over orderings of "epochs to within 0.01, or all its
-epochs when it never got there", which rewarded losing the best; their tables keep it, labelled.
+The rounds chose by an older figure, the mean over orderings of "epochs to within 0.01, or all its epochs when it
+never got there", which rewarded losing the best; their frozen tables keep it, labelled.
 """
     ]
     for seed in seeds:
@@ -148,20 +141,6 @@ epochs when it never got there", which rewarded losing the best; their tables ke
                       "fewer epochs than plain Optuna", "false prunes"], _v2_rows(document))
             + "\n"
         )  # fmt: skip
-    if (RESULTS / "pruning-v2-variants.json").is_file():
-        variants = load("pruning-v2-variants.json")
-        parts.append(
-            f"Variants (`python bench/pruning_variants.py`, seeds {variants['seeds']}); chosen by the rule: "
-            f"**{variants['chosen']}** ({variants.get('chosen_because', 'the first tier')}); "
-            + ("`near-best` is this variant." if variants["chosen"] == variants["default_variant"] else
-               f"`near-best` (the default) is *{variants['default_variant']}*; the chosen one becomes the default only if "
-               f"a table recorded after the choice (data seed {max(variants['seeds']) + 1}) confirms it.")
-            + "\n\n" + variants_table(variants)
-        )  # fmt: skip
-        # the checks of the rounds this file holds: each by the table recorded after them (the ninth round's below)
-        checked = (seed for seed in HELD_OUT_CHECKS if seed <= max(variants["seeds"]) + 1)
-        parts.extend(filter(None, map(held_out_check, checked)))
-    parts.extend(filter(None, (ninth_round(), tenth_round())))
     signals = [(s, load(f"pruning-v2-signal-seed{s}.json")) for s in _V2_SEEDS
                if (RESULTS / f"pruning-v2-signal-seed{s}.json").is_file()]  # fmt: skip
     if signals:
@@ -173,7 +152,7 @@ epochs when it never got there", which rewarded losing the best; their tables ke
                          *(f"{knobs[k]:+.2f}" for k in ("fusion_init", "lr_stage1", "lr_stage2", "lr_pretrain", "alpha_cap"))])  # fmt: skip
         parts.append(
             "What the v2 reports and knobs say about the final (`python bench/pruning.py signal --table v2`, Spearman ρ "
-            "over the recorded trials; v1 below: `fusion_init` +0.92, first fusion epoch +0.81 / +0.87):\n\n"
+            "over the recorded trials; on the v1 tables, before the store: `fusion_init` +0.92, first fusion epoch +0.81 / +0.87):\n\n"
             + table(["seed", "fold 0 stage 1, epoch 1", "epoch 5", "`fusion_init`", "`lr_stage1`", "`lr_stage2`",
                       "`lr_pretrain`", "`alpha_cap`"], rows) + "\n"
         )  # fmt: skip
@@ -194,96 +173,6 @@ epochs when it never got there", which rewarded losing the best; their tables ke
                       "degenerate: ended by"], rows) + "\n"
             + (f"\n({document['machine_note']}.)\n" if "machine_note" in document else "")
         )  # fmt: skip
-    return "\n".join(parts)
-
-
-def pruning() -> str:
-    parts = [
-        """## Pruning, replayed (v1: before the pre-training store)
-
-Whole curves are recorded once (`python bench/pruning.py record --data-seed S`: `dfu-search launch
---pruner none --no-rules --sampler random` on the real metadata's 890 visits with one calibrated shot
-each, quick preset at 32 px, 3 folds) and replayed through every strategy over 200 orderings
-(`python bench/pruning.py replay --data-seed S`, i.e. `dfu-search replay`). The `oracle` knows every
-final value and stops a loser after one epoch; the second oracle may stop a trial only at its first
-fusion epoch, the limit for a pruner that waits for an informative report (see the signal table).
-"""
-    ]
-    for seed in (0, 1):
-        document = load(f"pruning-replay-seed{seed}.json")
-        parts.append(
-            f"Data seed {seed} — {document['trials']} trials, best {document['best_recorded']:.3f}, median "
-            f"{document['median_recorded']:.3f}, {document['epochs_all']:.0f} epochs unpruned "
-            f"(`{relative(document['command'].split(' --out')[0])}`):\n\n"
-            + table(
-                [
-                    "strategy",
-                    "epochs, mean (p05–p95)",
-                    "× vs none",
-                    "× vs median",
-                    "best within 0.01",
-                    OLD_TO_BEST,
-                    "false prunes",
-                ],
-                _replay_rows(document),
-            )  # fmt: skip
-            + "\n"
-        )
-    signal_rows = []
-    for seed in (0, 1):
-        signal = load(f"pruning-signal-seed{seed}.json")
-        curve = signal["fold0_best_so_far_vs_final"]
-        pretrain = [r["spearman"] for r in curve if r["stage"] == "pretrain"]
-        stage1 = {r["epoch"]: r["spearman"] for r in curve if r["stage"] == "stage1"}
-        knobs = signal["knob_vs_final"]
-        signal_rows.append([seed, f"{min(pretrain):+.2f} … {max(pretrain):+.2f}", f"{stage1.get(1, float('nan')):+.2f}",
-                            f"{stage1.get(5, float('nan')):+.2f}",
-                            *(f"{knobs[k]:+.2f}" for k in ("fusion_init", "lr_stage1", "lr_pretrain", "alpha_cap"))])  # fmt: skip
-    parts.append(
-        "Which reports say anything about the final value (`python bench/pruning.py signal`: Spearman ρ over "
-        "the recorded trials between the final mean-fold QWK and fold 0's best QWK so far, or a knob):\n\n"
-        + table(
-            [
-                "seed",
-                "pre-training, min … max",
-                "stage 1, epoch 1",
-                "stage 1, epoch 5",
-                "`fusion_init`",
-                "`lr_stage1`",
-                "`lr_pretrain`",
-                "`alpha_cap`",
-            ],
-            signal_rows,
-        )  # fmt: skip
-        + "\n"
-    )
-    variants = load("pruning-variants.json")
-    variant_rows = []
-    for name in variants["seed0"]["variants"]:
-        cells = [name]
-        for seed in ("seed0", "seed1"):
-            row = variants[seed]["variants"][name]
-            cells.append(f"{row['epochs_mean']:.0f}, ×{row['speedup_vs_median']:.2f}, {pct(row['p_best_within_001'])}")
-        variant_rows.append(cells)
-    parts.append(
-        "Parts of `ours` replayed separately (`python bench/pruning_variants.py`): epochs, × vs stock median, best "
-        "kept within 0.01:\n\n" + table(["variant", "data seed 0", "data seed 1"], variant_rows) + "\n"
-    )
-    live = load("pruning-live-seed0.json")["live"]
-    live_rows = [[f"`{arm}`", f"{r['trials']} ({r['pruned']})", r["epochs"], f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
-                  f"{r['best_qwk']:.3f}"] for arm, r in live.items()]  # fmt: skip
-    parts.append(
-        "Live, one study after the other (`python bench/pruning.py live --data-seed 0`, random sampler so both arms "
-        "see the same configs):\n\n"
-        + table(["arm", "trials (pruned)", "epochs", "CPU s", "wall s", "best QWK"], live_rows)
-        + """
-
-What was decided then (v1): the default stayed `ours` until a variant won on both tables; the fold race is what
-loses the best trial (the same-step comparison alone keeps it), and every trial pays fold 0's
-uninformative pre-training before its first useful report, which caps what any pruner can save here.
-`wilcoxon` can never prune with 3 folds: its smallest p-value, 2⁻³ = 0.125, is above 0.1.
-"""
-    )
     return "\n".join(parts)
 
 

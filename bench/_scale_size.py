@@ -54,8 +54,7 @@ _CHILD_TABLES = {  # table: the columns a copy keeps (its own id is new, its tri
 
 
 def study_size(args) -> dict:
-    from _common import machine
-    from _scale_common import CURVES, postgres_server
+    from _common import CURVES, machine, postgres_server
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     recording = load_recording(CURVES)

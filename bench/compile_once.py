@@ -36,8 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, emit, machine
-from _procfs import children, cpu_seconds, memory_kb
+from _common import REPO, WORK, children, cpu_seconds, emit, machine, memory_kb
 
 from search.study.curves import CURVE_COLUMNS
 

@@ -1,6 +1,6 @@
 """How long a TensorFlow ``fit`` epoch waits before its first batch, and how often.
 
-Found while measuring the trainer against a bare ``fit`` (``bench/trainer.py``): epoch times of
+Found while measuring the trainer against a bare ``fit`` (``bench/throughput.py``): epoch times of
 any long ``model.fit`` have two humps, the same CPU seconds apart by ~0.2 s of wall time, and the
 extra time sits between ``on_epoch_begin`` and the first batch, where Keras starts the epoch's
 data iterator. Both the trainer and a bare fit pay it; this records it on its own, for one model,
@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import emit, machine
-from _fusion import configure, fusion_model, parse_case, random_rows
+from _common import configure, emit, fusion_model, machine, parse_case, random_rows
 
 #: An epoch counts as having waited when its first batch starts this late.
 WAITED_S = 0.1

@@ -12,7 +12,7 @@ is skipped and said so:
    epochs, the second trial's first epochs (models compiled once per process: nothing to compile),
    both trials' wall time, and GPU utilisation. First, since an earlier loan measured the
    throughput cases already;
-3. ``bench/trainer.py`` on EfficientNetB0@128, DenseNet121@128 and EfficientNetB3@256, float32 and
+3. ``bench/throughput.py`` on EfficientNetB0@128, DenseNet121@128 and EfficientNetB3@256, float32 and
    mixed (float16 compute, loss scaling), XLA on (Keras' default on JAX); EfficientNetB0 with XLA
    off, and at batch 256 (NVIDIA's reference batch): images/s of the trainer and of a bare ``fit``,
    the trainer's overhead in wall time, and each case's peak GPU memory. The cases compile side by

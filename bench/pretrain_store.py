@@ -22,8 +22,22 @@ import shutil
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, dfu_command, emit, machine, real_demo_data, run_timed, shown, timed
-from pruning import FOLDS, RECORD_SETS, SHOTS, study_summary, warm_caches
+from _common import (
+    FOLDS,
+    RECORD_SETS,
+    REPO,
+    SHOTS,
+    WORK,
+    dfu_command,
+    emit,
+    machine,
+    real_demo_data,
+    run_timed,
+    shown,
+    study_summary,
+    timed,
+    warm_caches,
+)
 
 RESULTS = REPO / "bench" / "results"
 

@@ -25,26 +25,37 @@ import sys
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, dfu_command, emit, machine, real_demo_data, run_timed, shown
+from _common import (
+    FOLDS,
+    RECORD_SETS,
+    REPO,
+    SHOTS,
+    WORK,
+    dfu_command,
+    emit,
+    machine,
+    real_demo_data,
+    run_timed,
+    shown,
+    study_summary,
+    warm_caches,
+)
 
 RESULTS = REPO / "bench" / "results"
-#: Which recording: "v1" (before the pre-training store and the learning fusion weight; the files without a
-#: table name) or "v2" (the trainer users run now). Set by --table.
+#: Which recording: "v2", the trainer users run now. (The v1 recordings, before the pre-training store and the
+#: learning fusion weight, are frozen in results/historical/: today's trainer cannot record them again.)
 TABLE = "v2"
 
 
 def result_path(kind: str, seed: int, suffix: str = "", table: str | None = None) -> Path:
     """``bench/results/pruning[-TABLE][-KIND]-seedS[SUFFIX]`` (no KIND: the folder ``dfu-search replay`` writes
-    replay.json and anytime.png to); v1 files keep their old names. ``table``: default --table."""
+    replay.json and anytime.png to). ``table``: default --table."""
     table = table or TABLE
-    parts = ["pruning", *([] if table == "v1" else [table]), *([kind] if kind else []), f"seed{seed}"]
+    parts = ["pruning", table, *([kind] if kind else []), f"seed{seed}"]
     return RESULTS / ("-".join(parts) + suffix)
 
 
 # The quick preset at 32 px, 1 shot a visit: a whole unpruned trial (3 folds) in ~35 s on 2 cores.
-RECORD_SETS = ("image_size=32", "rf_trees=100")
-SHOTS = 1
-FOLDS = 3
 
 
 def _study_args(name: str, db: Path, data: Path, seed: int, trials: int, workers: int, cache: Path = WORK / "cache",
@@ -153,17 +164,6 @@ def replay(seed: int, orderings: int, ordering_seed: int) -> dict:
     return {"replay_wall_s": round(time.perf_counter() - started, 1), "command": shown(command), **document}
 
 
-def warm_caches(data: Path, cache: Path) -> None:
-    """Preprocessed images and each fold's RF probabilities, built once before either arm."""
-    from trainer import load_config, prepare
-
-    config = load_config("quick", None, list(RECORD_SETS) + [f"folds={FOLDS}"])
-    prepare(data, config, cache)
-    run_timed(dfu_command("train", "--data", str(data), "--modalities", "metadata", "--folds", str(FOLDS), "--preset", "quick",
-              *(a for s in RECORD_SETS for a in ("--set", s)), "--cache-dir", str(cache),
-              "--out", str(cache.with_name(cache.name + "-warm-run"))))  # fmt: skip
-
-
 def live(seed: int, trials: int) -> dict:
     """The default against what a user of plain Optuna gets (stock median, no rules, no pre-training store),
     one study after the other on the same data, seed and budget, each with the ``degenerate`` preset
@@ -190,39 +190,6 @@ def live(seed: int, trials: int) -> dict:
     return {"live": arms}
 
 
-def _degenerate(trials: list) -> dict:
-    """The enqueued ``degenerate`` trial's outcome, if the study has one."""
-    trial = next((t for t in trials if t.user_attrs.get("enqueued") == "degenerate"), None)
-    if trial is None:
-        return {}
-    return {"degenerate": {"state": trial.state.name, "epochs_trained": trial.user_attrs.get("epochs_trained"),
-                           "value": trial.value, "prune_reason": trial.user_attrs.get("prune_reason")}}  # fmt: skip
-
-
-def study_summary(name: str, db: Path) -> dict:
-    import optuna
-
-    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    trials = study.trials
-    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    rules: dict[str, int] = {}
-    for t in finished:
-        if t.state.name == "PRUNED":
-            rule = (t.user_attrs.get("prune_reason") or {}).get("rule", "?")
-            rules[rule] = rules.get(rule, 0) + 1
-    settings = study.user_attrs.get("dfu_search", {})
-    return {
-        "pruner": settings.get("pruner"),
-        "rules": bool((settings.get("rules") or {}).get("enabled")),
-        "trials": len(finished),
-        "pruned": sum(t.state.name == "PRUNED" for t in finished),
-        "prunes_by_rule": rules,
-        "epochs": sum(int(t.user_attrs.get("epochs_trained", 0)) for t in finished),
-        "best_qwk": max((t.value for t in finished if t.value is not None), default=None),
-        **_degenerate(trials),
-    }
-
-
 def main() -> None:
     global TABLE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -233,7 +200,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="record: local workers")
     parser.add_argument("--orderings", type=int, default=200)
     parser.add_argument("--ordering-seed", type=int, default=0, help="replay: seed of the random orderings")
-    parser.add_argument("--table", default=TABLE, help="v2 (the trainer now) or v1 (the recordings before it)")
+    parser.add_argument("--table", default=TABLE, choices=("v2",), help="the recording: v2, the trainer now")
     args = parser.parse_args()
     TABLE = args.table
     WORK.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _readme_compile import compile_once
-from _readme_pruning import pruner_decision, pruner_goal, pruner_led, pruning, pruning_led, pruning_v2
+from _readme_pruning import pruner_decision, pruner_goal, pruner_led, pruning_led, pruning_v2
 from _readme_scale import scale
 from _readme_selection import estimate_summary, oof_read_cost, selection
 from _readme_tables import RESULTS, load, pct, table
@@ -187,7 +187,7 @@ def trainer() -> str:
               "bare epoch, CPU s"]  # fmt: skip
     return f"""## Training throughput
 
-`python bench/trainer.py --quick` (`results/trainer-goal.json`, {_machine(goal)}): two copies of the
+`python bench/throughput.py --quick` (`results/trainer-goal.json`, {_machine(goal)}): two copies of the
 fusion model on the same random rows ({goal["rows"]} training, {goal["val_rows"]} validation, batch
 {goal["batch"]}, {goal["epochs"]} epochs, the first not counted), one trained through the trainer's stage
 (validation every epoch, running QWK, best-weight copies, the hook), one by a bare `model.fit`; each one
@@ -197,15 +197,29 @@ part no trainer that validates every epoch can skip.
 
 {table(header, _throughput_rows(goal))}
 
+{_epoch_start()}
+
 This machine's wall time is noisy (the host sometimes slows the whole VM for the same CPU seconds), so
 CPU seconds and the epochs that ran at full speed carry the comparison; on a GPU only wall time counts
-(`bench/gpu.sh`). `python bench/trainer.py --extra --epochs 6` (`results/trainer-extra.json`):
+(`bench/gpu.sh`). `python bench/throughput.py --extra --epochs 6` (`results/trainer-extra.json`):
 
 {table(header, _throughput_rows(extra))}
 
 Decided: on a CPU keep `precision = "float32"` for EfficientNet (`mixed` means bfloat16 here and costs
 it more than it saves) and leave `jit_compile` and `deterministic` at `auto`.
 """
+
+
+def _epoch_start() -> str:
+    result = load("epoch-start.json")
+    return (
+        f"Part of the wall time is not the trainer's: a `fit` epoch sometimes waits before its first batch while Keras "
+        f"starts the epoch's data iterator (`python bench/epoch_start.py`, `results/epoch-start.json`, "
+        f"{result['case']}, {result['rows']} rows): {result['waited']} of {result['epochs_counted']} epochs waited more "
+        f"than {result['waited_threshold_s']} s, {result['waited_to_first_batch_s']} s to the first batch against "
+        f"{result['prompt_to_first_batch_s']} s (medians), for the same CPU seconds "
+        f"({result['waited_cpu_s']} and {result['prompt_cpu_s']} s an epoch). A bare fit and the trainer both pay it."
+    )
 
 
 def gpu() -> str:
@@ -218,7 +232,7 @@ def gpu() -> str:
         f"""## GPU
 
 `bench/gpu.sh --wheels .gpu-wheels` (after `make gpu-wheels`) measures the GPU path in one command
-within a time budget: `bench/trainer.py` per backbone and precision on the JAX backend, and a live
+within a time budget: `bench/throughput.py` per backbone and precision on the JAX backend, and a live
 study of two workers sharing the GPU. Run `make gpu-dry-run` (the same steps at tiny sizes on the CPU, ~3 min; also
 in `make test-all`) before a device run: a script that breaks there wastes the loan. Latest: `results/{runs[-1].name}` — {env.get("gpu", "?")}, driver
 {env.get("driver", "?")}, CUDA {env.get("cuda", "?")}, jax {env.get("versions", {}).get("jax", "?")}, keras
@@ -291,7 +305,6 @@ SECTIONS: tuple[Callable[[], str], ...] = (
     pretrain_store,
     pruning_v2,
     pruning_led,
-    pruning,
     overhead,
     scale,
     augment,
@@ -303,14 +316,50 @@ SECTIONS: tuple[Callable[[], str], ...] = (
 )
 
 
+#: The questions a maintainer asks, the script that answers each (``bench/NAME.py``; its parts are ``_NAME_*.py``,
+#: the helpers every script shares ``_common.py``) and the section below that shows the answer.
+QUESTIONS = (
+    ("How hard is the demo data, against the research's figures?", "calibration.py", "Demo data, calibrated"),
+    ("Does the learnable fusion weight learn?", "fusion_weight.py", "The fusion weight"),
+    ("What does the pre-training store save?", "pretrain_store.py", "The pre-training store"),
+    ("What does pruning save, and how close is it to an oracle?", "pruning.py",
+     "Pruning, replayed on the trainer users run (v2)"),
+    ("Does pruning hold when a strong trial comes first?", "pruning.py", "Pruning when a strong trial comes first"),
+    ("What does a trial cost outside training?", "overhead.py", "What a trial costs outside training"),
+    ("What load does one PostgreSQL hold; what do workers cost in memory?", "scale.py, worker_memory.py",
+     "Load held: many workers on one PostgreSQL"),
+    ("Does augmentation help?", "augment.py", "Augmentation"),
+    ("What does the trainer add to a bare `fit`?", "throughput.py, epoch_start.py", "Training throughput"),
+    ("What does compiling each model once save?", "compile_once.py", "Compiling each model once per process"),
+    ("What does a joining worker pay for the data fingerprint?", "fingerprint.py", "The data fingerprint"),
+    ("Is the study's best QWK what new patients get?", "selection.py",
+     "What the chosen configuration scores on new patients"),
+    ("What does the GPU path give?", "gpu.sh, gpu.py", "GPU"),
+)  # fmt: skip
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return "".join(c for c in heading.strip().lower() if c.isalnum() or c in " -_").replace(" ", "-")
+
+
 def render() -> str:
-    head = """# Benchmarks
+    index = table(["question", "script", "answer"],
+                  [[q, ", ".join(f"`{name.strip()}`" for name in script.split(",")), f"[{section}](#{_anchor(section)})"]
+                   for q, script, section in QUESTIONS])  # fmt: skip
+    head = f"""# Benchmarks
 
 Generated by `python bench/readme.py` from `bench/results/` — do not edit by hand; a test fails when
 this file and the results disagree. Each script ends with one JSON line (also written with `--out`);
 the real metadata is read from `../shared/data` (`$DFU_SHARED_DATA`) and demo images are drawn for its
 visits under `bench/.work/`. Unless a section says otherwise, the machine is the development VM:
 2 cores, 24 GiB, no GPU.
+
+{index}
+
+`bench/results/` holds what the sections render and the recordings they replay; results no section renders any
+more — the rounds that chose the pruning default, the tables before the pre-training store, superseded runs — are
+frozen in [results/historical](results/historical/README.md) with what each was.
 """
     return head + "\n" + "\n".join(text for text in (section() for section in SECTIONS) if text)
 

@@ -27,11 +27,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from _common import REPO, WORK, emit, machine
-from _procfs import cpu_seconds, process_tree_cpu
-from _scale_common import CURVES, PostgresServer, postgres_server
+from _common import CURVES, REPO, WORK, cpu_seconds, emit, machine, postgres_server, process_tree_cpu
+
+if TYPE_CHECKING:
+    from _postgres import PostgresServer  # tests/_postgres.py: the tests' server
 
 RESULTS = REPO / "bench" / "results"
 OUTAGE_LIMIT = 20  # s: rides out a restart; the heartbeat grace is this + 3 intervals, as a worker's default
@@ -91,10 +93,9 @@ def load_run(
     """One study: ``workers`` simulated workers until ``budget`` finished trials; everything the issue asks."""
     import optuna
 
-    from search.pruners.names import DEFAULT_PRUNER
-    from search.replay.recording import load_recording
-    from search.replay.simulated_worker import simulated_settings
-    from search.study.integrity import check_integrity
+    from search.pruners import DEFAULT_PRUNER
+    from search.replay import load_recording, simulated_settings
+    from search.study import check_integrity
     from storage import open_storage
 
     budget = budget or max(20, workers)
@@ -115,32 +116,16 @@ def load_run(
     pg_cpu0 = server_cpu(server)
     proxy_cpu0 = cpu_seconds(proxy.pid) if proxy else 0.0
     t0 = time.time()
-    env = {**os.environ, "DFU_SEARCH_OUTAGE_LIMIT": str(OUTAGE_LIMIT), "PYTHONPATH": str(REPO)}
-    generators = []
-    for k, n in enumerate(groups):
-        out = run_dir / f"gen{k}.json"
-        out.unlink(missing_ok=True)
-        command = [sys.executable, str(REPO / "bench" / "_scale_load.py"), "--study", "scale", "--storage", worker_url,
-                   "--curves", str(CURVES), "--first", str(k * per_process), "--workers", str(n), "--epoch-seconds",
-                   str(epoch_seconds), "--t0", str(t0), "--out", str(out),
-                   "--heartbeat", "0" if via == "proxy" else str(heartbeat), "--grace", str(OUTAGE_LIMIT + 3 * heartbeat)]  # fmt: skip
-        generators.append((subprocess.Popen(command, env=env, stdout=open(run_dir / f"gen{k}.log", "w"),  # noqa: SIM115
-                                            stderr=subprocess.STDOUT), out))  # fmt: skip
+    load = ["--study", "scale", "--storage", worker_url, "--curves", str(CURVES), "--epoch-seconds", str(epoch_seconds),
+            "--t0", str(t0), "--heartbeat", "0" if via == "proxy" else str(heartbeat),
+            "--grace", str(OUTAGE_LIMIT + 3 * heartbeat)]  # fmt: skip
+    generators = _start_generators(run_dir, groups, per_process, load)
     sampler_thread = _Sampler(server, database)
     sampler_thread.start()
     fault_log = _Fault(fault, server, generators, database, t0) if fault else None
     if fault_log is not None:
         fault_log.start()
-    try:
-        for process, _ in generators:
-            process.wait(timeout=max(1.0, timeout - (time.time() - t0)))
-    finally:  # timed out, or the benchmark was stopped: stop what it started
-        for process, _ in generators:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        if proxy and proxy.poll() is None and sys.exc_info()[0] is not None:
-            proxy.kill()
+    _wait_for(generators, proxy, deadline=t0 + timeout)
     wall = time.time() - t0
     sampler_thread.halt.set()
     pg_cpu = server_cpu(server) - pg_cpu0
@@ -174,17 +159,7 @@ def load_run(
         "trials_per_s": round(integrity.finished / wall, 2),
         "reports_per_s": round(reports / wall, 1),
         "epochs_trained": epochs_trained,  # simulated epochs slept (pre-trainings from the store cost none)
-        "latency_ms": {
-            name: {
-                "n": len(values),
-                "mean": round(float(np.mean([v for _, v in values])) * 1000, 2),
-                "p50": _percentile([v for _, v in values], 50),
-                "p99": _percentile([v for _, v in values], 99),
-                "max": _percentile([v for _, v in values], 100),
-            }
-            for name, values in calls.items()
-            if values
-        },  # fmt: skip
+        "latency_ms": _latencies(calls),
         "peak_connections": sampler_thread.peak,
         "peak_lock_waits": sampler_thread.lock_waits_peak,
         "errors": sum(len(o["errors"]) for o in outputs),
@@ -205,6 +180,49 @@ def load_run(
     if fault_log is not None:
         result["fault"] = {**fault, **fault_log.result, **_recovery(calls["report"], fault_log.result)}
     return result
+
+
+def _start_generators(run_dir: Path, groups: list[int], per_process: int, load: list[str]) -> list:
+    """One ``bench/_scale_load.py`` process per group of simulated workers: [(process, its output file)]."""
+    env = {**os.environ, "DFU_SEARCH_OUTAGE_LIMIT": str(OUTAGE_LIMIT), "PYTHONPATH": str(REPO)}
+    generators = []
+    for k, n in enumerate(groups):
+        out = run_dir / f"gen{k}.json"
+        out.unlink(missing_ok=True)
+        command = [sys.executable, str(REPO / "bench" / "_scale_load.py"), *load, "--first", str(k * per_process),
+                   "--workers", str(n), "--out", str(out)]  # fmt: skip
+        generators.append((subprocess.Popen(command, env=env, stdout=open(run_dir / f"gen{k}.log", "w"),  # noqa: SIM115
+                                            stderr=subprocess.STDOUT), out))  # fmt: skip
+    return generators
+
+
+def _wait_for(generators: list, proxy: subprocess.Popen | None, deadline: float) -> None:
+    """Every generator's end, or the deadline; whatever still runs then (or when the benchmark is stopped) is killed."""
+    try:
+        for process, _ in generators:
+            process.wait(timeout=max(1.0, deadline - time.time()))
+    finally:  # timed out, or the benchmark was stopped: stop what it started
+        for process, _ in generators:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if proxy and proxy.poll() is None and sys.exc_info()[0] is not None:
+            proxy.kill()
+
+
+def _latencies(calls: dict[str, list]) -> dict:
+    """Each storage call's latency over every simulated worker: count, mean and percentiles in milliseconds."""
+    return {
+        name: {
+            "n": len(values),
+            "mean": round(float(np.mean([v for _, v in values])) * 1000, 2),
+            "p50": _percentile([v for _, v in values], 50),
+            "p99": _percentile([v for _, v in values], 99),
+            "max": _percentile([v for _, v in values], 100),
+        }
+        for name, values in calls.items()
+        if values
+    }
 
 
 def _merge(counts: list[dict]) -> dict:

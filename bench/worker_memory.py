@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, WORK, emit, machine, real_demo_data
-from _procfs import memory_kb
+from _common import REPO, WORK, emit, machine, memory_kb, real_demo_data
 
 RESULTS = REPO / "bench" / "results"
 SHOTS = 3

@@ -21,8 +21,8 @@ from scipy.stats import norm, truncnorm
 
 from demodata._images import IMAGE_SIGNAL, VIEWS, Canvas, draw_shot, parse_signal, visit_cues
 from demodata._metadata import COLUMNS, METADATA_SIGNAL, synthetic_metadata
+from trainer import DataError
 from trainer.data import read_metadata
-from trainer.errors import DataError
 from trainer.schema import APPT, BOX_FILES, CLASSES, DFU, MODALITY_FOLDERS, PATIENT
 
 log = logging.getLogger(__name__)

@@ -59,7 +59,7 @@ class Canvas:
 def parse_signal(spec: str | float | dict[str, float] | None) -> dict[str, float]:
     """``None`` → the calibrated defaults; a number → that strength for every modality;
     ``"depth_rgb=0.8,thermal_map=0.3"`` → those modalities changed, the others calibrated."""
-    from trainer.errors import DataError
+    from trainer import DataError
 
     signal = dict(IMAGE_SIGNAL)
     if spec is None:

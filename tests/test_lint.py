@@ -352,13 +352,14 @@ def test_no_package_imports_another_packages_private_names() -> None:
 
 
 def test_bench_modules_share_helpers_without_circles_or_private_names() -> None:
-    """bench/ is flat scripts plus shared helper modules: no script imports another's private helpers (they move to a
-    shared module: _common, _scale_common, _readme_tables), and no two modules import each other, directly or round
-    a longer circle."""
+    """bench/ is one script per question plus the parts of one question (``_gpu_*`` of gpu.py, ``_scale_*`` of
+    scale.py, ``_readme_*`` of readme.py) and one module of shared helpers, ``_common``: no script imports another's
+    private helpers (they move to ``_common``), no two modules import each other, directly or round a longer circle,
+    and no module is named like a package of ours (bench/ is first on a script's path: it would shadow the package)."""
     import ast
 
-    packages = {"trainer", "search", "storage", "demodata"}  # bench/trainer.py's name is also the package's
-    modules = {path.stem: path for path in (REPO / "bench").glob("*.py") if path.stem not in packages}
+    modules = {path.stem: path for path in (REPO / "bench").glob("*.py")}
+    assert not set(modules) & {"trainer", "search", "storage", "demodata"}, sorted(modules)
     graph: dict[str, set[str]] = {name: set() for name in modules}
     private = []
     for name, path in modules.items():
@@ -370,25 +371,15 @@ def test_bench_modules_share_helpers_without_circles_or_private_names() -> None:
                 graph[name] |= {a.name for a in node.names if a.name in modules}
     assert not private, private
 
+    def question(module: str) -> str:  # gpu.py, _gpu_cases.py → gpu; _common.py → common
+        return module.lstrip("_").split("_")[0] if module.startswith("_") else module
+
+    # a part (_gpu_cases) is imported by its question's script (gpu) or that script's other parts (_gpu_epochs)
+    strays = [f"{name} → {target}" for name, imported in graph.items() for target in imported
+              if target != "_common" and question(target) != question(name)]  # fmt: skip
+    assert not strays, f"a question's parts are its own: {strays}"
+
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
         return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
 
     assert not [name for name in graph if reaches(name, name, {name})]
-
-
-def test_search_packages_use_each_others_exports() -> None:
-    """A module of one search/ package imports another search/ package through that package's exports
-    (``from search.study import StudySettings``), never a module inside it: what a package offers the others is
-    its ``__init__``, and its modules may move (Optuna's convention)."""
-    import ast
-
-    found = []
-    for path in sorted((REPO / "search").rglob("*.py")):
-        parts = path.relative_to(REPO).with_suffix("").parts
-        own = parts[1] if len(parts) > 2 else None
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                module = node.module.split(".")
-                if module[0] == "search" and len(module) > 2 and module[1] != own:
-                    found.append(f"{path.relative_to(REPO)}: {node.module}")
-    assert not found, found

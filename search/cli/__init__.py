@@ -13,7 +13,7 @@ import typer
 
 from search.cli._console import console, report_error
 from storage import StorageError
-from trainer.errors import UserError
+from trainer import UserError
 
 app = typer.Typer(
     help="Hyperparameter search for the three-stage DFU healing-phase classifier (Optuna + Keras).",

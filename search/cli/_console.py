@@ -51,7 +51,7 @@ def check_port_free(host: str, port: int) -> None:
     """A one-line error now if a server could not listen on ``host:port`` (busy, or not an address here)."""
     import socket
 
-    from trainer.errors import ConfigError
+    from trainer import ConfigError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

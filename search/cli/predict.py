@@ -34,8 +34,7 @@ def predict(
     model (a modality it was trained on missing, a clinical column its RandomForest reads missing) is one error
     line and nothing written. The model's .joblib files are pickles: load only folders you trust."""
     setup_logging()
-    from trainer import default_cache_dir, prediction_table, write_atomically
-    from trainer.errors import DataError
+    from trainer import DataError, default_cache_dir, prediction_table, write_atomically
     from trainer.final import load_final_model
 
     if out is not None and not out.parent.is_dir():

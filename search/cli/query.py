@@ -33,7 +33,7 @@ def trials(
     QWK is a complete trial's mean over its folds; a pruned trial shows no QWK, and its last reported value (one
     fold's QWK at one epoch) is marked partial beside where it was pruned (``partial_value`` in csv and json)."""
     from search.query import open_study
-    from trainer.errors import ConfigError
+    from trainer import ConfigError
 
     if format_ not in ("table", "csv", "json"):
         raise ConfigError(f"--format must be table, csv or json, got {format_!r}")
@@ -59,7 +59,7 @@ def best(
 ) -> None:
     """Write the best trial's full trainer config as TOML, for `dfu-search train --config`."""
     from search.query import open_study
-    from trainer.errors import ConfigError
+    from trainer import ConfigError
 
     if out.is_dir():
         raise ConfigError(f"--out {out}: is a folder; name the TOML file to write, e.g. {out / 'best.toml'}")
@@ -97,7 +97,7 @@ def report(
     """Optimization history, intermediate values, parameter importances and parallel coordinates (HTML + PNG)."""
     from search.query import open_study
     from search.visualization import write_report
-    from trainer.errors import ConfigError
+    from trainer import ConfigError
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file; name a folder for the plots")

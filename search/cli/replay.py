@@ -88,7 +88,7 @@ def replay(
 def _recording(study: str | None, storage: str | None, curves: Path | None, orderings: int, out: Path):
     """The curves to replay (from a study or a file), once the options are known to make sense."""
     from search.replay import load_recording, record_from_study
-    from trainer.errors import ConfigError
+    from trainer import ConfigError
 
     if (study is None) == (curves is None):
         raise ConfigError("replay needs exactly one of --study or --curves")

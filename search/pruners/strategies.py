@@ -9,7 +9,7 @@ import optuna
 from search.pruners.names import PRUNERS
 from search.pruners.same_step import SameStepPruner
 
-#: ``running-mean``: chosen on the v2 tables of data seeds 0-1 by the rule stated in ``bench/pruning_variants.py``.
+#: ``running-mean``: chosen on the v2 tables of data seeds 0-1 by the rule stated in bench/results/historical/README.md.
 RUNNING_MEAN = {"stages": ("stage1", "stage2"), "min_epochs": 1, "per": "trial", "percentile": 33.0}
 #: ``near-best`` (the default): chosen on data seeds 0-4 by the same rule, checked on seed 5 (docs/pruning.md).
 NEAR_BEST = {**RUNNING_MEAN, "reference": "reached", "n_startup_trials": 8, "best_margin": 0.02}

@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 
 from search.study import CURVE_COLUMNS
+from trainer import UserError
 from trainer.config import StepLayout
-from trainer.errors import UserError
 
 CURVES_VERSION = 1
 

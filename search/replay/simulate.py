@@ -35,8 +35,8 @@ import optuna
 from search.pruners import DEFAULT_PRUNER, FOLD_RACERS, REPLAYABLE, WITH_RULES, DegeneracyRules, Judge, make_pruner
 from search.replay.recording import RecordedTrial, Recording
 from search.study import report_from_row
+from trainer import UserError
 from trainer.config import StepLayout
-from trainer.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from search.pruners import DEFAULT_PRUNER, DegeneracyRules
 from search.study.settings import StudySettings, finished_trials
 from search.study.space import load_space
 from storage import StorageError
+from trainer import ConfigError, DataError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml
 from trainer.data import data_fingerprint, describe_difference, fingerprint_like
-from trainer.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "dfu_search_enqueued"

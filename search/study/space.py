@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from trainer import ConfigError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply
-from trainer.errors import ConfigError
 
 
 @dataclass(frozen=True)

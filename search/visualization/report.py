@@ -41,7 +41,7 @@ def write_report(view: StudyView, out: Path) -> dict[str, str]:
     estimate (search.query.selection)}."""
     import matplotlib
 
-    from trainer.errors import UserError
+    from trainer import UserError
 
     trials = view.trials()
     if not any(t.state.name in ("COMPLETE", "PRUNED") for t in trials):

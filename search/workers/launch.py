@@ -27,7 +27,7 @@ from search.study import (
 )
 from search.workers.devices import capacity, detect_gpus, parse_gpus
 from storage import StorageError, file_path, open_storage, redact
-from trainer.errors import ConfigError
+from trainer import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from search.workers.devices import parse_gpus
 from search.workers.objective import Objective
 from search.workers.stopping import StopRequest, WorkerStopping
 from storage import HeartbeatSettings, StorageError, open_storage, redact
+from trainer import ConfigError, DataError, UserError
 from trainer.data import describe_difference, fingerprint_like
-from trainer.errors import ConfigError, DataError, UserError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ lets a one-class model look fine; its kappa is 0). After every epoch the stage c
 ``on_epoch`` hook with an :class:`EpochReport`; if the hook raises, training stops and the
 exception propagates to the caller, which frees the model.
 
-What a stage adds to a bare ``model.fit`` is kept small (``bench/trainer.py`` measures it): the
+What a stage adds to a bare ``model.fit`` is kept small (``bench/throughput.py`` measures it): the
 validation rows become backend tensors once per stage and go through the model's compiled predict
 function (``predict_on_batch``, no data pipeline per epoch), and an improvement copies only the
 variables training can change (frozen backbones are not copied).

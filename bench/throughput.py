@@ -19,10 +19,10 @@ seconds miss the device's work. Part of the overhead is physical: the validation
 the extra quarter of rows, which a bare fit does not do and a trainer that validates every epoch
 cannot skip; it is timed on its own (``validation_share``).
 
-    python bench/trainer.py --quick      # the four goal cases, 3 paired runs
-    python bench/trainer.py --extra      # EfficientNetB3, DenseNet121, 256 px, mixed precision: 1 repeat
-    python bench/trainer.py --cases small@64:mixed,efficientnetb3@128 --repeats 2
-    python bench/trainer.py --cases efficientnetb0@128:mixed --no-cache   # no real data needed (bench/gpu.sh)
+    python bench/throughput.py --quick      # the four goal cases, 3 paired runs
+    python bench/throughput.py --extra      # EfficientNetB3, DenseNet121, 256 px, mixed precision: 1 repeat
+    python bench/throughput.py --cases small@64:mixed,efficientnetb3@128 --repeats 2
+    python bench/throughput.py --cases efficientnetb0@128:mixed --no-cache   # no real data needed (bench/gpu.sh)
 
 Ends with one JSON line.
 """
@@ -41,8 +41,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from _common import WORK, emit, gpu_memory, machine, real_demo_data, timed
-from _fusion import configure, fusion_model, parse_case, random_rows
+from _common import (
+    WORK,
+    configure,
+    emit,
+    fusion_model,
+    gpu_memory,
+    machine,
+    parse_case,
+    random_rows,
+    real_demo_data,
+    timed,
+)
 
 _PROGRESS = os.environ.get("DFU_BENCH_PROGRESS") == "1"
 GOAL_CASES = ("small@64", "small@128", "efficientnetb0@64", "efficientnetb0@128")
