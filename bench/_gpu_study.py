@@ -122,7 +122,7 @@ def live_study(plan: StudyPlan, timeout: float, work: Path, on_gpu: bool) -> dic
             gpu_utilization_mean=round(sum(sampler.utilization) / len(sampler.utilization), 1)
             if sampler.utilization else None,
             gpu_memory_used_max_mib=max(sampler.memory_used, default=None),
-            # each worker checked at start that the backend computes on its GPU (search.workers.worker.use_gpu),
+            # each worker checked at start that the backend computes on its GPU (search.workers._worker.use_gpu),
             # ran trials, and held GPU memory while it did
             both_workers_on_gpu=len(pids) == plan.workers and "cpu" not in devices and all(memory.values()),
         )  # fmt: skip

@@ -220,7 +220,7 @@ def pruner_goal() -> str:
     return (
         "The default's goal, restated on the expected running time (ERT: every ordering's epochs until its best so "
         "far came within the target of the best recorded trial, or all its epochs when it never did, over the "
-        "orderings that got there — `search/replay/simulate.py`): to within 0.01 of the best, an ERT at least 2× "
+        "orderings that got there — `search/replay/_simulate.py`): to within 0.01 of the best, an ERT at least 2× "
         "shorter than plain Optuna's (stock median without the store) with the best kept in ≥ 95 % of orderings; "
         "and within 1.5× of the oracle that may stop a trial from its first fusion epoch, the limit for a pruner "
         f"that reads reports. On the ten v2 tables ({'/'.join(map(str, sorted(orderings)))} orderings each) "

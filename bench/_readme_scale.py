@@ -12,6 +12,11 @@ QUICK_CPU_EPOCH_S = 1.4  # the quick preset's epoch per worker, 2 workers on thi
 GPU_EPOCH_S = 1.0  # EfficientNetB3 at 256 px on an H200-class GPU, assumed: ~1,800 training rows at ~2,500 img/s
 
 
+def _worker_errors(log_counts: dict[str, int]) -> int:
+    """ERROR lines of the worker module, whichever name its logger had (it was public when older runs logged)."""
+    return sum(n for key, n in log_counts.items() if key.startswith("search.workers.") and key.endswith("worker:ERROR"))
+
+
 def _load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.is_file() else None
@@ -99,7 +104,7 @@ def _faults(result: dict) -> str:
         recovered = fault.get("requeued_after_s") if fault["kind"] == "kill" else fault.get("recovered_after_s")
         rows.append([what, f"{fault['fault_at_s']:.0f}", integrity["lost"], integrity["duplicated"], integrity["running"],
                      integrity["overshoot"], run["errors"], run["retries_logged"],
-                     run["log_counts"].get("search.workers.worker:ERROR", 0), "—" if recovered is None else recovered,
+                     _worker_errors(run["log_counts"]), "—" if recovered is None else recovered,
                      "yes" if run["whole"] else "**no**"])  # fmt: skip
     notes = "".join(f"\n\n{run['fault']['kind']}: {run['note']}." for run in result["runs"] if run.get("note"))
     return (

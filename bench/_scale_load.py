@@ -2,7 +2,7 @@
 
     python bench/_scale_load.py --study S --storage URL --curves F --first 0 --workers 50 --epoch-seconds 1 --out F.json
 
-Each thread is a :func:`~search.replay.simulated_worker.run_simulated_worker` (its own storage and connection
+Each thread is a :func:`~search.replay._simulated_worker.run_simulated_worker` (its own storage and connection
 pool, as a worker process has). The calls a worker makes are timed where Optuna makes them, end to end as the
 worker waits for them (retries included):
 
@@ -31,10 +31,10 @@ from pathlib import Path
 import _common  # noqa: F401  (puts the repository on sys.path)
 import optuna
 
-from search.replay.recording import load_recording
-from search.replay.simulated_worker import first_folds, run_simulated_worker
-from search.study.retry import StaleTrialRetry
-from search.workers import worker as worker_module
+from search.replay import load_recording, run_simulated_worker
+from search.replay._simulated_worker import first_folds
+from search.study import StaleTrialRetry
+from search.workers import _worker as worker_module
 from storage import HeartbeatSettings
 
 CALLS: dict[str, list[tuple[float, float]]] = defaultdict(list)  # name → [(end time, seconds)]

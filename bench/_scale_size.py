@@ -29,13 +29,10 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from search.pruners.names import DEFAULT_PRUNER
-from search.pruners.strategies import make_pruner
-from search.replay.recording import load_recording
-from search.replay.simulated_worker import nearest_recorded, simulated_settings
+from search.pruners import DEFAULT_PRUNER, make_pruner
+from search.replay import load_recording, nearest_recorded, simulated_settings
 from search.samplers import make_sampler
-from search.study.oof import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, encode_oof, encode_visits
-from search.study.settings import finished_trials
+from search.study import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, encode_oof, encode_visits, finished_trials
 from storage import open_storage
 
 log = logging.getLogger("scale")
@@ -66,7 +63,7 @@ def study_size(args) -> dict:
         settings = simulated_settings(recording, 10**6, DEFAULT_PRUNER)
         settings.save(study)
         rng = np.random.default_rng(0)
-        if args.oof_visits:  # as a study whose complete trials keep out-of-fold predictions (search.study.oof)
+        if args.oof_visits:  # as a study whose complete trials keep out-of-fold predictions (search.study._oof)
             labels, patients = np.arange(args.oof_visits) % 3, np.arange(args.oof_visits) // 3
             study.set_user_attr(OOF_STUDY_ATTR, encode_visits(labels, patients))
         _running(study, settings, recording, args.running)
@@ -172,7 +169,7 @@ def _measure(url: str, settings) -> dict:
     """Cold and warm timings (ms, median and max of REPEATS) of a worker's reads at this study size: Optuna's
     reads (``optuna_*``: the budget counted by reading trials, the completed trials read through Optuna's cache)
     beside the ones the worker makes now (a ``count(*)``, the completed trials read incrementally)."""
-    from search.pruners.same_step import CompletedTrials
+    from search.pruners import CompletedTrials
 
     samples: dict[str, list[float]] = {}
     step = settings.config.layout.step(1, "stage1", 2)  # a fusion epoch of fold 1: the default pruner judges it

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from _common import REPO, WORK, children, cpu_seconds, emit, machine, memory_kb
 
-from search.study.curves import CURVE_COLUMNS
+from search.study import CURVE_COLUMNS
 
 RESULTS = REPO / "bench" / "results"
 HERE = WORK / "compile-once"

@@ -35,10 +35,8 @@ def _worker(url: str, study_name: str, trials: int, strategy: str, queue: mp.Que
     """A stand-in worker: the storage calls of a real trial, decided by the real Judge and pruner of ``strategy``."""
     import optuna
 
-    from search.pruners.judge import Judge
-    from search.pruners.rules import DegeneracyRules
-    from search.pruners.strategies import make_pruner
-    from search.study.settings import StudySettings
+    from search.pruners import DegeneracyRules, Judge, make_pruner
+    from search.study import StudySettings
     from storage import open_storage
     from trainer.config import STAGES, StepLayout
     from trainer.stages import EpochReport
@@ -81,7 +79,7 @@ def storage_cost(kind: str, url: str, workers: int, trials: int, strategy: str) 
     """Median and 95th-percentile seconds of storage calls per trial with ``workers`` processes at once."""
     import optuna
 
-    from search.study.settings import StudySettings
+    from search.study import StudySettings
     from storage import open_storage
 
     name = f"overhead-{strategy}-{workers}"
@@ -116,7 +114,7 @@ def one_off_costs(data: Path) -> dict:
     started = time.perf_counter()
     import optuna
 
-    from search.study.settings import StudySettings
+    from search.study import StudySettings
 
     if "overhead-load" not in optuna.get_all_study_names(open_storage(url, heartbeat=None)):
         created = optuna.create_study(study_name="overhead-load", storage=open_storage(url, heartbeat=None))
@@ -161,8 +159,8 @@ def one_off_costs(data: Path) -> dict:
 def quick_trial_seconds(data: Path) -> float:
     """Wall time of one real trial of the quick preset (2 folds, 32 px) through the search's objective."""
 
-    from search.study.create import StudyRequest, create_or_resume
-    from search.workers.objective import Objective
+    from search.study import StudyRequest, create_or_resume
+    from search.workers import Objective
     from storage import open_storage
 
     storage = open_storage(f"sqlite:///{WORK / 'overhead' / 'trial.db'}", heartbeat=None)

@@ -130,7 +130,7 @@ def signal(seed: int) -> dict:
     sampled knob: which reports a pruner can trust, and which knob decides the study."""
     from scipy.stats import spearmanr
 
-    from search.replay.recording import load_recording
+    from search.replay import load_recording
 
     recording = load_recording(result_path("curves", seed, ".json.gz"))
     finals = [t.value for t in recording.trials]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from _common import REPO
 
-from search.pruners.rules import DegeneracyRules
+from search.pruners import DegeneracyRules
 from search.replay import load_recording
 from search.study import report_from_row
 

@@ -5,7 +5,7 @@
     python bench/scale.py study-size             # TPE ask and the pruner's reads at 100/1,000/5,000 trials
     python bench/scale.py sweep --workers 20 --via direct --budget 40     # one small run
 
-A simulated worker is the real worker around a replayed trainer (:mod:`search.replay.simulated_worker`): the
+A simulated worker is the real worker around a replayed trainer (:mod:`search.replay._simulated_worker`): the
 study's sampler and pruner, the degeneracy rules, one report per epoch, heartbeats, the retry paths; its
 epochs are the recorded curves of ``results/pruning-v2-curves-seed0.json.gz``, one every
 ``--epoch-seconds``. Workers run as threads, ``--per-process`` to a load-generator process

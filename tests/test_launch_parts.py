@@ -8,7 +8,8 @@ import optuna
 import pytest
 from rich.console import Console
 
-from search.workers.devices import capacity, detect_gpus, parse_gpus, plan_workers, usable_cores
+from search.workers import plan_workers
+from search.workers._devices import capacity, detect_gpus, parse_gpus, usable_cores
 from trainer.errors import ConfigError
 
 
@@ -56,7 +57,8 @@ def test_workers_are_planned_per_gpu_or_per_core(tmp_path: Path, monkeypatch: py
 
 
 def test_more_workers_than_the_machine_holds_are_cut_to_its_size(caplog: pytest.LogCaptureFixture) -> None:
-    from search.workers.launch import WorkerRequest, check_workers
+    from search.workers import WorkerRequest
+    from search.workers._launch import check_workers
 
     gpus, count = check_workers(WorkerRequest(count=1000, gpus=None))
     most = len(gpus) or len(usable_cores())
@@ -68,7 +70,7 @@ def test_more_workers_than_the_machine_holds_are_cut_to_its_size(caplog: pytest.
 
 def test_the_live_display_shows_where_each_running_trial_is() -> None:
     from search.workers._live import render
-    from search.workers.supervise import WorkerProcess
+    from search.workers._supervise import WorkerProcess
     from trainer.config import StepLayout
 
     study = optuna.create_study(direction="maximize")
@@ -89,7 +91,7 @@ def test_the_live_display_shows_where_each_running_trial_is() -> None:
 
 
 def test_read_only_opens_never_create_a_storage_file(tmp_path: Path) -> None:
-    from search.query.view import open_study
+    from search.query import open_study
     from storage import StorageError
 
     for url in (f"sqlite:///{tmp_path / 'none.db'}", f"journal:///{tmp_path / 'none.log'}"):

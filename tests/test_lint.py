@@ -146,7 +146,7 @@ def test_trainer_packages_import_only_downwards() -> None:
 
 
 def _surface_of(module: str) -> str:
-    """The package whose exports a module belongs to: ``search.study.create`` → ``search.study``,
+    """The package whose exports a module belongs to: ``search.study._create`` → ``search.study``,
     ``trainer.data._images`` → ``trainer.data``; ``storage._urls``, ``trainer.errors`` → ``storage``, ``trainer``."""
     parts = module.split(".")
     if parts[0] in ("search", "trainer") and len(parts) > 1 and (REPO / parts[0] / parts[1]).is_dir():
@@ -186,6 +186,18 @@ def test_packages_use_each_others_exports() -> None:
                 found += [f"{path.relative_to(REPO)}: {target}.{a.name} (not exported)" for a in node.names
                           if a.name not in exported and a.name not in shared]  # fmt: skip
     assert not found, found
+
+
+def test_modules_are_private_behind_their_package() -> None:
+    """Optuna's convention: a package's implementation lives in private ``_modules`` and its ``__init__`` says what
+    others may use. Public modules are only trainer's two vocabularies, :mod:`trainer.errors` and :mod:`trainer.schema`."""
+    public = sorted(
+        str(path.relative_to(REPO))
+        for root in ("search", "trainer", "storage", "demodata")
+        for path in (REPO / root).rglob("*.py")
+        if not path.name.startswith("_") and path.parent.name != "presets"
+    )
+    assert public == ["trainer/errors.py", "trainer/schema.py"], public
 
 
 def test_no_lazy_export_is_shadowed_by_a_module() -> None:
@@ -298,7 +310,7 @@ def _defines(module: str, name: str) -> bool:
 
 
 def test_documents_name_modules_that_exist() -> None:
-    """A dotted name in the documents, docstrings or comments (``search.pruners.judge.Judge``) names a module
+    """A dotted name in the documents, docstrings or comments (``search.pruners._judge.Judge``) names a module
     that exists and, after it, something that module defines: a module moved or renamed takes its mentions along."""
     import importlib.util
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from search.pruners.rules import DegeneracyRules
-from search.study.space import DEFAULT_KNOBS, load_space
+from search.pruners import DegeneracyRules
+from search.study import DEFAULT_KNOBS, load_space
 from trainer.errors import ConfigError
 from trainer.stages import EpochReport
 
@@ -192,7 +192,7 @@ def test_a_config_written_as_toml_reads_back_equal(tmp_path: Path) -> None:
 def test_the_default_space_shares_pretraining_and_a_range_is_called_out(tmp_path: Path) -> None:
     """lr_pretrain takes a few values by default, so trials share stored pre-trainings; a space file that makes a
     pre-training knob a range gets a note from launch, since then no two trials share one."""
-    from search.workers.launch import _sharing_notes
+    from search.workers._launch import _sharing_notes
 
     assert load_space(None).knob("lr_pretrain").choices == (1e-5, 1e-4, 1e-3)
     assert _sharing_notes(load_space(None)) == []
@@ -208,7 +208,7 @@ def test_images_that_add_nothing_end_the_trial_at_stage_1s_second_epoch() -> Non
     each half alone does not, nor a stage 1 at the RF's level that is learning."""
     from dataclasses import replace
 
-    from search.pruners.rules import RuleWatch, Verdict
+    from search.pruners import RuleWatch, Verdict
 
     nothing = epochs([[0, 95, 0]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)
     ends_collapsed = epochs([[10, 75, 10], [0, 95, 0], [0, 95, 0]], qwks=[0.1, 0.0, 0.0], kappas=[0.05, 0.0, 0.0])
@@ -247,7 +247,7 @@ def test_predictions_moved_by_batchnorm_alone_are_not_learning() -> None:
     reports carry it, the weights decide, also when the predictions are still."""
     from dataclasses import replace
 
-    from search.pruners.rules import RuleWatch
+    from search.pruners import RuleWatch
 
     nothing = epochs([[0, 95, 0]] * 3, qwks=[0.0] * 3, kappas=[0.0] * 3)
     moved = epochs([[23, 63, 10], [29, 57, 10]], qwks=[0.36, 0.42], stage="stage1", baseline=0.533)

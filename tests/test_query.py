@@ -23,7 +23,7 @@ from PIL import Image
 
 from search import open_study
 from search.study import CURVE_COLUMNS
-from search.visualization.artifacts import artifact_names, default_artifact_dir
+from search.visualization import artifact_names, default_artifact_dir
 from trainer.config import TrainConfig, load_config
 
 States = optuna.trial.TrialState

@@ -10,11 +10,8 @@ import optuna
 import pytest
 from _cli import run_cli
 
-from search.pruners.names import DEFAULT_PRUNER
-from search.pruners.same_step import SameStepPruner
-from search.replay.figure import write_outputs
-from search.replay.recording import RecordedTrial, Recording, load_recording
-from search.replay.simulate import run_replay
+from search.pruners import DEFAULT_PRUNER, SameStepPruner
+from search.replay import RecordedTrial, Recording, load_recording, run_replay, write_outputs
 from trainer.config import StepLayout
 
 LAYOUT = (4, 4, 2)  # pretrain, stage1, stage2 epochs: 10 steps a fold
@@ -22,7 +19,7 @@ OFFSETS = {"pretrain": 0, "stage1": 4, "stage2": 8}
 
 
 def _curve(quality: float, degenerate: bool, rng: np.random.Generator) -> tuple[list[list], list[float]]:
-    """Three folds of rows as search.study.curves writes them; a degenerate trial predicts one class from pre-training
+    """Three folds of rows as search.study._curves writes them; a degenerate trial predicts one class from pre-training
     through the fused model of stage 1."""
     rows, folds = [], []
     for fold in range(3):
@@ -330,8 +327,8 @@ def test_a_trial_still_climbing_is_judged_once_it_levels_off() -> None:
 
 
 def test_an_enqueued_preset_runs_exactly_that_preset(demo_folder: Path, tmp_path: Path) -> None:
-    from search.study.create import StudyRequest, create_or_resume
-    from search.workers.objective import Objective
+    from search.study import StudyRequest, create_or_resume
+    from search.workers import Objective
     from storage import open_storage
     from trainer.config import load_config
     from trainer.errors import ConfigError
@@ -366,7 +363,7 @@ def test_expected_running_time_counts_an_ordering_that_misses_the_best_as_a_miss
     """COCO's ERT: every ordering's epochs (to the target, or all of them when it never got there) over the
     orderings that got there. The old mean of "epochs to the target, else all epochs" gave the strategy that
     stops early and loses the best the shorter time."""
-    from search.replay.simulate import _Run, expected_running_time
+    from search.replay._simulate import _Run, expected_running_time
 
     def run(bests: list[float], epochs: list[int]) -> _Run:
         return _Run(sum(epochs), max(bests), list(np.cumsum(epochs)), list(np.maximum.accumulate(bests)), [], [])
@@ -382,7 +379,7 @@ def test_expected_running_time_counts_an_ordering_that_misses_the_best_as_a_miss
 def test_orderings_led_by_a_given_trial_start_with_it(recording: Recording) -> None:
     """``replay --lead-percentile``: every ordering starts with the trial at that percentile of the finals (as a
     study whose user enqueued a strong default does), the others shuffled behind it."""
-    from search.replay.simulate import percentile_trial
+    from search.replay import percentile_trial
 
     lead = percentile_trial(recording, 90)
     finals = np.array([t.value for t in recording.trials])

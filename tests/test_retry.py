@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.study.retry import StaleTrialRetry, fail_and_retry, retry_trial
+from search.study import StaleTrialRetry, fail_and_retry, retry_trial
 from storage import HeartbeatSettings, open_storage
 
 States = optuna.trial.TrialState
@@ -102,7 +102,7 @@ def test_a_live_worker_keeps_the_leaving_worker_from_failing_its_trial(study: op
     worker sees a beat and goes, failing nothing."""
     import threading
 
-    from search.study.retry import wait_out_silent_trials
+    from search.study import wait_out_silent_trials
 
     running = _lost_trial(study)
     stop = threading.Event()
@@ -129,9 +129,9 @@ def test_the_last_worker_out_fails_a_trial_whose_remote_worker_died(
     trial and queues it again; ``status`` says why."""
     from rich.console import Console
 
-    from search.cli.status import print_status
-    from search.replay.recording import load_recording
-    from search.replay.simulated_worker import first_folds, run_simulated_worker, simulated_settings
+    from search.cli._status import print_status
+    from search.replay import load_recording, run_simulated_worker, simulated_settings
+    from search.replay._simulated_worker import first_folds
 
     monkeypatch.setenv("DFU_SEARCH_OUTAGE_LIMIT", "0.5")  # grace 3 s must exceed the outage limit + 2 heartbeats
     heartbeat = HeartbeatSettings(interval=1, grace_period=3, on_stale=StaleTrialRetry())

@@ -1,6 +1,6 @@
 """Many workers on one PostgreSQL: nothing lost, duplicated or left RUNNING, the budget met (bench/scale.py, small).
 
-Simulated workers (the real worker around recorded curves, :mod:`search.replay.simulated_worker`) run as threads of
+Simulated workers (the real worker around recorded curves, :mod:`search.replay._simulated_worker`) run as threads of
 ``bench/_scale_load.py`` processes, as the load benchmark runs them, while the test kills a process of them and
 terminates database backends under their writes.
 """
@@ -20,10 +20,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.replay.recording import load_recording
-from search.replay.simulated_worker import first_folds, nearest_recorded, simulated_settings
-from search.study.integrity import check_integrity
-from search.study.retry import retry_trial
+from search.replay import load_recording, nearest_recorded, simulated_settings
+from search.replay._simulated_worker import first_folds
+from search.study import check_integrity, retry_trial
 from storage import open_storage
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from search.query.selection import _qwks, selection_estimate
+from search.query import selection_estimate
+from search.query._selection import _qwks
 from search.study import decode_oof, decode_visits, encode_oof, encode_visits
 
 CLASSES = 3

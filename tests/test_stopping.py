@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from search.workers.stopping import EXIT_STOPPED, StopRequest
+from search.workers import EXIT_STOPPED, StopRequest
 
 
 def test_a_forced_exit_waits_for_the_requeue_under_way() -> None:

@@ -111,7 +111,7 @@ def test_bulk_read_equals_optunas_orm_read_on_postgres(postgres) -> None:
 
 
 def test_the_pruners_first_snapshot_reuses_the_completed_trials_the_sampler_read(tmp_path: Path, monkeypatch) -> None:
-    from search.pruners.same_step import CompletedTrials
+    from search.pruners import CompletedTrials
     from storage import _light_reads as light_reads
 
     url = f"sqlite:///{tmp_path / 'reads.db'}"
@@ -141,7 +141,7 @@ def test_the_pruners_first_snapshot_reuses_the_completed_trials_the_sampler_read
 def test_the_snapshot_of_pruned_trials_reads_each_pruned_trial_once(tmp_path: Path, monkeypatch) -> None:
     """``reference="reached"`` judges against pruned trials too: the snapshot keeps them, with the values they
     reported, and a refresh reads only the trials pruned since (a pruned trial never changes)."""
-    from search.pruners.same_step import CompletedTrials
+    from search.pruners import CompletedTrials
     from storage import _light_reads as light_reads
 
     url = f"sqlite:///{tmp_path / 'reads.db'}"

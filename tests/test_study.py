@@ -11,7 +11,7 @@ import optuna
 import pytest
 from _cli import Background, launch_args, load, run_cli, trials_now, wait_for
 
-from search.study.settings import StudySettings
+from search.study import StudySettings
 from trainer.config import TrainConfig
 
 States = optuna.trial.TrialState

@@ -81,7 +81,7 @@ def test_default_recipe_learns_in_every_stage_and_beats_metadata(preset_study) -
     artifact is what ``train --preset quick --folds 2`` writes: test_query reproduces a trial with ``train``)."""
     from _cli import artifact_file, load
 
-    from search.visualization.artifacts import default_artifact_dir
+    from search.visualization import default_artifact_dir
 
     study = load(preset_study.url, preset_study.name)
     default = next(t for t in study.trials if t.user_attrs.get("enqueued") == "default")

@@ -45,14 +45,10 @@ def _options(
     """Hyperparameter search for the three-stage DFU healing-phase classifier (Optuna + Keras)."""
 
 
-from search.cli import cache, predict, query, replay, study, train  # noqa: E402  (each registers its commands on the app)
+from search.cli import _cache, _predict, _query, _replay, _study, _train  # noqa: E402  (each registers its commands)
 
-train.register(app)
-predict.register(app)
-cache.register(app)
-study.register(app)
-query.register(app)
-replay.register(app)
+for _commands in (_train, _predict, _cache, _study, _query, _replay):
+    _commands.register(app)
 
 
 def main() -> None:

@@ -3,13 +3,13 @@
 from search._lazy import lazy_exports
 
 _EXPORTS = {
-    "MIN_TRIALS": "search.query.selection",
-    "SelectionEstimate": "search.query.selection",
-    "StudyView": "search.query.view",
-    "max_epochs": "search.query.view",
-    "open_study": "search.query.view",
-    "selection_estimate": "search.query.selection",
-    "worker_label": "search.query.view",
+    "MIN_TRIALS": "search.query._selection",
+    "SelectionEstimate": "search.query._selection",
+    "StudyView": "search.query._view",
+    "max_epochs": "search.query._view",
+    "open_study": "search.query._view",
+    "selection_estimate": "search.query._selection",
+    "worker_label": "search.query._view",
 }
 
 __all__ = sorted(_EXPORTS)

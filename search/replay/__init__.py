@@ -4,17 +4,17 @@ simulated workers, the real worker around recorded curves, for the load benchmar
 from search._lazy import lazy_exports
 
 _EXPORTS = {
-    "RecordedTrial": "search.replay.recording",
-    "Recording": "search.replay.recording",
-    "anytime_figure": "search.replay.figure",
-    "load_recording": "search.replay.recording",
-    "nearest_recorded": "search.replay.simulated_worker",
-    "percentile_trial": "search.replay.simulate",
-    "record_from_study": "search.replay.recording",
-    "run_replay": "search.replay.simulate",
-    "run_simulated_worker": "search.replay.simulated_worker",
-    "simulated_settings": "search.replay.simulated_worker",
-    "write_outputs": "search.replay.figure",
+    "RecordedTrial": "search.replay._recording",
+    "Recording": "search.replay._recording",
+    "anytime_figure": "search.replay._figure",
+    "load_recording": "search.replay._recording",
+    "nearest_recorded": "search.replay._simulated_worker",
+    "percentile_trial": "search.replay._simulate",
+    "record_from_study": "search.replay._recording",
+    "run_replay": "search.replay._simulate",
+    "run_simulated_worker": "search.replay._simulated_worker",
+    "simulated_settings": "search.replay._simulated_worker",
+    "write_outputs": "search.replay._figure",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,14 +4,14 @@ Optuna artifacts, and ``dfu-search report``'s HTML page of Optuna's plots."""
 from search._lazy import lazy_exports
 
 _EXPORTS = {
-    "artifact_dir_to_keep": "search.visualization.artifacts",
-    "artifact_names": "search.visualization.artifacts",
-    "dashboard_artifact_dir": "search.visualization.artifacts",
-    "default_artifact_dir": "search.visualization.artifacts",
-    "open_artifact_store": "search.visualization.artifacts",
-    "resolve_artifact_dir": "search.visualization.artifacts",
-    "upload_diagnostics": "search.visualization.artifacts",
-    "write_report": "search.visualization.report",
+    "artifact_dir_to_keep": "search.visualization._artifacts",
+    "artifact_names": "search.visualization._artifacts",
+    "dashboard_artifact_dir": "search.visualization._artifacts",
+    "default_artifact_dir": "search.visualization._artifacts",
+    "open_artifact_store": "search.visualization._artifacts",
+    "resolve_artifact_dir": "search.visualization._artifacts",
+    "upload_diagnostics": "search.visualization._artifacts",
+    "write_report": "search.visualization._report",
 }
 
 __all__ = sorted(_EXPORTS)

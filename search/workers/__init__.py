@@ -5,20 +5,20 @@ an epoch boundary, its trial queued again."""
 from search._lazy import lazy_exports
 
 _EXPORTS = {
-    "EXIT_FAILURES": "search.workers.worker",
-    "EXIT_STOPPED": "search.workers.stopping",
-    "Launcher": "search.workers.supervise",
-    "Objective": "search.workers.objective",
-    "StopRequest": "search.workers.stopping",
-    "WorkerGaveUp": "search.workers.worker",
-    "WorkerRequest": "search.workers.launch",
-    "WorkerSlot": "search.workers.devices",
-    "WorkerStopping": "search.workers.stopping",
-    "join_study": "search.workers.worker",
-    "plan_workers": "search.workers.devices",
-    "prepare_launch": "search.workers.launch",
-    "run_trials": "search.workers.worker",
-    "run_worker": "search.workers.worker",
+    "EXIT_FAILURES": "search.workers._worker",
+    "EXIT_STOPPED": "search.workers._stopping",
+    "Launcher": "search.workers._supervise",
+    "Objective": "search.workers._objective",
+    "StopRequest": "search.workers._stopping",
+    "WorkerGaveUp": "search.workers._worker",
+    "WorkerRequest": "search.workers._launch",
+    "WorkerSlot": "search.workers._devices",
+    "WorkerStopping": "search.workers._stopping",
+    "join_study": "search.workers._worker",
+    "plan_workers": "search.workers._devices",
+    "prepare_launch": "search.workers._launch",
+    "run_trials": "search.workers._worker",
+    "run_worker": "search.workers._worker",
 }
 
 __all__ = sorted(_EXPORTS)

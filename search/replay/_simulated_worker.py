@@ -1,8 +1,8 @@
 """A worker whose training is replayed from recorded learning curves: the load benchmark's worker (bench/scale.py).
 
 Everything but the trainer is the real worker's: it joins the study by name through
-:func:`~search.workers.worker.join_study`, samples its knobs with the study's sampler, reports every epoch
-through the real :class:`~search.workers.objective.Objective` hooks (the degeneracy rules, the study's
+:func:`~search.workers._worker.join_study`, samples its knobs with the study's sampler, reports every epoch
+through the real :class:`~search.workers._objective.Objective` hooks (the degeneracy rules, the study's
 pruner, the ``curve`` and ``folds`` attributes), rides out outages in the resilient storage, beats its
 heartbeat, and runs until the study's shared budget is met in the real trial loop. Only
 :meth:`Objective._train` is replaced: a sampled configuration trains as the recorded trial nearest to it
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import optuna
 
-from search.replay.recording import RecordedTrial, Recording
+from search.replay._recording import RecordedTrial, Recording
 from search.study import StudySettings, load_study, report_from_row
 from search.workers import Objective, join_study, run_trials
 from storage import HeartbeatSettings, open_storage
@@ -124,7 +124,7 @@ def run_simulated_worker(
     heartbeat: HeartbeatSettings | None,
     store: set[tuple[int, str]] | None = None,
 ) -> int:
-    """One simulated worker, as :func:`~search.workers.worker.run_worker` runs a real one: its own storage
+    """One simulated worker, as :func:`~search.workers._worker.run_worker` runs a real one: its own storage
     (its own connection pool, as a process has), until the budget is met. Returns the trials it ran."""
     storage = open_storage(storage_url, heartbeat, wait_at_start=True, create=False)
     settings = StudySettings.load(load_study(study_name, storage))

@@ -22,7 +22,7 @@ class RecordedTrial:
     number: int
     value: float
     fold_qwks: list[float]
-    curve: list[list]  # rows as search.study.curves.CURVE_COLUMNS
+    curve: list[list]  # rows as search.study._curves.CURVE_COLUMNS
     params: dict
     #: The settings its pre-training read (trainer.stages.PRETRAIN_FIELDS), from its config: trials with
     #: equal ones share a stored pre-training. None (recorded before the store): its sampled parameters.

@@ -1,6 +1,6 @@
 """Is a study whole after many workers, outages and deaths? Lost, duplicated and stuck trials, and the budget.
 
-The retry paths (:mod:`search.study.retry`) and the resilient storage (:mod:`storage._resilient`) promise that
+The retry paths (:mod:`search.study._retry`) and the resilient storage (:mod:`storage._resilient`) promise that
 a study loses no trial, runs none twice and leaves none RUNNING, and that the shared budget of finished
 trials is met with an overshoot of at most ``workers − 1`` (each other worker finishes the trial it has
 when the budget is reached). This module counts what a study shows of that promise; the load benchmark
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import optuna
 from optuna.trial import TrialState
 
-from search.study.retry import MAX_RETRY
+from search.study._retry import MAX_RETRY
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Each worker is a separate process (``dfu-search worker``) in its own session, pi
 failed and re-queued at once and is restarted; one that exits 0 has seen the budget met.
 
 Stopping (Ctrl-C, SIGTERM): every worker gets SIGTERM and ends its trial at the next epoch
-boundary, failed and queued again (see :mod:`search.workers.stopping`); a second Ctrl-C kills them at once
+boundary, failed and queued again (see :mod:`search.workers._stopping`); a second Ctrl-C kills them at once
 and sweeps their RUNNING trials. If the launcher itself dies — SIGKILL included — each worker
 notices that its parent changed and stops within seconds: no orphans.
 """
@@ -27,9 +27,9 @@ from rich.console import Console
 from rich.live import Live
 
 from search.study import MAX_RETRY, StudySettings, fail_and_retry
+from search.workers._devices import WorkerSlot
 from search.workers._live import render
-from search.workers.devices import WorkerSlot
-from search.workers.stopping import LAUNCHER_PID_ENV
+from search.workers._stopping import LAUNCHER_PID_ENV
 from storage import ENV_VAR, StorageError
 
 log = logging.getLogger(__name__)

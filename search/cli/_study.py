@@ -92,7 +92,7 @@ def _supervise(
     plan, url: str, workers_per_gpu: int, cache_dir: Path | None, log_dir: Path | None, artifacts, reuse: bool
 ) -> int:
     """Run the plan's local workers until the budget is met, then print the study's summary; the exit code."""
-    from search.cli.status import print_status
+    from search.cli._status import print_status
     from search.visualization import resolve_artifact_dir
     from search.workers import Launcher, plan_workers
     from storage import StorageError, redact
@@ -148,7 +148,7 @@ def worker(
 
 def status(study: StudyOption, storage: StorageOption = None) -> None:
     """Trial states, the best trial, prune reasons and trials per worker."""
-    from search.cli.status import print_status
+    from search.cli._status import print_status
     from search.study import load_study
     from storage import open_storage, resolve_url
 

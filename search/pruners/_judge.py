@@ -15,7 +15,7 @@ running-mean  val QWK per epoch                                      :class:`Sam
 near-best     val QWK per epoch                                      the same, near the best and over trials reached
 ============  =====================================================  ==========================================
 
-The degeneracy rules (:class:`~search.pruners.rules.DegeneracyRules`) come first in every strategy unless
+The degeneracy rules (:class:`~search.pruners._rules.DegeneracyRules`) come first in every strategy unless
 the study was launched with ``--no-rules``.
 """
 
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import optuna
 
-from search.pruners.race import forgiving_race, incumbent_folds
-from search.pruners.rules import DegeneracyRules, RuleWatch, Verdict
-from search.pruners.same_step import CompletedTrials
-from search.pruners.strategies import RACE_MARGINS
+from search.pruners._race import forgiving_race, incumbent_folds
+from search.pruners._rules import DegeneracyRules, RuleWatch, Verdict
+from search.pruners._same_step import CompletedTrials
+from search.pruners._strategies import RACE_MARGINS
 from trainer.stages import EpochReport, StopStage
 
 _EPOCH_PRUNERS = ("near-best", "running-mean", "ours", "median", "hyperband")

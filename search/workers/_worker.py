@@ -3,7 +3,7 @@
 Everything it needs (data location and fingerprint, base config, space, pruner, budget) comes from
 the study's user attributes, so ``dfu-search worker --study NAME --storage URL`` works from any
 machine. SIGTERM, Ctrl-C and the launcher's death stop the worker at the next epoch boundary with
-its trial failed and queued again (see :mod:`search.workers.stopping`), so a stopped worker never leaves a
+its trial failed and queued again (see :mod:`search.workers._stopping`), so a stopped worker never leaves a
 trial RUNNING or lost.
 """
 
@@ -28,9 +28,9 @@ from search.study import (
     wait_out_silent_trials,
 )
 from search.visualization import open_artifact_store, resolve_artifact_dir
-from search.workers.devices import parse_gpus
-from search.workers.objective import Objective
-from search.workers.stopping import StopRequest, WorkerStopping
+from search.workers._devices import parse_gpus
+from search.workers._objective import Objective
+from search.workers._stopping import StopRequest, WorkerStopping
 from storage import HeartbeatSettings, StorageError, open_storage, redact
 from trainer import ConfigError, DataError, UserError
 from trainer.data import describe_difference, fingerprint_like
@@ -153,7 +153,7 @@ def _check_same_data(study_name: str, settings: StudySettings, data: Path, cache
 
 def _trial_loop(study: optuna.Study, objective: Objective, budget: int, stop: StopRequest) -> int:
     """One trial after another until ``budget`` trials are finished; returns how many this worker ran. Leaving,
-    the last worker out fails the trials whose workers went silent (:func:`~search.study.retry.wait_out_silent_trials`)."""
+    the last worker out fails the trials whose workers went silent (:func:`~search.study._retry.wait_out_silent_trials`)."""
     ran = failures = 0
     while finished_trials(study) < budget:
         stop.check()

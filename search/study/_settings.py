@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import optuna
 
-from search.study.space import SearchSpace
+from search.study._space import SearchSpace
 from storage import StorageError, rdb_backend
 from trainer.config import TrainConfig, apply
 
@@ -21,7 +21,7 @@ class StudySettings:
     base_config: dict  # TrainConfig fields: preset + config file + --set + --folds/--seed
     space: dict
     trials: int  # budget of finished (complete + pruned) trials, shared by all workers
-    pruner: str = "ours"  # a study's own: a later default (search.pruners.names.DEFAULT_PRUNER) changes no study
+    pruner: str = "ours"  # a study's own: a later default (search.pruners._names.DEFAULT_PRUNER) changes no study
     sampler: str = "tpe"
     rules: dict = field(default_factory=dict)  # DegeneracyRules.as_dict(); missing keys take the defaults
     seed: int = 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import optuna
 
 from search.pruners import DEFAULT_PRUNER, DegeneracyRules
-from search.study.settings import StudySettings, finished_trials
-from search.study.space import load_space
+from search.study._settings import StudySettings, finished_trials
+from search.study._space import load_space
 from storage import StorageError
 from trainer import ConfigError, DataError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml

@@ -76,7 +76,7 @@ def upload_diagnostics(
 
     A failure here is logged, not raised: a trial's value must not depend on a plot.
     """
-    from search.visualization.plots import confusion_figure, learning_curve_figure, save_png
+    from search.visualization._plots import confusion_figure, learning_curve_figure, save_png
 
     ids = []
     try:

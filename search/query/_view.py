@@ -29,7 +29,7 @@ from trainer.config import STAGES, TrainConfig, apply
 if TYPE_CHECKING:
     import pandas as pd
 
-    from search.query.selection import SelectionEstimate
+    from search.query._selection import SelectionEstimate
 
 
 def open_study(name: str, storage: str | None = None) -> StudyView:
@@ -85,9 +85,9 @@ class StudyView:
     ) -> SelectionEstimate | None:
         """The best trial's QWK corrected for having been chosen: BBC-CV over the complete trials' out-of-fold
         predictions, with a 95 % interval and each trial's share of the bootstrap's choices
-        (:mod:`search.query.selection`). None when no complete trial kept out-of-fold predictions.
+        (:mod:`search.query._selection`). None when no complete trial kept out-of-fold predictions.
         ``trials``: a snapshot already read with :meth:`trials` (default: read one now)."""
-        from search.query.selection import selection_estimate
+        from search.query._selection import selection_estimate
         from search.study import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, decode_oof, decode_visits
 
         visits = self.study.user_attrs.get(OOF_STUDY_ATTR)

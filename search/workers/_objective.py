@@ -19,7 +19,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from search.pruners import DegeneracyRules, Judge, prune_reason
 from search.study import OOF_STUDY_ATTR, OOF_TRIAL_ATTR, StudySettings, curve_row, encode_oof, encode_visits
-from search.workers.stopping import StopRequest
+from search.workers._stopping import StopRequest
 from trainer import RunCallbacks, prepare, train
 from trainer.config import TrainConfig, apply
 from trainer.stages import EpochReport, StopStage
@@ -97,7 +97,7 @@ class Objective:
     def _train(self, trial: optuna.Trial, config: TrainConfig, callbacks: RunCallbacks) -> dict:
         """Train ``config``, calling ``callbacks`` after every epoch and fold; the run's summary (``qwk`` and
         ``metadata_qwk`` at least). The load benchmark replaces this with recorded curves
-        (:mod:`search.replay.simulated_worker`)."""
+        (:mod:`search.replay._simulated_worker`)."""
         return train(
             self.data,
             config,
@@ -131,7 +131,7 @@ class Objective:
 
     def _keep_out_of_fold(self, trial: optuna.Trial, config: TrainConfig, reporter: _Reporter) -> None:
         """The complete trial's out-of-fold predictions, and (once per study) its visits' labels and patients:
-        what the selection estimate re-chooses the best trial on (search.study.oof)."""
+        what the selection estimate re-chooses the best trial on (search.study._oof)."""
         if not reporter.out_of_fold:
             return  # a simulated trial (the load benchmark) has no predictions
         metadata = self._prepare(config)[0].metadata
@@ -158,7 +158,7 @@ class _Reporter:
         self.judge = Judge(trial, settings.pruner, rules, folds)
         self.stage_rules = rules.as_dict() if rules.enabled else None  # what may end a stage: part of the store's key
         self.epochs = 0  # epochs trained in this trial (reports from the pre-training store are not)
-        self.curve: list[list] = []  # one row per epoch, columns as search.study.curves.CURVE_COLUMNS
+        self.curve: list[list] = []  # one row per epoch, columns as search.study._curves.CURVE_COLUMNS
         self.folds: list[dict] = []
         self.prune_reason: dict | None = None
         self.stage_stops: list[dict] = []

@@ -25,7 +25,7 @@ from search.study import (
     new_study_settings,
     resume_study,
 )
-from search.workers.devices import capacity, detect_gpus, parse_gpus
+from search.workers._devices import capacity, detect_gpus, parse_gpus
 from storage import StorageError, file_path, open_storage, redact
 from trainer import ConfigError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.replay.simulate import WITHIN
+from search.replay._simulate import WITHIN
 
 
 def write_outputs(document: dict, out: Path) -> Path:

@@ -38,7 +38,7 @@ def _plots() -> dict[str, tuple[str, Callable, Callable]]:
 
 def write_report(view: StudyView, out: Path) -> dict[str, str]:
     """Write the report into ``out``; returns {plot: "ok" or why it was skipped, "new patients": the selection
-    estimate (search.query.selection)}."""
+    estimate (search.query._selection)}."""
     import matplotlib
 
     from trainer import UserError
@@ -86,7 +86,7 @@ def _draw(view: StudyView, out: Path, plt, has_complete: bool) -> dict[str, str]
 
 def _collapse_map(view: StudyView, out: Path) -> str:
     """alpha_cap × lr_pretrain coloured by prune rule: where in the knob space trials collapsed."""
-    from search.visualization.plots import collapse_map_figure, save_png
+    from search.visualization._plots import collapse_map_figure, save_png
 
     frame = view.trials_frame()
     missing = [k for k in ("alpha_cap", "lr_pretrain") if k not in frame or frame[k].isna().all()]

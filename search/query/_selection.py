@@ -8,7 +8,7 @@ mean of those scores estimates the QWK of *choosing the best trial*, on new pati
 percentiles give the interval; how often each trial is chosen says which trials are tied with the best.
 
 Patients, not visits, are drawn: one patient's visits are not independent. It needs the complete trials'
-out-of-fold predictions (search.study.oof; trials before 2026-12-07 have none) and at least
+out-of-fold predictions (search.study._oof; trials before 2026-12-07 have none) and at least
 :data:`MIN_TRIALS` of them: with one trial there is no choice to correct, and the estimate is that trial's own.
 """
 

@@ -3,7 +3,7 @@
 A study run without pruning (``launch --pruner none --no-rules``) keeps every trial's whole curve.
 For each of many random orderings of those trials, a fresh in-memory Optuna study receives each
 trial's reports in order, and the strategy decides after every report through the same
-:class:`~search.pruners.judge.Judge` a live worker uses — Optuna's own pruner classes where the strategy
+:class:`~search.pruners._judge.Judge` a live worker uses — Optuna's own pruner classes where the strategy
 names one. A pruned trial costs the epochs it ran; a complete one yields its recorded value. A stage
 that a rule ends early (stage 2) saves its remaining epochs and keeps the recorded fold value (the
 trainer would keep stage 1, or stage 2's best so far, which the recorded value approximates).
@@ -33,7 +33,7 @@ import numpy as np
 import optuna
 
 from search.pruners import DEFAULT_PRUNER, FOLD_RACERS, REPLAYABLE, WITH_RULES, DegeneracyRules, Judge, make_pruner
-from search.replay.recording import RecordedTrial, Recording
+from search.replay._recording import RecordedTrial, Recording
 from search.study import report_from_row
 from trainer import UserError
 from trainer.config import StepLayout
