@@ -270,11 +270,11 @@ def configure(precision: str, jit_compile: bool | str = "auto", deterministic: b
 def fusion_model(backbone: str, size: int, precision: str):
     """The trainer's fusion network (RF probabilities + two image branches), uncompiled."""
     from trainer.config import TrainConfig
-    from trainer.model import _network as models
+    from trainer.model import build_fusion_model, build_image_branches
 
     config = TrainConfig(backbone=backbone, image_size=size, precision=precision)
-    branches = models.build_image_branches(config, IMAGE_MODALITIES)
-    return models.build_fusion_model(branches, config)
+    branches = build_image_branches(config, IMAGE_MODALITIES)
+    return build_fusion_model(branches, config)
 
 
 # --- the load benchmarks (bench/scale.py and its parts): the curves simulated workers replay, a PostgreSQL server ---

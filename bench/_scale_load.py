@@ -31,8 +31,7 @@ from pathlib import Path
 import _common  # noqa: F401  (puts the repository on sys.path)
 import optuna
 
-from search.replay import load_recording, run_simulated_worker
-from search.replay._simulated_worker import first_folds
+from search.replay import first_folds, load_recording, run_simulated_worker
 from search.study import StaleTrialRetry
 from search.workers import _worker as worker_module
 from storage import HeartbeatSettings

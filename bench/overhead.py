@@ -146,12 +146,12 @@ def one_off_costs(data: Path) -> dict:
     from trainer import _backend  # noqa: F401  (imports Keras and TensorFlow)
 
     costs["tensorflow_import_s"] = round(time.perf_counter() - started, 2)
-    from trainer.model import _network as models
+    from trainer.model import build_fusion_model, build_image_branches, build_pretrain_model
 
     started = time.perf_counter()
-    branches = models.build_image_branches(config, dataset.image_modalities)
-    models.build_pretrain_model(branches)
-    models.build_fusion_model(branches, config)
+    branches = build_image_branches(config, dataset.image_modalities)
+    build_pretrain_model(branches)
+    build_fusion_model(branches, config)
     costs["model_build_s"] = round(time.perf_counter() - started, 3)
     return costs
 

@@ -7,6 +7,7 @@ _EXPORTS = {
     "RecordedTrial": "search.replay._recording",
     "Recording": "search.replay._recording",
     "anytime_figure": "search.replay._figure",
+    "first_folds": "search.replay._simulated_worker",
     "load_recording": "search.replay._recording",
     "nearest_recorded": "search.replay._simulated_worker",
     "percentile_trial": "search.replay._simulate",
