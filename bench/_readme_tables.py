@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = RESULTS.parents[1]
 
 
 def load(name: str) -> dict:
@@ -26,3 +27,16 @@ def pct(value: float | None, digits: int = 1) -> str:
 def relative(command: str) -> str:
     """A recorded command with the checkout's absolute path dropped: the same text from any clone."""
     return re.sub(r"/\S*?/(bench/)", r"\1", command)
+
+
+def current_paths(text: str) -> str:
+    """Module paths recorded in older results (``storage/trial_reads.py``) as they are now, where the module has since
+    become private (``storage/_trial_reads.py``): a reader of the README finds the file it names."""
+
+    def current(match: re.Match) -> str:
+        path = match.group(0)
+        folder, _, name = path.rpartition("/")
+        private = f"{folder}/_{name}"
+        return private if not (REPO / path).exists() and (REPO / private).exists() else path
+
+    return re.sub(r"\b(?:search|trainer|storage|demodata)/[\w/]*?[a-z]\w*\.py\b", current, text)

@@ -263,6 +263,20 @@ def test_links_between_the_documents_resolve() -> None:
     assert not broken, broken
 
 
+def test_documents_name_source_files_that_exist() -> None:
+    """A source file the documents name (``storage/_trial_reads.py``, ``bench/scale.py``) exists: a module moved or
+    made private takes its mentions along (bench/README.md's, from older results' notes too)."""
+    import re
+
+    missing = []
+    for document in [*REPO.glob("*.md"), *REPO.glob("docs/*.md"), REPO / "bench" / "README.md"]:
+        for path in re.findall(r"(?<![\w/.])((?:search|trainer|storage|demodata|bench|tests|scripts)/[\w/.-]*?\.py)\b",
+                               document.read_text()):  # fmt: skip
+            if not (REPO / path).is_file():
+                missing.append(f"{document.relative_to(REPO)}: {path}")
+    assert not missing, missing
+
+
 def test_the_trainer_compiles_in_one_place_and_never_clears_the_session_while_training() -> None:
     """Models are compiled once per graph and process (trainer/model/_compiled.py): a `compile(` or a
     `clear_session` anywhere else in trainer/ would bring back a trace per fold and stage."""
