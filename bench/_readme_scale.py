@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from _readme_tables import RESULTS, table
+from _readme_tables import RESULTS, current_paths, table
 
 CALLS = ("ask", "report", "should_prune", "set_attr", "tell")
 #: Epoch times the storage share is given for (docs/storage.md says why these).
@@ -61,7 +61,7 @@ def _sweep(result: dict) -> str:
         ])  # fmt: skip
     epoch = result["runs"][0]["epoch_seconds"]
     notes = "".join(
-        f"\n\n{run.get('label', run['via'])}, {run['workers']} workers: {run['note']}."
+        f"\n\n{run.get('label', run['via'])}, {run['workers']} workers: {current_paths(run['note'])}."
         for run in result["runs"]
         if run.get("note")
     )
@@ -140,7 +140,7 @@ def _size(result: dict) -> str:
              *(f"{row[n]['median_ms']:.0f} ({row[n]['max_ms']:.0f})" if n in row else "—" for n in names)]
             for row in result["rows"]]  # fmt: skip
     runs = "".join(
-        f"\n- run {k}: `{v.split(' (')[0]}` ({v.split(' (', 1)[1]}" for k, v in result.get("runs", {}).items()
+        f"\n- run {k}: `{v.split(' (')[0]}` ({current_paths(v.split(' (', 1)[1])}" for k, v in result.get("runs", {}).items()
     )
     return (
         "Cost as the study grows (`python bench/scale.py study-size`, `results/scale-study-size.json`): ms, median "

@@ -30,8 +30,8 @@ def relative(command: str) -> str:
 
 
 def current_paths(text: str) -> str:
-    """Module paths recorded in older results (``storage/trial_reads.py``) as they are now, where the module has since
-    become private (``storage/_trial_reads.py``): a reader of the README finds the file it names."""
+    """Module paths in text recorded with older results (a run's note: ``storage/trial_reads.py``) as they are now,
+    where the module has since become private (``storage/_trial_reads.py``): a reader of the README finds the file."""
 
     def current(match: re.Match) -> str:
         path = match.group(0)

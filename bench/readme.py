@@ -19,7 +19,7 @@ from _readme_compile import compile_once
 from _readme_pruning import pruner_decision, pruner_goal, pruner_led, pruning_led, pruning_v2
 from _readme_scale import scale
 from _readme_selection import estimate_summary, oof_read_cost, selection
-from _readme_tables import RESULTS, current_paths, load, pct, table
+from _readme_tables import RESULTS, load, pct, table
 
 README = Path(__file__).resolve().parent / "README.md"
 REPO_ROOT = README.parents[1]
@@ -361,7 +361,7 @@ visits under `bench/.work/`. Unless a section says otherwise, the machine is the
 more — the rounds that chose the pruning default, the tables before the pre-training store, superseded runs — are
 frozen in [results/historical](results/historical/README.md) with what each was.
 """
-    return current_paths(head + "\n" + "\n".join(text for text in (section() for section in SECTIONS) if text))
+    return head + "\n" + "\n".join(text for text in (section() for section in SECTIONS) if text)
 
 
 def main() -> None:

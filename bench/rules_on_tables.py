@@ -44,7 +44,7 @@ def table_evidence(path: Path, rules: DegeneracyRules) -> dict:
             stage1 = [r for r in rows if r.stage == "stage1"][: rules.nothing_epochs]
             if pretrain:
                 counts["pretrain_folds"] += 1
-                counts["ends_one_class"] += _ends_one_class(_as_cut(pretrain, rules), rules)
+                counts["ends_one_class"] += rules.learned_nothing(_as_cut(pretrain, rules))
             if len(stage1) < rules.nothing_epochs:
                 continue
             counts["stage1_folds"] += 1
@@ -52,7 +52,7 @@ def table_evidence(path: Path, rules: DegeneracyRules) -> dict:
             if change > rules.still_weights:
                 continue
             counts["weights_still"] += 1
-            counts["also_predictions_still"] += rules._still(stage1)
+            counts["also_predictions_still"] += rules.still(stage1)
             if all(r.val_qwk <= r.baseline_qwk + rules.nothing_margin for r in stage1):
                 flagged = True
         if flagged:
@@ -73,16 +73,6 @@ def _as_cut(pretrain: list, rules: DegeneracyRules) -> list:
         if rules.check(pretrain[: i + 1]) is not None:
             return pretrain[: i + 1]
     return pretrain
-
-
-def _ends_one_class(history: list, rules: DegeneracyRules) -> bool:
-    def one_class(r) -> bool:
-        return r.val_kappa <= rules.one_class_kappa and max(r.pred_histogram) >= rules.collapse_share * sum(
-            r.pred_histogram
-        )
-
-    tail = history[-rules.collapse_epochs :]
-    return all(map(one_class, history)) or (len(tail) == rules.collapse_epochs and all(map(one_class, tail)))
 
 
 def main() -> None:

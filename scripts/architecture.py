@@ -8,6 +8,9 @@ package (its ``__init__``'s exports, trainer's public modules errors/schema, the
 modules, or a module inside the package); the share of private modules; bench/'s modules, lines and result files;
 import circles among the product's modules and bench/'s (a bench module named like a package counts as the package
 it shadows); the longest function. Reads source only; imports nothing of the project.
+
+``tests/test_lint.py`` holds the architecture to these numbers with the same parts (:func:`module_graph`,
+:func:`cycles`), so what is measured here is what the tests enforce.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 PRODUCT = ("search", "trainer", "storage", "demodata")
 
 
-def _modules(root: Path) -> dict[str, Path]:
+def modules(root: Path) -> dict[str, Path]:
+    """Every module of the product's packages under ``root``, by dotted name (a package by its ``__init__``)."""
     found = {}
     for package in PRODUCT:
         for path in (root / package).rglob("*.py"):
@@ -34,15 +38,15 @@ def _imports(path: Path) -> list[ast.ImportFrom | ast.Import]:
     return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
-def _cross_package(modules: dict[str, Path]) -> dict:
+def _cross_package(found: dict[str, Path]) -> dict:
     """``from X import …`` between packages (a package: a folder with ``__init__.py``), by the way it reaches X."""
-    packages = {name for name, path in modules.items() if path.name == "__init__.py"}
-    home = {name: name if name in packages else name.rsplit(".", 1)[0] for name in modules}
+    packages = {name for name, path in found.items() if path.name == "__init__.py"}
+    home = {name: name if name in packages else name.rsplit(".", 1)[0] for name in found}
     ways: Counter[str] = Counter()
-    for name, path in modules.items():
+    for name, path in found.items():
         for node in _imports(path):
             target = getattr(node, "module", None)
-            if isinstance(node, ast.Import) or node.level or target not in modules or home[target] == home[name]:
+            if isinstance(node, ast.Import) or node.level or target not in found or home[target] == home[name]:
                 continue
             last = target.rsplit(".", 1)[-1]
             if target in packages:
@@ -57,17 +61,26 @@ def _cross_package(modules: dict[str, Path]) -> dict:
     return {"cross_package_imports": total, **ways, "share_via_exports": round(ways["via_exports"] / total, 3)}
 
 
-def _circles(root: Path, modules: dict[str, Path]) -> int:
-    bench = {path.stem: path for path in (root / "bench").glob("*.py")}
+def module_graph(root: Path, found: dict[str, Path] | None = None) -> dict[str, set[str]]:
+    """Product module → the product modules it imports (anywhere in the file, lazy imports included)."""
+    found = found if found is not None else modules(root)
     graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
+    for name, path in found.items():
         targets = set()
         for node in _imports(path):
             if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 targets |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
             elif isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names}
-        graph[name] = {t for t in targets if t in modules and t != name}
+        graph[name] = {t for t in targets if t in found and t != name}
+    return graph
+
+
+def bench_graph(root: Path) -> dict[str, set[str]]:
+    """bench/'s module → the bench modules it imports, by file name (a bench module named like one of our packages
+    is what ``import trainer`` finds from a bench script: it shadows the package)."""
+    bench = {path.stem: path for path in (root / "bench").glob("*.py")}
+    graph: dict[str, set[str]] = {}
     for stem, path in bench.items():
         targets = set()
         for node in _imports(path):
@@ -75,18 +88,23 @@ def _circles(root: Path, modules: dict[str, Path]) -> int:
                 targets.add(node.module.split(".")[0])
             elif isinstance(node, ast.Import):
                 targets |= {a.name.split(".")[0] for a in node.names}
-        graph[f"bench.{stem}"] = {f"bench.{t}" for t in targets if t in bench and t != stem}
-    count = 0
-    for start in graph:  # each circle once: found from its smallest member
+        graph[stem] = {t for t in targets if t in bench and t != stem}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import circle of ``graph`` (module → the modules it imports), each once, from its smallest member."""
+    found = []
+    for start in graph:  # a depth-first walk from each module back to itself (the graphs are small)
         stack = [(start, [start])]
         while stack:
             node, path = stack.pop()
-            for nxt in graph.get(node, ()):
-                if nxt == start and len(path) > 1:
-                    count += 1
+            for nxt in graph[node]:
+                if nxt == start and len(path) > 1 and start == min(path):
+                    found.append(path)
                 elif nxt not in path and nxt > start:
                     stack.append((nxt, [*path, nxt]))
-    return count
+    return found
 
 
 def _longest_function(root: Path, packages: tuple[str, ...]) -> list:
@@ -105,19 +123,19 @@ def _longest_function(root: Path, packages: tuple[str, ...]) -> list:
 
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1])
-    modules = _modules(root)
+    found = modules(root)
     trainer = Counter(
         "trainer/" + (name.split(".")[1] + "/" if name.count(".") > 1 else "")
-        for name, path in modules.items()
+        for name, path in found.items()
         if name.startswith("trainer") and path.name != "__init__.py"
     )
-    plain = [name for name, path in modules.items() if path.name not in ("__init__.py", "__main__.py")]
+    plain = [name for name, path in found.items() if path.name not in ("__init__.py", "__main__.py")]
     private = [name for name in plain if name.rsplit(".", 1)[-1].startswith("_")]
     bench = sorted((root / "bench").glob("*.py"))
     results = [p for p in (root / "bench" / "results").rglob("*") if p.is_file()]
     print(json.dumps({
         "trainer_modules_by_package": dict(sorted(trainer.items())),
-        **_cross_package(modules),
+        **_cross_package(found),
         "product_modules": len(plain),
         "private_modules": len(private),
         "share_private": round(len(private) / len(plain), 3),
@@ -125,7 +143,7 @@ def main() -> None:
         "bench_lines": sum(len(p.read_text().splitlines()) for p in bench),
         "bench_result_files": len(results),
         "bench_result_files_historical": sum("historical" in p.parts for p in results),
-        "circles": _circles(root, modules),
+        "circles": len(cycles(module_graph(root, found))) + len(cycles(bench_graph(root))),
         "longest_function_product": _longest_function(root, PRODUCT),
         "longest_function_bench": _longest_function(root, ("bench",)),
     }, indent=1))  # fmt: skip

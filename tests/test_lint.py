@@ -11,7 +11,7 @@ from conftest import REPO
 
 def test_ruff_finds_nothing() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "trainer", "search", "storage", "demodata", "tests"],
+        [sys.executable, "-m", "ruff", "check", "trainer", "search", "storage", "demodata", "tests", "scripts"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -50,70 +50,65 @@ def test_layers_stay_apart() -> None:
 SEARCH_LAYERS = ("pruners", "samplers", "study", "query", "visualization", "workers", "replay", "cli")
 
 
+def _architecture():
+    """scripts/architecture.py: the import graph and its circles, the parts its measurements and these tests share."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("architecture", REPO / "scripts" / "architecture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _module_graph() -> dict[str, set[str]]:
     """Project module → the project modules it imports (anywhere in the file, lazy imports included)."""
-    import ast
+    return _architecture().module_graph(REPO)
 
-    modules = {}
-    for package in ("trainer", "storage", "search", "demodata"):
-        for path in (REPO / package).rglob("*.py"):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-            elif isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            else:
-                continue
-            graph[name] |= {t for t in targets if t in modules and t != name}
-    return graph
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    return _architecture().cycles(graph)
 
 
 def test_no_module_imports_itself_back() -> None:
     """No import circle anywhere: a module that needs itself through others is two concepts tangled."""
-    graph = _module_graph()
-    cycles = []
-    for start in graph:  # a depth-first walk from each module back to itself (the graph is small)
-        stack = [(start, [start])]
-        while stack:
-            node, path = stack.pop()
-            for nxt in graph[node]:
-                if nxt == start and len(path) > 1 and start == min(path):
-                    cycles.append(path)
-                elif nxt not in path and nxt > start:
-                    stack.append((nxt, [*path, nxt]))
+    cycles = _cycles(_module_graph())
     assert not cycles, cycles
+
+
+def _upward_imports(top: str, layers: tuple[str, ...], loose: tuple[str, ...]) -> list[str]:
+    """What breaks ``top``'s layers (``layers``, from the bottom up): a module sitting directly in ``top``/ that is
+    not in ``loose``, and an import from a lower package into a higher one. Directly in ``top``/ sit the shared
+    helpers, beneath every package, and ``__main__``, above them all; ``top``'s ``__init__`` holds no code."""
+    broken = [f"{top}/{p.name} sits directly in {top}/" for p in (REPO / top).glob("*.py") if p.name not in loose]
+
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        if parts[0] != top or len(parts) == 1:
+            return None
+        if parts[1] in layers:
+            return layers.index(parts[1])
+        return len(layers) if parts[1] == "__main__" else -1
+
+    graph = _module_graph()
+    broken += [
+        f"{module} → {target}"
+        for module, imported in graph.items()
+        for target in imported
+        if layer(module) is not None and layer(target) is not None and layer(target) > layer(module)
+    ]
+    return broken
 
 
 def test_search_packages_import_only_downwards() -> None:
     """search/'s packages form layers (:data:`SEARCH_LAYERS`); no module sits directly in search/ but
     the package's entry points and the lazy exports its packages share."""
-    graph = _module_graph()
-    loose = sorted(
-        p.name for p in (REPO / "search").glob("*.py") if p.name not in ("__init__.py", "__main__.py", "_lazy.py")
-    )
-    assert not loose, f"modules directly in search/: {loose}"
-
-    def layer(module: str) -> int | None:
-        parts = module.split(".")
-        if parts[0] != "search" or len(parts) == 1:
-            return None
-        if parts[1] == "_lazy":
-            return -1  # the packages' shared lazy exports: the floor
-        return SEARCH_LAYERS.index(parts[1]) if parts[1] in SEARCH_LAYERS else len(SEARCH_LAYERS)  # __main__: top
-
-    upwards = []
-    for module, imported in graph.items():
-        mine = layer(module)
-        for target in imported:
-            theirs = layer(target)
-            if mine is not None and theirs is not None and theirs > mine:
-                upwards.append(f"{module} → {target}")
-            if module.startswith(("trainer", "storage")) and target.startswith("search"):
-                upwards.append(f"{module} → {target}")
+    upwards = _upward_imports("search", SEARCH_LAYERS, ("__init__.py", "__main__.py", "_lazy.py"))
+    upwards += [
+        f"{module} → {target}"
+        for module, imported in _module_graph().items()
+        for target in imported
+        if module.startswith(("trainer", "storage")) and target.startswith("search")
+    ]
     assert not upwards, upwards
 
 
@@ -126,22 +121,7 @@ TRAINER_LOOSE = ("__init__.py", "errors.py", "schema.py", "_backend.py", "_files
 def test_trainer_packages_import_only_downwards() -> None:
     """trainer/'s packages form layers (:data:`TRAINER_LAYERS`): the stages may use the model, never the model the
     stages. Directly in trainer/ sit only the modules every package shares (:data:`TRAINER_LOOSE`)."""
-    graph = _module_graph()
-    loose = sorted(p.name for p in (REPO / "trainer").glob("*.py") if p.name not in TRAINER_LOOSE)
-    assert not loose, f"modules directly in trainer/: {loose}"
-
-    def layer(module: str) -> int | None:
-        parts = module.split(".")
-        if parts[0] != "trainer" or len(parts) == 1:
-            return None  # trainer/__init__.py holds no code: it re-exports the packages' names to other packages
-        return TRAINER_LAYERS.index(parts[1]) if parts[1] in TRAINER_LAYERS else -1
-
-    upwards = [
-        f"{module} → {target}"
-        for module, imported in graph.items()
-        for target in imported
-        if layer(module) is not None and layer(target) is not None and layer(target) > layer(module)
-    ]
+    upwards = _upward_imports("trainer", TRAINER_LAYERS, TRAINER_LOOSE)
     assert not upwards, upwards
 
 
@@ -405,7 +385,5 @@ def test_bench_modules_share_helpers_without_circles_or_private_names() -> None:
               if target != "_common" and question(target) != question(name)]  # fmt: skip
     assert not strays, f"a question's parts are its own: {strays}"
 
-    def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
-
-    assert not [name for name in graph if reaches(name, name, {name})]
+    cycles = _cycles(graph)
+    assert not cycles, cycles

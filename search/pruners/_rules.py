@@ -137,16 +137,20 @@ class DegeneracyRules:
         learning), or one already above the RF alone."""
         if not self.enabled or not pretrain or len(history) != self.nothing_epochs or history[-1].stage != "stage1":
             return None  # judged once, early; after that the other rules and early stopping take over
+        baseline = history[-1].baseline_qwk
+        no_better = math.isfinite(baseline) and all(r.val_qwk <= baseline + self.nothing_margin for r in history)
+        return "images_add_nothing" if self.learned_nothing(pretrain) and no_better and self.still(history) else None
+
+    def learned_nothing(self, pretrain: list[EpochReport]) -> bool:
+        """The pre-training ended predicting one class at a chance-level kappa (≤ ``one_class_kappa``, at least
+        ``collapse_share`` of the visits one class): in its last ``collapse_epochs`` epochs, or in all of them."""
 
         def one_class(r: EpochReport) -> bool:
             return r.val_kappa <= self.one_class_kappa and top_class_share(r.pred_histogram) >= self.collapse_share
 
-        learned_nothing = all(one_class(r) for r in pretrain) or _tail_all(pretrain, self.collapse_epochs, one_class)
-        baseline = history[-1].baseline_qwk
-        no_better = math.isfinite(baseline) and all(r.val_qwk <= baseline + self.nothing_margin for r in history)
-        return "images_add_nothing" if learned_nothing and no_better and self._still(history) else None
+        return all(one_class(r) for r in pretrain) or _tail_all(pretrain, self.collapse_epochs, one_class)
 
-    def _still(self, history: list[EpochReport]) -> bool:
+    def still(self, history: list[EpochReport]) -> bool:
         """The fused model is not learning. Judged by its weights where the trainer reports how far training moved
         them (at most ``still_weights``), since its predictions mislead both ways: at LR 1e-6 BatchNorm's statistics
         alone move them, and a fold can learn (weights 4 % moved) while its predictions barely move yet. Judged by
