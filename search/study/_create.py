@@ -14,7 +14,7 @@ from search.study._space import load_space
 from storage import StorageError
 from trainer import ConfigError, DataError
 from trainer.config import LAYOUT_KEYS, TrainConfig, apply, load_config, parse_assignment, read_toml
-from trainer.data import data_fingerprint, describe_difference, fingerprint_like
+from trainer.data import data_fingerprint
 
 log = logging.getLogger(__name__)
 ENQUEUED_ATTR = "dfu_search_enqueued"
@@ -107,12 +107,9 @@ def resume_study(request: StudyRequest, study: optuna.Study, settings: StudySett
     """Check the request against the study's stored ``settings`` and data, then apply its budget and artifact folder
     and enqueue its presets; returns the settings now stored."""
     check_resume(request, settings)
-    if request.data is not None:
-        found = fingerprint_like(settings.fingerprint, request.data, request.cache_dir)
-        if found != settings.fingerprint:
-            raise DataError(
-                f"--data {request.data} differs from study {request.name!r}'s data ({describe_difference(settings.fingerprint, found)})"
-            )
+    difference = settings.data_difference(request.data, request.cache_dir) if request.data is not None else None
+    if difference is not None:
+        raise DataError(f"--data {request.data} differs from study {request.name!r}'s data ({difference})")
     changes = {}
     if request.trials is not None:
         changes["trials"] = finished_trials(study) + request.trials

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import optuna
 
@@ -38,6 +39,14 @@ class StudySettings:
 
     def save(self, study: optuna.Study) -> None:
         study.set_user_attr(SETTINGS_ATTR, asdict(self))
+
+    def data_difference(self, data: Path, cache_dir: Path | None) -> str | None:
+        """How ``data`` differs from the study's data (its fingerprint), or None when it is the same data: what a
+        resume and a joining worker check before they train on it."""
+        from trainer.data import describe_difference, fingerprint_like
+
+        found = fingerprint_like(self.fingerprint, data, cache_dir)
+        return None if found == self.fingerprint else describe_difference(self.fingerprint, found)
 
     @classmethod
     def load(cls, study: optuna.Study) -> StudySettings:

@@ -33,7 +33,6 @@ from search.workers._objective import Objective
 from search.workers._stopping import StopRequest, WorkerStopping
 from storage import HeartbeatSettings, StorageError, open_storage, redact
 from trainer import ConfigError, DataError, UserError
-from trainer.data import describe_difference, fingerprint_like
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +142,9 @@ def join_study(
 
 
 def _check_same_data(study_name: str, settings: StudySettings, data: Path, cache_dir: Path) -> None:
-    found = fingerprint_like(settings.fingerprint, data, cache_dir)
-    if found != settings.fingerprint:
-        raise DataError(
-            f"--data {data} is not the data of study {study_name!r} ({describe_difference(settings.fingerprint, found)}); "
-            "refusing to join"
-        )
+    difference = settings.data_difference(data, cache_dir)
+    if difference is not None:
+        raise DataError(f"--data {data} is not the data of study {study_name!r} ({difference}); refusing to join")
 
 
 def _trial_loop(study: optuna.Study, objective: Objective, budget: int, stop: StopRequest) -> int:
